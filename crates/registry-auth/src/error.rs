@@ -1,0 +1,93 @@
+//! The one error type of the token endpoint and its mapping to the wire.
+
+use crate::scope::ScopeError;
+
+/// Why a token request was refused.
+///
+/// Every variant maps to one HTTP status ([`Error::status`]), one Docker
+/// registry error code ([`Error::registry_code`]) and one OAuth 2 error code
+/// ([`Error::oauth_code`]); the mapping sits here, next to the variants, so it
+/// is read and reviewed in one place. The `Display` text is safe to send to
+/// the client: it never carries a password, a token, key material or the
+/// inner message of a backend failure (those stay in the logs).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// 400: the request is malformed (duplicate parameter, bad header…).
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// 400: a scope does not follow the grammar.
+    #[error(transparent)]
+    InvalidScope(#[from] ScopeError),
+    /// 400: the request names no service and the server cannot infer one.
+    #[error("the service parameter is required")]
+    MissingService,
+    /// 400: the request names a service this server does not issue tokens for.
+    #[error("service {0:?} is not served by this token server")]
+    UnknownService(String),
+    /// 400: the `account` parameter differs from the Basic-auth user name.
+    #[error("account {account:?} does not match the user name in the Authorization header")]
+    AccountMismatch {
+        /// The `account` parameter as sent.
+        account: String,
+    },
+    /// 401: the client sent no credentials and anonymous access is off.
+    #[error("authentication required")]
+    AuthenticationRequired,
+    /// 401: wrong user name or password.
+    #[error("invalid username or password")]
+    InvalidCredentials,
+    /// 503: the authenticator could not decide (its backend is down).
+    #[error("the authentication backend is unavailable; try again later")]
+    AuthenticatorUnavailable,
+    /// 503: the authorizer could not decide (its backend is down).
+    #[error("the authorization backend is unavailable; try again later")]
+    AuthorizerUnavailable,
+    /// 500: the token could not be produced or signed.
+    #[error("the token could not be issued")]
+    TokenGeneration,
+}
+
+impl Error {
+    /// The HTTP status code for this error.
+    pub fn status(&self) -> u16 {
+        match self {
+            Error::InvalidRequest(_)
+            | Error::InvalidScope(_)
+            | Error::MissingService
+            | Error::UnknownService(_)
+            | Error::AccountMismatch { .. } => 400,
+            Error::AuthenticationRequired | Error::InvalidCredentials => 401,
+            Error::AuthenticatorUnavailable | Error::AuthorizerUnavailable => 503,
+            Error::TokenGeneration => 500,
+        }
+    }
+
+    /// The error code in the Docker registry error body
+    /// (`{"errors":[{"code": …, "message": …}]}`).
+    pub fn registry_code(&self) -> &'static str {
+        match self {
+            Error::InvalidRequest(_)
+            | Error::MissingService
+            | Error::UnknownService(_)
+            | Error::AccountMismatch { .. } => "INVALID_REQUEST",
+            Error::InvalidScope(_) => "INVALID_SCOPE",
+            Error::AuthenticationRequired | Error::InvalidCredentials => "UNAUTHORIZED",
+            Error::AuthenticatorUnavailable | Error::AuthorizerUnavailable => "UNAVAILABLE",
+            Error::TokenGeneration => "UNKNOWN",
+        }
+    }
+
+    /// The RFC 6749 §5.2 error code, for the OAuth form of the endpoint.
+    pub fn oauth_code(&self) -> &'static str {
+        match self {
+            Error::InvalidScope(_) => "invalid_scope",
+            Error::AuthenticationRequired | Error::InvalidCredentials => "invalid_grant",
+            Error::AuthenticatorUnavailable | Error::AuthorizerUnavailable => {
+                "temporarily_unavailable"
+            }
+            Error::TokenGeneration => "server_error",
+            _ => "invalid_request",
+        }
+    }
+}

@@ -1,0 +1,333 @@
+//! What a client asks of the token endpoint, free of any HTTP framework.
+//!
+//! [`TokenRequest::from_query`] and [`Credentials::from_authorization`] turn
+//! the raw query string and `Authorization` header into plain values, so an
+//! adapter for any framework is a few lines.
+
+use std::fmt;
+use std::net::IpAddr;
+
+use data_encoding::BASE64;
+
+use crate::error::Error;
+use crate::scope::{Scope, parse_scopes};
+
+/// A secret string (a password or a token) that never shows in `Debug`
+/// output or logs. Compare it with [`Secret::ct_eq`], which takes the same
+/// time wherever the inputs differ.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The secret itself. Take care where it goes.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Constant-time comparison with another secret string.
+    pub fn ct_eq(&self, other: &str) -> bool {
+        aws_lc_rs::constant_time::verify_slices_are_equal(self.0.as_bytes(), other.as_bytes())
+            .is_ok()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(value: &str) -> Self {
+        Secret::new(value)
+    }
+}
+
+impl From<String> for Secret {
+    fn from(value: String) -> Self {
+        Secret(value)
+    }
+}
+
+/// The credentials a client presented.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Credentials {
+    /// No `Authorization` header.
+    Anonymous,
+    /// HTTP Basic authentication (or the OAuth `password` grant).
+    Password {
+        /// The user name as sent.
+        username: String,
+        /// The password as sent.
+        password: Secret,
+    },
+}
+
+impl Credentials {
+    /// Username and password credentials.
+    pub fn password(username: impl Into<String>, password: impl Into<Secret>) -> Self {
+        Credentials::Password {
+            username: username.into(),
+            password: password.into(),
+        }
+    }
+
+    /// Parses an `Authorization` header value; `None` (no header) is
+    /// anonymous. Only the `Basic` scheme is accepted.
+    pub fn from_authorization(header: Option<&[u8]>) -> Result<Self, Error> {
+        let Some(header) = header else {
+            return Ok(Credentials::Anonymous);
+        };
+        let bad = |why: &str| Error::InvalidRequest(format!("invalid Authorization header: {why}"));
+        let header = std::str::from_utf8(header).map_err(|_| bad("not UTF-8"))?;
+        let (scheme, encoded) = header
+            .trim()
+            .split_once(' ')
+            .ok_or_else(|| bad("expected \"Basic <base64>\""))?;
+        if !scheme.eq_ignore_ascii_case("basic") {
+            return Err(bad("only the Basic scheme is supported"));
+        }
+        let decoded = BASE64
+            .decode(encoded.trim().as_bytes())
+            .map_err(|_| bad("credentials are not valid base64"))?;
+        let decoded =
+            String::from_utf8(decoded).map_err(|_| bad("credentials are not UTF-8 text"))?;
+        let (username, password) = decoded
+            .split_once(':')
+            .ok_or_else(|| bad("credentials have no ':' between user and password"))?;
+        if username.chars().any(char::is_control) {
+            return Err(bad("user name contains control characters"));
+        }
+        Ok(Credentials::password(username, password))
+    }
+
+    /// The user name, if any.
+    pub fn username(&self) -> Option<&str> {
+        match self {
+            Credentials::Anonymous => None,
+            Credentials::Password { username, .. } => Some(username),
+        }
+    }
+}
+
+/// A parsed request for a token: everything the protocol core needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TokenRequest {
+    /// The `service` the token is for (becomes the token's `aud`); `None`
+    /// when the client did not send one or sent it empty.
+    pub service: Option<String>,
+    /// The requested scopes, parsed and merged.
+    pub scopes: Vec<Scope>,
+    /// The credentials presented.
+    pub credentials: Credentials,
+    /// The `account` parameter. Only ever checked against the authenticated
+    /// user name, never used as an identity.
+    pub account: Option<String>,
+    /// The `client_id` parameter.
+    pub client_id: Option<String>,
+    /// Whether the client asked for an offline (refresh) token.
+    pub offline_token: bool,
+    /// The client's address, when the adapter knows it.
+    pub client_ip: Option<IpAddr>,
+}
+
+impl TokenRequest {
+    /// A request with the given credentials and nothing else set.
+    pub fn new(credentials: Credentials) -> Self {
+        TokenRequest {
+            service: None,
+            scopes: Vec::new(),
+            credentials,
+            account: None,
+            client_id: None,
+            offline_token: false,
+            client_ip: None,
+        }
+    }
+
+    /// Sets the service.
+    pub fn with_service(mut self, service: impl Into<String>) -> Self {
+        self.service = Some(service.into());
+        self
+    }
+
+    /// Adds scopes.
+    pub fn with_scopes(mut self, scopes: impl IntoIterator<Item = Scope>) -> Self {
+        self.scopes = crate::scope::merge(self.scopes.into_iter().chain(scopes));
+        self
+    }
+
+    /// Parses the query string of `GET /token` (without the leading `?`).
+    ///
+    /// Every `scope` parameter is read and each is split on spaces; `service`,
+    /// `account`, `client_id` and `offline_token` may appear at most once;
+    /// unknown parameters are ignored.
+    pub fn from_query(query: &str, credentials: Credentials) -> Result<Self, Error> {
+        let mut request = TokenRequest::new(credentials);
+        let mut scope_values = Vec::new();
+        let mut seen_offline = false;
+        for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+            match &*key {
+                "scope" => scope_values.push(value.into_owned()),
+                "service" => set_once(&mut request.service, "service", value.into_owned())?,
+                "account" => set_once(&mut request.account, "account", value.into_owned())?,
+                "client_id" => set_once(&mut request.client_id, "client_id", value.into_owned())?,
+                "offline_token" => {
+                    if std::mem::replace(&mut seen_offline, true) {
+                        return Err(duplicate("offline_token"));
+                    }
+                    request.offline_token = parse_bool("offline_token", &value)?;
+                }
+                _ => {}
+            }
+        }
+        request.scopes = parse_scopes(scope_values.iter().map(String::as_str))?;
+        // An empty parameter is the same as a missing one (crane sends
+        // `service=` when the challenge had none).
+        for field in [
+            &mut request.service,
+            &mut request.account,
+            &mut request.client_id,
+        ] {
+            if field.as_deref() == Some("") {
+                *field = None;
+            }
+        }
+        Ok(request)
+    }
+}
+
+fn set_once(slot: &mut Option<String>, name: &str, value: String) -> Result<(), Error> {
+    if slot.replace(value).is_some() {
+        return Err(duplicate(name));
+    }
+    Ok(())
+}
+
+fn duplicate(name: &str) -> Error {
+    Error::InvalidRequest(format!("parameter {name} is given more than once"))
+}
+
+fn parse_bool(name: &str, value: &str) -> Result<bool, Error> {
+    match value {
+        "true" | "1" | "True" | "TRUE" => Ok(true),
+        "false" | "0" | "False" | "FALSE" | "" => Ok(false),
+        _ => Err(Error::InvalidRequest(format!(
+            "parameter {name} must be true or false"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn basic(user_pass: &str) -> Vec<u8> {
+        format!("Basic {}", BASE64.encode(user_pass.as_bytes())).into_bytes()
+    }
+
+    #[test]
+    fn basic_auth_splits_at_first_colon() {
+        let c = Credentials::from_authorization(Some(&basic("alice:pa:ss")));
+        assert_eq!(c, Ok(Credentials::password("alice", "pa:ss")));
+        let c = Credentials::from_authorization(Some(b"basic YTpi"));
+        assert_eq!(c, Ok(Credentials::password("a", "b")));
+    }
+
+    #[test]
+    fn no_header_is_anonymous() {
+        assert_eq!(
+            Credentials::from_authorization(None),
+            Ok(Credentials::Anonymous)
+        );
+    }
+
+    #[test]
+    fn malformed_basic_auth_is_invalid_request() {
+        let cases: [(&[u8], &str); 6] = [
+            (b"Bearer abc", "only the Basic scheme is supported"),
+            (b"Basic", "expected \"Basic <base64>\""),
+            (b"Basic !!!!", "credentials are not valid base64"),
+            (
+                &basic("no-colon"),
+                "credentials have no ':' between user and password",
+            ),
+            (b"Basic /w==", "credentials are not UTF-8 text"),
+            (b"Basic \xff", "not UTF-8"),
+        ];
+        for (header, why) in cases {
+            assert_eq!(
+                Credentials::from_authorization(Some(header)),
+                Err(Error::InvalidRequest(format!(
+                    "invalid Authorization header: {why}"
+                ))),
+                "{header:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn secret_debug_is_redacted() {
+        let c = Credentials::password("alice", "hunter2");
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn query_with_repeated_and_space_joined_scopes() {
+        let q = "service=reg&scope=repository%3Aa%3Apull+repository%3Ab%3Apush\
+                 &scope=repository:a:push&account=alice&client_id=docker&offline_token=true";
+        let r = TokenRequest::from_query(q, Credentials::Anonymous);
+        let Ok(r) = r else { panic!("{r:?}") };
+        assert_eq!(r.service.as_deref(), Some("reg"));
+        assert_eq!(r.account.as_deref(), Some("alice"));
+        assert_eq!(r.client_id.as_deref(), Some("docker"));
+        assert!(r.offline_token);
+        assert_eq!(
+            r.scopes,
+            vec![
+                Scope::repository("a", ["pull", "push"]),
+                Scope::repository("b", ["push"])
+            ]
+        );
+    }
+
+    #[test]
+    fn duplicate_single_parameters_are_rejected() {
+        for q in [
+            "service=a&service=b",
+            "account=a&account=a",
+            "client_id=a&client_id=b",
+            "offline_token=true&offline_token=true",
+        ] {
+            let err = TokenRequest::from_query(q, Credentials::Anonymous).err();
+            assert!(
+                matches!(&err, Some(Error::InvalidRequest(m)) if m.contains("more than once")),
+                "{q}: {err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn empty_service_is_none() {
+        let r = TokenRequest::from_query("service=", Credentials::Anonymous);
+        assert_eq!(r.map(|r| r.service), Ok(None));
+    }
+
+    #[test]
+    fn bad_offline_token_value() {
+        let r = TokenRequest::from_query("offline_token=maybe", Credentials::Anonymous);
+        assert_eq!(
+            r,
+            Err(Error::InvalidRequest(
+                "parameter offline_token must be true or false".into()
+            ))
+        );
+    }
+}

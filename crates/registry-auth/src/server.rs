@@ -1,0 +1,336 @@
+//! [`AuthServer`] and its builder.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::authn::Authenticator;
+use crate::authz::Authorizer;
+use crate::core::{Core, Services, TokenResponse};
+use crate::error::Error;
+use crate::request::TokenRequest;
+use crate::token::{
+    self, CertificateError, Clock, JwtGenerator, KeyError, KeyIdMode, SigningKey, SystemClock,
+    TokenGenerator,
+};
+
+/// The shortest token lifetime: clients treat anything shorter as 60 s
+/// anyway, and the registry allows 60 s of clock skew.
+pub const MIN_TOKEN_LIFETIME: Duration = Duration::from_secs(60);
+
+/// A token server: the protocol core plus its HTTP face.
+///
+/// Cheap to clone (an `Arc` inside). Get one from [`AuthServer::builder`];
+/// use it as an axum `Router` ([`AuthServer::router`]), as a tower `Service`
+/// (it is one), or serve it on its own ([`AuthServer::serve`],
+/// [`AuthServer::serve_tls`]). Frameworks other than axum can call
+/// [`AuthServer::issue`] with a [`TokenRequest`] they parsed.
+#[derive(Clone)]
+pub struct AuthServer {
+    pub(crate) core: Arc<Core>,
+    pub(crate) router: axum::Router,
+}
+
+impl std::fmt::Debug for AuthServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthServer")
+            .field("realm", &self.core.realm)
+            .field("anonymous", &self.core.anonymous)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuthServer {
+    /// Starts building a server.
+    pub fn builder() -> AuthServerBuilder {
+        AuthServerBuilder::default()
+    }
+
+    /// Runs one token request through authentication, authorization and
+    /// signing.
+    pub async fn issue(&self, request: TokenRequest) -> Result<TokenResponse, Error> {
+        self.core.issue(request).await
+    }
+
+    /// The JWKS document of the signing key(s), if the token generator has
+    /// one: what a v3 registry's `auth.token.jwks` file should hold.
+    pub fn jwks(&self) -> Option<serde_json::Value> {
+        self.core.generator.jwks()
+    }
+}
+
+/// Why [`AuthServerBuilder::build`] failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// The signing key could not be loaded.
+    #[error("signing key: {0}")]
+    Key(#[from] KeyError),
+    /// The certificate could not be loaded or does not match the key.
+    #[error("certificate: {0}")]
+    Certificate(#[from] CertificateError),
+    /// A required setting is missing.
+    #[error("{0}")]
+    Missing(&'static str),
+    /// A setting has a value that cannot work.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Builds an [`AuthServer`]. Every setter documents its default; the
+/// required ones are the authenticator, the authorizer, the signing key (or
+/// a token generator), the issuer, and the services.
+///
+/// Errors (an unreadable key file, say) are kept and reported by
+/// [`build`](AuthServerBuilder::build), so the setters chain.
+#[must_use]
+pub struct AuthServerBuilder {
+    authenticator: Option<Arc<dyn Authenticator>>,
+    authorizer: Option<Arc<dyn Authorizer>>,
+    generator: Option<Arc<dyn TokenGenerator>>,
+    key: Option<SigningKey>,
+    chain: Vec<Vec<u8>>,
+    key_id: KeyIdMode,
+    issuer: Option<String>,
+    lifetime: Duration,
+    services: Option<Services>,
+    anonymous: bool,
+    realm: String,
+    clock: Arc<dyn Clock>,
+    error: Option<BuildError>,
+}
+
+impl std::fmt::Debug for AuthServerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthServerBuilder")
+            .field("issuer", &self.issuer)
+            .field("lifetime", &self.lifetime)
+            .field("services", &self.services)
+            .field("anonymous", &self.anonymous)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for AuthServerBuilder {
+    fn default() -> Self {
+        AuthServerBuilder {
+            authenticator: None,
+            authorizer: None,
+            generator: None,
+            key: None,
+            chain: Vec::new(),
+            key_id: KeyIdMode::default(),
+            issuer: None,
+            lifetime: Duration::from_secs(300),
+            services: None,
+            anonymous: false,
+            realm: "registry-auth".into(),
+            clock: Arc::new(SystemClock),
+            error: None,
+        }
+    }
+}
+
+impl AuthServerBuilder {
+    fn fail(mut self, error: BuildError) -> Self {
+        self.error.get_or_insert(error);
+        self
+    }
+
+    /// Who checks credentials. Required.
+    pub fn authenticator(mut self, authenticator: impl Authenticator) -> Self {
+        self.authenticator = Some(Arc::new(authenticator));
+        self
+    }
+
+    /// Who decides access. Required.
+    pub fn authorizer(mut self, authorizer: impl Authorizer) -> Self {
+        self.authorizer = Some(Arc::new(authorizer));
+        self
+    }
+
+    /// A custom token generator, instead of the built-in JWT signer. When
+    /// set, the signing key, certificate, key-id mode, issuer and lifetime
+    /// settings are the generator's business and must not be set here.
+    pub fn token_generator(mut self, generator: impl TokenGenerator) -> Self {
+        self.generator = Some(Arc::new(generator));
+        self
+    }
+
+    /// The signing key.
+    pub fn signing_key(mut self, key: SigningKey) -> Self {
+        self.key = Some(key);
+        self
+    }
+
+    /// Reads the signing key from a PEM file (PKCS#8, PKCS#1 or SEC1).
+    pub fn signing_key_pem_file(self, path: impl AsRef<Path>) -> Self {
+        match SigningKey::from_pem_file(path) {
+            Ok(key) => self.signing_key(key),
+            Err(e) => self.fail(e.into()),
+        }
+    }
+
+    /// Parses the signing key from PEM text.
+    pub fn signing_key_pem(self, pem: &[u8]) -> Self {
+        match SigningKey::from_pem(pem) {
+            Ok(key) => self.signing_key(key),
+            Err(e) => self.fail(e.into()),
+        }
+    }
+
+    /// Reads the certificate chain of the signing key from a PEM file (leaf
+    /// first). Optional; when given, tokens carry it as `x5c`, which both
+    /// registry 2.8 and v3 accept when the certificate is in their
+    /// `rootcertbundle`. Defaults to none (tokens carry only `kid`).
+    pub fn certificate_pem_file(mut self, path: impl AsRef<Path>) -> Self {
+        match token::read_chain_file(path.as_ref()) {
+            Ok(chain) => {
+                self.chain = chain;
+                self
+            }
+            Err(e) => self.fail(e.into()),
+        }
+    }
+
+    /// Parses the certificate chain from PEM text; see
+    /// [`certificate_pem_file`](Self::certificate_pem_file).
+    pub fn certificate_pem(mut self, pem: &[u8]) -> Self {
+        match token::parse_chain(pem) {
+            Ok(chain) => {
+                self.chain = chain;
+                self
+            }
+            Err(e) => self.fail(e.into()),
+        }
+    }
+
+    /// How the `kid` header is computed. Defaults to
+    /// [`KeyIdMode::Libtrust`].
+    pub fn key_id(mut self, mode: KeyIdMode) -> Self {
+        self.key_id = mode;
+        self
+    }
+
+    /// The token issuer (`iss`); must equal the registry's
+    /// `auth.token.issuer`. Required.
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuer = Some(issuer.into());
+        self
+    }
+
+    /// How long tokens are valid. Defaults to 5 minutes; at least 60 s.
+    pub fn token_lifetime(mut self, lifetime: Duration) -> Self {
+        self.lifetime = lifetime;
+        self
+    }
+
+    /// Adds a service (audience) that tokens are issued for; requests naming
+    /// another get 400. A request naming none gets the only service when
+    /// exactly one is configured. Required, unless
+    /// [`accept_any_service`](Self::accept_any_service).
+    pub fn service(mut self, service: impl Into<String>) -> Self {
+        match &mut self.services {
+            Some(Services::Only(list)) => list.push(service.into()),
+            _ => self.services = Some(Services::Only(vec![service.into()])),
+        }
+        self
+    }
+
+    /// Issues tokens for whatever service a request names. Only sensible
+    /// when a single registry trusts this signing key.
+    pub fn accept_any_service(mut self) -> Self {
+        self.services = Some(Services::Any);
+        self
+    }
+
+    /// Lets clients without credentials through as the anonymous identity
+    /// (subject `""`), for the authorizer to decide on. Defaults to off:
+    /// anonymous clients get 401.
+    pub fn allow_anonymous(mut self, allow: bool) -> Self {
+        self.anonymous = allow;
+        self
+    }
+
+    /// The realm in `WWW-Authenticate: Basic realm="…"` on 401 answers.
+    /// Defaults to `registry-auth`.
+    pub fn realm(mut self, realm: impl Into<String>) -> Self {
+        self.realm = realm.into();
+        self
+    }
+
+    /// The clock tokens are dated by. Defaults to the system clock.
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Checks the settings and makes the server.
+    pub fn build(self) -> Result<AuthServer, BuildError> {
+        if let Some(error) = self.error {
+            return Err(error);
+        }
+        let authenticator = self.authenticator.ok_or(BuildError::Missing(
+            "no authenticator: call .authenticator(...) (AnonymousOnly accepts no credentials)",
+        ))?;
+        let authorizer = self.authorizer.ok_or(BuildError::Missing(
+            "no authorizer: call .authorizer(...) (AllowAll grants every request, by name only)",
+        ))?;
+        let services = self.services.ok_or(BuildError::Missing(
+            "no service: call .service(\"registry.example.com\") with the registry's auth.token.service (or .accept_any_service())",
+        ))?;
+        if self.realm.contains('"') || self.realm.chars().any(char::is_control) {
+            return Err(BuildError::Invalid(
+                "realm must not contain quotes or control characters".into(),
+            ));
+        }
+        let generator: Arc<dyn TokenGenerator> = match (self.generator, self.key) {
+            (Some(_), Some(_)) => {
+                return Err(BuildError::Invalid(
+                    "both a token generator and a signing key are set; the key is the generator's business".into(),
+                ));
+            }
+            (Some(generator), None) => generator,
+            (None, None) => {
+                return Err(BuildError::Missing(
+                    "no signing key: call .signing_key_pem_file(...) (or .token_generator(...))",
+                ));
+            }
+            (None, Some(key)) => {
+                let issuer = self.issuer.ok_or(BuildError::Missing(
+                    "no issuer: call .issuer(...) with the registry's auth.token.issuer",
+                ))?;
+                if issuer.is_empty() {
+                    return Err(BuildError::Invalid("issuer must not be empty".into()));
+                }
+                if self.lifetime < MIN_TOKEN_LIFETIME {
+                    return Err(BuildError::Invalid(format!(
+                        "token lifetime {:?} is shorter than the minimum of 60s",
+                        self.lifetime
+                    )));
+                }
+                if !self.chain.is_empty() {
+                    token::check_leaf_matches(&self.chain, key.public_key_der())?;
+                }
+                Arc::new(JwtGenerator::new(
+                    key,
+                    self.chain,
+                    self.key_id,
+                    issuer,
+                    self.lifetime,
+                    self.clock,
+                ))
+            }
+        };
+        let core = Arc::new(Core {
+            authenticator,
+            authorizer,
+            generator,
+            services,
+            anonymous: self.anonymous,
+            realm: self.realm,
+        });
+        let router = crate::http::router(core.clone());
+        Ok(AuthServer { core, router })
+    }
+}

@@ -1,0 +1,85 @@
+//! Tokens: the [`TokenGenerator`] trait and the default JWT generator.
+
+mod certificate;
+mod jwt;
+mod key;
+mod key_id;
+
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+pub use certificate::CertificateError;
+pub(crate) use certificate::{check_leaf_matches, parse_chain, read_chain_file};
+pub use jwt::JwtGenerator;
+pub use key::{Algorithm, KeyError, SigningKey};
+pub use key_id::KeyIdMode;
+
+use crate::authn::{BoxError, Identity};
+use crate::authz::AccessRequest;
+use crate::scope::Scope;
+
+/// A signed token, ready to send.
+#[derive(Clone)]
+pub struct Token {
+    /// The token itself (a compact JWS for the default generator).
+    pub token: String,
+    /// How long it is valid.
+    pub expires_in: Duration,
+    /// When it was issued.
+    pub issued_at: SystemTime,
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Token")
+            .field("token", &"<redacted>")
+            .field("expires_in", &self.expires_in)
+            .field("issued_at", &self.issued_at)
+            .finish()
+    }
+}
+
+/// Why a token could not be produced. The client gets 500; the inner error
+/// is logged.
+#[derive(Debug, thiserror::Error)]
+#[error("token generation failed: {0}")]
+pub struct TokenError(#[source] pub BoxError);
+
+/// Produces the token for a decision.
+///
+/// The default, [`JwtGenerator`], signs the JWT the registry verifies.
+/// Replace it to add claims, sign with a key held elsewhere (HSM, KMS), or
+/// issue tokens for a registry of your own. Signing is CPU work of tens of
+/// microseconds to a millisecond, so this is a plain function.
+pub trait TokenGenerator: Send + Sync + 'static {
+    /// Makes a token granting `granted` to `who` for `request.service`.
+    fn generate(
+        &self,
+        who: &Identity,
+        granted: &[Scope],
+        request: &AccessRequest,
+    ) -> Result<Token, TokenError>;
+
+    /// The JWKS document (`{"keys": [...]}`) of the keys that verify this
+    /// generator's tokens, served at `/.well-known/jwks.json`. `None` (the
+    /// default) serves 404.
+    fn jwks(&self) -> Option<serde_json::Value> {
+        None
+    }
+}
+
+/// A source of the current time, so that tests can fix it.
+pub trait Clock: Send + Sync + fmt::Debug + 'static {
+    /// Now.
+    fn now(&self) -> SystemTime;
+}
+
+/// The system clock. The default.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> SystemTime {
+        SystemTime::now()
+    }
+}
