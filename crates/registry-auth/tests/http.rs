@@ -1,0 +1,304 @@
+//! The HTTP face, in process (no socket): every status, header and JSON
+//! body a client can meet on the token endpoint.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod common;
+
+use std::time::{Duration, SystemTime};
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, StatusCode};
+use common::{ISSUER, SERVICE, builder, decode_unverified};
+use data_encoding::BASE64;
+use http_body_util::BodyExt;
+use registry_auth::{
+    AuthServer, AuthnError, AuthzError, Credentials, Identity, authenticator_fn, authorizer_fn,
+};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+fn basic(user: &str, pw: &str) -> String {
+    format!("Basic {}", BASE64.encode(format!("{user}:{pw}").as_bytes()))
+}
+
+async fn call(app: axum::Router, method: &str, uri: &str, auth: Option<&str>) -> (StatusCode, HeaderMap, Value) {
+    let mut req = Request::builder().method(method).uri(uri);
+    if let Some(auth) = auth {
+        req = req.header("authorization", auth);
+    }
+    let resp = app.oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    let body = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| panic!("body is not JSON: {:?}", String::from_utf8_lossy(&bytes)));
+    (status, headers, body)
+}
+
+async fn get(app: &AuthServer, uri: &str, auth: Option<&str>) -> (StatusCode, HeaderMap, Value) {
+    call(app.router(), "GET", uri, auth).await
+}
+
+fn server() -> AuthServer {
+    builder("p256-sec1.pem").build().unwrap()
+}
+
+fn anonymous_server() -> AuthServer {
+    builder("p256-sec1.pem").allow_anonymous(true).build().unwrap()
+}
+
+fn access(body: &Value) -> Value {
+    let token = body["token"].as_str().expect("token");
+    decode_unverified(token).1["access"].clone()
+}
+
+fn registry_error(code: &str, message: &str) -> Value {
+    json!({"errors": [{"code": code, "message": message}]})
+}
+
+#[tokio::test]
+async fn docker_login_without_scope_gets_a_token_with_no_access() {
+    let uri = "/token?account=alice&client_id=docker&offline_token=true&service=registry.test";
+    let (status, headers, body) = get(&server(), uri, Some(&basic("alice", "alice-pw"))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(headers["content-type"], "application/json");
+    assert_eq!(headers["cache-control"], "no-store");
+    assert_eq!(body["token"], body["access_token"]);
+    assert_eq!(body["expires_in"], 300);
+    let issued_at = body["issued_at"].as_str().unwrap();
+    assert!(humantime::parse_rfc3339(issued_at).is_ok(), "{issued_at}");
+    let (_, claims) = decode_unverified(body["token"].as_str().unwrap());
+    assert_eq!(claims["sub"], "alice");
+    assert_eq!(claims["aud"], SERVICE);
+    assert_eq!(claims["iss"], ISSUER);
+    assert_eq!(claims["access"], json!([]));
+}
+
+#[tokio::test]
+async fn every_scope_parameter_is_read_and_split_and_partially_granted() {
+    let uri = "/token?service=registry.test\
+               &scope=repository:alice/app:pull,push%20repository:bob/tool:push\
+               &scope=repository:carol/x:pull&scope=repository:bob/tool:pull";
+    let (status, _, body) = get(&server(), uri, Some(&basic("bob", "bob-pw"))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        access(&body),
+        json!([
+            {"type": "repository", "name": "alice/app", "actions": ["pull"]},
+            {"type": "repository", "name": "bob/tool", "actions": ["pull", "push"]},
+            {"type": "repository", "name": "carol/x", "actions": ["pull"]},
+        ])
+    );
+}
+
+#[tokio::test]
+async fn nothing_granted_is_still_a_token() {
+    let uri = "/token?service=registry.test&scope=repository:alice/app:push";
+    let (status, _, body) = get(&server(), uri, Some(&basic("carol", "carol-pw"))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(access(&body), json!([]));
+}
+
+#[tokio::test]
+async fn requested_wildcard_and_catalog() {
+    let s = server();
+    let uri = "/token?service=registry.test&scope=repository:alice/app:*&scope=registry:catalog:*";
+    let (_, _, body) = get(&s, uri, Some(&basic("alice", "alice-pw"))).await;
+    assert_eq!(
+        access(&body),
+        json!([
+            {"type": "repository", "name": "alice/app", "actions": ["*"]},
+            {"type": "registry", "name": "catalog", "actions": ["*"]},
+        ])
+    );
+    let uri = "/token?service=registry.test&scope=repository:bob/x:*&scope=registry:catalog:*";
+    let (_, _, body) = get(&s, uri, Some(&basic("bob", "bob-pw"))).await;
+    assert_eq!(access(&body), json!([{"type": "repository", "name": "bob/x", "actions": ["pull", "push"]}]));
+}
+
+#[tokio::test]
+async fn host_port_and_class_in_scope_are_accepted_and_not_echoed() {
+    let uri = "/token?service=registry.test&scope=repository(plugin):localhost:5000/alice/p:pull";
+    let (status, _, body) = get(&server(), uri, Some(&basic("alice", "alice-pw"))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(access(&body), json!([{"type": "repository", "name": "alice/p", "actions": ["pull"]}]));
+}
+
+#[tokio::test]
+async fn wrong_password_and_unknown_user_get_the_same_401() {
+    let s = server();
+    let uri = "/token?service=registry.test&scope=repository:alice/app:pull";
+    for auth in [basic("alice", "wrong"), basic("mallory", "alice-pw"), basic("", "")] {
+        let (status, headers, body) = get(&s, uri, Some(&auth)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(headers["www-authenticate"], "Basic realm=\"registry-auth\"");
+        assert_eq!(body, registry_error("UNAUTHORIZED", "invalid username or password"));
+    }
+}
+
+#[tokio::test]
+async fn anonymous_is_refused_unless_allowed() {
+    let uri = "/token?service=registry.test&scope=repository:public/base:pull";
+    let (status, headers, body) = get(&server(), uri, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(headers["www-authenticate"], "Basic realm=\"registry-auth\"");
+    assert_eq!(body, registry_error("UNAUTHORIZED", "authentication required"));
+
+    let (status, _, body) = get(&anonymous_server(), uri, None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, claims) = decode_unverified(body["token"].as_str().unwrap());
+    assert_eq!(claims["sub"], "");
+    assert_eq!(claims["access"], json!([{"type": "repository", "name": "public/base", "actions": ["pull"]}]));
+}
+
+#[tokio::test]
+async fn anonymous_gets_only_what_policy_gives_anonymous() {
+    let uri = "/token?service=registry.test&scope=repository:alice/app:pull&account=alice";
+    let (status, _, body) = get(&anonymous_server(), uri, None).await;
+    // `account` without credentials is no identity at all.
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(access(&body), json!([]));
+    let (_, claims) = decode_unverified(body["token"].as_str().unwrap());
+    assert_eq!(claims["sub"], "");
+}
+
+#[tokio::test]
+async fn account_must_match_the_basic_auth_user() {
+    let s = server();
+    let (status, _, body) = get(&s, "/token?service=registry.test&account=bob", Some(&basic("alice", "alice-pw"))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        body,
+        registry_error("INVALID_REQUEST", "account \"bob\" does not match the user name in the Authorization header")
+    );
+    let (status, _, _) = get(&s, "/token?service=registry.test&account=alice", Some(&basic("alice", "alice-pw"))).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn malformed_requests_are_400_with_a_reason() {
+    let s = server();
+    let alice = basic("alice", "alice-pw");
+    let cases = [
+        ("/token?service=registry.test&scope=repository:Alice:pull", Some(alice.as_str()),
+         "INVALID_SCOPE", "invalid scope \"repository:Alice:pull\": invalid resource name"),
+        ("/token?service=registry.test&scope=repository", Some(alice.as_str()),
+         "INVALID_SCOPE", "invalid scope \"repository\": expected type:name:actions"),
+        ("/token?service=other.registry", Some(alice.as_str()),
+         "INVALID_REQUEST", "service \"other.registry\" is not served by this token server"),
+        ("/token?service=registry.test&service=registry.test", Some(alice.as_str()),
+         "INVALID_REQUEST", "parameter service is given more than once"),
+        ("/token?service=registry.test", Some("Bearer abc"),
+         "INVALID_REQUEST", "invalid Authorization header: only the Basic scheme is supported"),
+        ("/token?service=registry.test", Some("Basic bm9jb2xvbg=="),
+         "INVALID_REQUEST", "invalid Authorization header: credentials have no ':' between user and password"),
+    ];
+    for (uri, auth, code, message) in cases {
+        let (status, _, body) = get(&s, uri, auth).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}");
+        assert_eq!(body, registry_error(code, message), "{uri}");
+    }
+}
+
+#[tokio::test]
+async fn a_missing_service_is_inferred_only_when_unambiguous() {
+    let (status, _, body) = get(&server(), "/token?scope=repository:alice/a:pull", Some(&basic("alice", "alice-pw"))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(decode_unverified(body["token"].as_str().unwrap()).1["aud"], SERVICE);
+
+    let two = builder("p256-sec1.pem").service("second.test").build().unwrap();
+    let (status, _, body) = get(&two, "/token?service=", Some(&basic("alice", "alice-pw"))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body, registry_error("INVALID_REQUEST", "the service parameter is required"));
+    let (status, _, body) = get(&two, "/token?service=second.test", Some(&basic("alice", "alice-pw"))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(decode_unverified(body["token"].as_str().unwrap()).1["aud"], "second.test");
+}
+
+#[tokio::test]
+async fn failing_backends_give_503_and_never_a_token() {
+    let down = AuthServer::builder()
+        .authenticator(authenticator_fn(|_: Credentials| async {
+            Err::<Identity, _>(AuthnError::unavailable("ldap://10.0.0.1 connection refused"))
+        }))
+        .authorizer(common::policy())
+        .signing_key_pem_file(common::fixture("p256-sec1.pem"))
+        .issuer(ISSUER)
+        .service(SERVICE)
+        .build()
+        .unwrap();
+    let (status, headers, body) = get(&down, "/token?service=registry.test", Some(&basic("alice", "x"))).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(headers["retry-after"], "5");
+    assert_eq!(body, registry_error("UNAVAILABLE", "the authentication backend is unavailable; try again later"));
+
+    let authz_down = AuthServer::builder()
+        .authenticator(common::users())
+        .authorizer(authorizer_fn(|_, _| async { Err(AuthzError::unavailable("db down")) }))
+        .signing_key_pem_file(common::fixture("p256-sec1.pem"))
+        .issuer(ISSUER)
+        .service(SERVICE)
+        .build()
+        .unwrap();
+    let uri = "/token?service=registry.test&scope=repository:alice/a:pull";
+    let (status, _, body) = get(&authz_down, uri, Some(&basic("alice", "alice-pw"))).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body, registry_error("UNAVAILABLE", "the authorization backend is unavailable; try again later"));
+}
+
+#[tokio::test]
+async fn nested_under_any_path_as_a_service() {
+    let s = server();
+    let app = axum::Router::new().nest_service("/auth", s.clone());
+    let alice = basic("alice", "alice-pw");
+    for uri in ["/auth?service=registry.test", "/auth/token?service=registry.test"] {
+        let (status, _, body) = call(app.clone(), "GET", uri, Some(&alice)).await;
+        assert_eq!(status, StatusCode::OK, "{uri}: {body}");
+    }
+    let (status, _, body) = call(app.clone(), "GET", "/auth/.well-known/jwks.json", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["keys"][0]["kid"], s.jwks().unwrap()["keys"][0]["kid"]);
+    let deep = axum::Router::new().nest("/api/v1/registry", s.router());
+    let (status, _, _) = call(deep, "GET", "/api/v1/registry/token?service=registry.test", Some(&alice)).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn wrong_method_and_path_get_json_errors() {
+    let s = server();
+    let (status, _, body) = call(s.router(), "PUT", "/token", None).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(body, registry_error("UNSUPPORTED", "method not allowed"));
+    let (status, _, body) = call(s.router(), "GET", "/nope", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body, registry_error("NOT_FOUND", "not found"));
+    let (status, _, body) = call(s.router(), "POST", "/token", None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"], "unsupported_grant_type");
+}
+
+#[derive(Debug)]
+struct FixedClock(SystemTime);
+
+impl registry_auth::token::Clock for FixedClock {
+    fn now(&self) -> SystemTime {
+        self.0
+    }
+}
+
+#[tokio::test]
+async fn times_follow_the_clock() {
+    let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+    let s = builder("p256-sec1.pem")
+        .clock(FixedClock(t))
+        .token_lifetime(Duration::from_secs(600))
+        .build()
+        .unwrap();
+    let (_, _, body) = get(&s, "/token?service=registry.test", Some(&basic("alice", "alice-pw"))).await;
+    assert_eq!(body["issued_at"], "2027-01-15T08:00:00Z");
+    assert_eq!(body["expires_in"], 600);
+    let (_, claims) = decode_unverified(body["token"].as_str().unwrap());
+    assert_eq!(claims["iat"], 1_800_000_000);
+    assert_eq!(claims["nbf"], 1_800_000_000);
+    assert_eq!(claims["exp"], 1_800_000_600);
+}
