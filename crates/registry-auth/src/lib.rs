@@ -17,7 +17,7 @@
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let users = StaticUsers::new()
-//!     .user("alice", "$2y$10$.WlPkB1JhG3iHpAk6pm/zOlGMFnJEZ7cXiWnSD5LprgPlbDQ8cJlC");
+//!     .user("alice", "$2y$10$TYyKeyyopVdR.ppsm5VdCOFuNmQj67YBnG0hpjDA/W1L2I696tO/e");
 //!
 //! // Users push and pull in their own namespace; everyone else pulls.
 //! let rules = authorizer_fn(|who: Identity, req: AccessRequest| async move {

@@ -10,7 +10,7 @@ use crate::request::Credentials;
 
 /// A bcrypt hash of a password nobody has, checked for unknown users so
 /// that they cost the same time as known ones (no user enumeration).
-const DUMMY_HASH: &str = "$2b$10$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy";
+const DUMMY_HASH: &str = "$2b$10$3ISI0YMMC7c866TFgTvDBO6caqbtdhhfMI.7vVlDNFsd/OQ1Ar77a";
 
 /// Users with bcrypt password hashes (`$2a$`, `$2b$`, `$2y$`), as
 /// `htpasswd -B` writes them. Checks run on Tokio's blocking pool: bcrypt
@@ -19,7 +19,7 @@ const DUMMY_HASH: &str = "$2b$10$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL
 /// ```
 /// use registry_auth::StaticUsers;
 /// let users = StaticUsers::new()
-///     .user("alice", "$2y$10$.WlPkB1JhG3iHpAk6pm/zOlGMFnJEZ7cXiWnSD5LprgPlbDQ8cJlC");
+///     .user("alice", "$2y$10$TYyKeyyopVdR.ppsm5VdCOFuNmQj67YBnG0hpjDA/W1L2I696tO/e");
 /// ```
 #[derive(Clone, Default)]
 pub struct StaticUsers {

@@ -21,7 +21,12 @@ fn basic(user: &str, pw: &str) -> String {
     format!("Basic {}", BASE64.encode(format!("{user}:{pw}").as_bytes()))
 }
 
-async fn call(app: axum::Router, method: &str, uri: &str, auth: Option<&str>) -> (StatusCode, HeaderMap, Value) {
+async fn call(
+    app: axum::Router,
+    method: &str,
+    uri: &str,
+    auth: Option<&str>,
+) -> (StatusCode, HeaderMap, Value) {
     let mut req = Request::builder().method(method).uri(uri);
     if let Some(auth) = auth {
         req = req.header("authorization", auth);
@@ -44,7 +49,10 @@ fn server() -> AuthServer {
 }
 
 fn anonymous_server() -> AuthServer {
-    builder("p256-sec1.pem").allow_anonymous(true).build().unwrap()
+    builder("p256-sec1.pem")
+        .allow_anonymous(true)
+        .build()
+        .unwrap()
 }
 
 fn access(body: &Value) -> Value {
@@ -113,7 +121,10 @@ async fn requested_wildcard_and_catalog() {
     );
     let uri = "/token?service=registry.test&scope=repository:bob/x:*&scope=registry:catalog:*";
     let (_, _, body) = get(&s, uri, Some(&basic("bob", "bob-pw"))).await;
-    assert_eq!(access(&body), json!([{"type": "repository", "name": "bob/x", "actions": ["pull", "push"]}]));
+    assert_eq!(
+        access(&body),
+        json!([{"type": "repository", "name": "bob/x", "actions": ["pull", "push"]}])
+    );
 }
 
 #[tokio::test]
@@ -121,18 +132,28 @@ async fn host_port_and_class_in_scope_are_accepted_and_not_echoed() {
     let uri = "/token?service=registry.test&scope=repository(plugin):localhost:5000/alice/p:pull";
     let (status, _, body) = get(&server(), uri, Some(&basic("alice", "alice-pw"))).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(access(&body), json!([{"type": "repository", "name": "alice/p", "actions": ["pull"]}]));
+    assert_eq!(
+        access(&body),
+        json!([{"type": "repository", "name": "alice/p", "actions": ["pull"]}])
+    );
 }
 
 #[tokio::test]
 async fn wrong_password_and_unknown_user_get_the_same_401() {
     let s = server();
     let uri = "/token?service=registry.test&scope=repository:alice/app:pull";
-    for auth in [basic("alice", "wrong"), basic("mallory", "alice-pw"), basic("", "")] {
+    for auth in [
+        basic("alice", "wrong"),
+        basic("mallory", "alice-pw"),
+        basic("", ""),
+    ] {
         let (status, headers, body) = get(&s, uri, Some(&auth)).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
         assert_eq!(headers["www-authenticate"], "Basic realm=\"registry-auth\"");
-        assert_eq!(body, registry_error("UNAUTHORIZED", "invalid username or password"));
+        assert_eq!(
+            body,
+            registry_error("UNAUTHORIZED", "invalid username or password")
+        );
     }
 }
 
@@ -142,13 +163,19 @@ async fn anonymous_is_refused_unless_allowed() {
     let (status, headers, body) = get(&server(), uri, None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(headers["www-authenticate"], "Basic realm=\"registry-auth\"");
-    assert_eq!(body, registry_error("UNAUTHORIZED", "authentication required"));
+    assert_eq!(
+        body,
+        registry_error("UNAUTHORIZED", "authentication required")
+    );
 
     let (status, _, body) = get(&anonymous_server(), uri, None).await;
     assert_eq!(status, StatusCode::OK);
     let (_, claims) = decode_unverified(body["token"].as_str().unwrap());
     assert_eq!(claims["sub"], "");
-    assert_eq!(claims["access"], json!([{"type": "repository", "name": "public/base", "actions": ["pull"]}]));
+    assert_eq!(
+        claims["access"],
+        json!([{"type": "repository", "name": "public/base", "actions": ["pull"]}])
+    );
 }
 
 #[tokio::test]
@@ -165,13 +192,26 @@ async fn anonymous_gets_only_what_policy_gives_anonymous() {
 #[tokio::test]
 async fn account_must_match_the_basic_auth_user() {
     let s = server();
-    let (status, _, body) = get(&s, "/token?service=registry.test&account=bob", Some(&basic("alice", "alice-pw"))).await;
+    let (status, _, body) = get(
+        &s,
+        "/token?service=registry.test&account=bob",
+        Some(&basic("alice", "alice-pw")),
+    )
+    .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(
         body,
-        registry_error("INVALID_REQUEST", "account \"bob\" does not match the user name in the Authorization header")
+        registry_error(
+            "INVALID_REQUEST",
+            "account \"bob\" does not match the user name in the Authorization header"
+        )
     );
-    let (status, _, _) = get(&s, "/token?service=registry.test&account=alice", Some(&basic("alice", "alice-pw"))).await;
+    let (status, _, _) = get(
+        &s,
+        "/token?service=registry.test&account=alice",
+        Some(&basic("alice", "alice-pw")),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
 }
 
@@ -180,18 +220,42 @@ async fn malformed_requests_are_400_with_a_reason() {
     let s = server();
     let alice = basic("alice", "alice-pw");
     let cases = [
-        ("/token?service=registry.test&scope=repository:Alice:pull", Some(alice.as_str()),
-         "INVALID_SCOPE", "invalid scope \"repository:Alice:pull\": invalid resource name"),
-        ("/token?service=registry.test&scope=repository", Some(alice.as_str()),
-         "INVALID_SCOPE", "invalid scope \"repository\": expected type:name:actions"),
-        ("/token?service=other.registry", Some(alice.as_str()),
-         "INVALID_REQUEST", "service \"other.registry\" is not served by this token server"),
-        ("/token?service=registry.test&service=registry.test", Some(alice.as_str()),
-         "INVALID_REQUEST", "parameter service is given more than once"),
-        ("/token?service=registry.test", Some("Bearer abc"),
-         "INVALID_REQUEST", "invalid Authorization header: only the Basic scheme is supported"),
-        ("/token?service=registry.test", Some("Basic bm9jb2xvbg=="),
-         "INVALID_REQUEST", "invalid Authorization header: credentials have no ':' between user and password"),
+        (
+            "/token?service=registry.test&scope=repository:Alice:pull",
+            Some(alice.as_str()),
+            "INVALID_SCOPE",
+            "invalid scope \"repository:Alice:pull\": invalid resource name",
+        ),
+        (
+            "/token?service=registry.test&scope=repository",
+            Some(alice.as_str()),
+            "INVALID_SCOPE",
+            "invalid scope \"repository\": expected type:name:actions",
+        ),
+        (
+            "/token?service=other.registry",
+            Some(alice.as_str()),
+            "INVALID_REQUEST",
+            "service \"other.registry\" is not served by this token server",
+        ),
+        (
+            "/token?service=registry.test&service=registry.test",
+            Some(alice.as_str()),
+            "INVALID_REQUEST",
+            "parameter service is given more than once",
+        ),
+        (
+            "/token?service=registry.test",
+            Some("Bearer abc"),
+            "INVALID_REQUEST",
+            "invalid Authorization header: only the Basic scheme is supported",
+        ),
+        (
+            "/token?service=registry.test",
+            Some("Basic bm9jb2xvbg=="),
+            "INVALID_REQUEST",
+            "invalid Authorization header: credentials have no ':' between user and password",
+        ),
     ];
     for (uri, auth, code, message) in cases {
         let (status, _, body) = get(&s, uri, auth).await;
@@ -202,24 +266,48 @@ async fn malformed_requests_are_400_with_a_reason() {
 
 #[tokio::test]
 async fn a_missing_service_is_inferred_only_when_unambiguous() {
-    let (status, _, body) = get(&server(), "/token?scope=repository:alice/a:pull", Some(&basic("alice", "alice-pw"))).await;
+    let (status, _, body) = get(
+        &server(),
+        "/token?scope=repository:alice/a:pull",
+        Some(&basic("alice", "alice-pw")),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(decode_unverified(body["token"].as_str().unwrap()).1["aud"], SERVICE);
+    assert_eq!(
+        decode_unverified(body["token"].as_str().unwrap()).1["aud"],
+        SERVICE
+    );
 
-    let two = builder("p256-sec1.pem").service("second.test").build().unwrap();
+    let two = builder("p256-sec1.pem")
+        .service("second.test")
+        .build()
+        .unwrap();
     let (status, _, body) = get(&two, "/token?service=", Some(&basic("alice", "alice-pw"))).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(body, registry_error("INVALID_REQUEST", "the service parameter is required"));
-    let (status, _, body) = get(&two, "/token?service=second.test", Some(&basic("alice", "alice-pw"))).await;
+    assert_eq!(
+        body,
+        registry_error("INVALID_REQUEST", "the service parameter is required")
+    );
+    let (status, _, body) = get(
+        &two,
+        "/token?service=second.test",
+        Some(&basic("alice", "alice-pw")),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(decode_unverified(body["token"].as_str().unwrap()).1["aud"], "second.test");
+    assert_eq!(
+        decode_unverified(body["token"].as_str().unwrap()).1["aud"],
+        "second.test"
+    );
 }
 
 #[tokio::test]
 async fn failing_backends_give_503_and_never_a_token() {
     let down = AuthServer::builder()
         .authenticator(authenticator_fn(|_: Credentials| async {
-            Err::<Identity, _>(AuthnError::unavailable("ldap://10.0.0.1 connection refused"))
+            Err::<Identity, _>(AuthnError::unavailable(
+                "ldap://10.0.0.1 connection refused",
+            ))
         }))
         .authorizer(common::policy())
         .signing_key_pem_file(common::fixture("p256-sec1.pem"))
@@ -227,14 +315,27 @@ async fn failing_backends_give_503_and_never_a_token() {
         .service(SERVICE)
         .build()
         .unwrap();
-    let (status, headers, body) = get(&down, "/token?service=registry.test", Some(&basic("alice", "x"))).await;
+    let (status, headers, body) = get(
+        &down,
+        "/token?service=registry.test",
+        Some(&basic("alice", "x")),
+    )
+    .await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(headers["retry-after"], "5");
-    assert_eq!(body, registry_error("UNAVAILABLE", "the authentication backend is unavailable; try again later"));
+    assert_eq!(
+        body,
+        registry_error(
+            "UNAVAILABLE",
+            "the authentication backend is unavailable; try again later"
+        )
+    );
 
     let authz_down = AuthServer::builder()
         .authenticator(common::users())
-        .authorizer(authorizer_fn(|_, _| async { Err(AuthzError::unavailable("db down")) }))
+        .authorizer(authorizer_fn(|_, _| async {
+            Err(AuthzError::unavailable("db down"))
+        }))
         .signing_key_pem_file(common::fixture("p256-sec1.pem"))
         .issuer(ISSUER)
         .service(SERVICE)
@@ -243,7 +344,13 @@ async fn failing_backends_give_503_and_never_a_token() {
     let uri = "/token?service=registry.test&scope=repository:alice/a:pull";
     let (status, _, body) = get(&authz_down, uri, Some(&basic("alice", "alice-pw"))).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(body, registry_error("UNAVAILABLE", "the authorization backend is unavailable; try again later"));
+    assert_eq!(
+        body,
+        registry_error(
+            "UNAVAILABLE",
+            "the authorization backend is unavailable; try again later"
+        )
+    );
 }
 
 #[tokio::test]
@@ -251,7 +358,10 @@ async fn nested_under_any_path_as_a_service() {
     let s = server();
     let app = axum::Router::new().nest_service("/auth", s.clone());
     let alice = basic("alice", "alice-pw");
-    for uri in ["/auth?service=registry.test", "/auth/token?service=registry.test"] {
+    for uri in [
+        "/auth?service=registry.test",
+        "/auth/token?service=registry.test",
+    ] {
         let (status, _, body) = call(app.clone(), "GET", uri, Some(&alice)).await;
         assert_eq!(status, StatusCode::OK, "{uri}: {body}");
     }
@@ -259,7 +369,13 @@ async fn nested_under_any_path_as_a_service() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["keys"][0]["kid"], s.jwks().unwrap()["keys"][0]["kid"]);
     let deep = axum::Router::new().nest("/api/v1/registry", s.router());
-    let (status, _, _) = call(deep, "GET", "/api/v1/registry/token?service=registry.test", Some(&alice)).await;
+    let (status, _, _) = call(
+        deep,
+        "GET",
+        "/api/v1/registry/token?service=registry.test",
+        Some(&alice),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
 }
 
@@ -294,7 +410,12 @@ async fn times_follow_the_clock() {
         .token_lifetime(Duration::from_secs(600))
         .build()
         .unwrap();
-    let (_, _, body) = get(&s, "/token?service=registry.test", Some(&basic("alice", "alice-pw"))).await;
+    let (_, _, body) = get(
+        &s,
+        "/token?service=registry.test",
+        Some(&basic("alice", "alice-pw")),
+    )
+    .await;
     assert_eq!(body["issued_at"], "2027-01-15T08:00:00Z");
     assert_eq!(body["expires_in"], 600);
     let (_, claims) = decode_unverified(body["token"].as_str().unwrap());

@@ -25,7 +25,11 @@ async fn issue(server: &AuthServer) -> String {
 fn is_libtrust_kid(kid: &str) -> bool {
     let groups: Vec<&str> = kid.split(':').collect();
     groups.len() == 12
-        && groups.iter().all(|g| g.len() == 4 && g.chars().all(|c| c.is_ascii_uppercase() || ('2'..='7').contains(&c)))
+        && groups.iter().all(|g| {
+            g.len() == 4
+                && g.chars()
+                    .all(|c| c.is_ascii_uppercase() || ('2'..='7').contains(&c))
+        })
 }
 
 /// Verifies with jsonwebtoken, the key taken from our JWKS by `kid`.
@@ -72,28 +76,43 @@ async fn every_key_type_signs_a_verifiable_registry_token() {
             Some(cert) => {
                 let x5c = header["x5c"].as_array().expect("x5c");
                 assert_eq!(x5c.len(), 1);
-                let der = BASE64.decode(x5c[0].as_str().unwrap().as_bytes()).expect("standard base64");
+                let der = BASE64
+                    .decode(x5c[0].as_str().unwrap().as_bytes())
+                    .expect("standard base64");
                 let pem = std::fs::read(fixture(cert)).unwrap();
-                assert!(String::from_utf8_lossy(&pem).contains(&BASE64.encode(&der)[..60]), "{key}");
+                assert!(
+                    String::from_utf8_lossy(&pem).contains(&BASE64.encode(&der)[..60]),
+                    "{key}"
+                );
             }
             None => assert!(header.get("x5c").is_none(), "{key}"),
         }
 
         assert_eq!(claims["iss"], ISSUER);
         assert_eq!(claims["sub"], "alice");
-        assert!(claims["aud"].is_string(), "aud must be a string for registry 2.8");
+        assert!(
+            claims["aud"].is_string(),
+            "aud must be a string for registry 2.8"
+        );
         for c in ["exp", "nbf", "iat"] {
             assert!(claims[c].is_u64(), "{c} must be an integer");
         }
-        assert_eq!(claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(), 300);
-        let jti = BASE64URL_NOPAD.decode(claims["jti"].as_str().unwrap().as_bytes()).unwrap();
+        assert_eq!(
+            claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(),
+            300
+        );
+        let jti = BASE64URL_NOPAD
+            .decode(claims["jti"].as_str().unwrap().as_bytes())
+            .unwrap();
         assert_eq!(jti.len(), 16, "jti is 128 random bits");
         assert_eq!(
             claims["access"],
             serde_json::json!([{"type": "repository", "name": "alice/app", "actions": ["pull", "push"]}])
         );
         if alg == "ES256" {
-            let sig = BASE64URL_NOPAD.decode(token.rsplit('.').next().unwrap().as_bytes()).unwrap();
+            let sig = BASE64URL_NOPAD
+                .decode(token.rsplit('.').next().unwrap().as_bytes())
+                .unwrap();
             assert_eq!(sig.len(), 64, "ES256 signatures are raw r||s");
         }
         assert_eq!(verify_with_jwks(&server, &token), claims, "{key}");
@@ -108,16 +127,23 @@ async fn p521_signs_es512_with_raw_r_s() {
     assert_eq!(header["alg"], "ES512");
     // jsonwebtoken has no ES512: verify with aws-lc-rs from the JWKS point.
     let jwk = &server.jwks().unwrap()["keys"][0];
-    let coord = |c: &str| BASE64URL_NOPAD.decode(jwk[c].as_str().unwrap().as_bytes()).unwrap();
+    let coord = |c: &str| {
+        BASE64URL_NOPAD
+            .decode(jwk[c].as_str().unwrap().as_bytes())
+            .unwrap()
+    };
     let mut point = vec![4u8];
     point.extend(coord("x"));
     point.extend(coord("y"));
     let (signed, sig) = token.rsplit_once('.').unwrap();
     let sig = BASE64URL_NOPAD.decode(sig.as_bytes()).unwrap();
     assert_eq!(sig.len(), 132);
-    aws_lc_rs::signature::UnparsedPublicKey::new(&aws_lc_rs::signature::ECDSA_P521_SHA512_FIXED, point)
-        .verify(signed.as_bytes(), &sig)
-        .expect("ES512 signature verifies");
+    aws_lc_rs::signature::UnparsedPublicKey::new(
+        &aws_lc_rs::signature::ECDSA_P521_SHA512_FIXED,
+        point,
+    )
+    .verify(signed.as_bytes(), &sig)
+    .expect("ES512 signature verifies");
 }
 
 #[tokio::test]
@@ -130,15 +156,26 @@ async fn two_tokens_have_different_jti() {
 
 #[tokio::test]
 async fn thumbprint_kid_mode_matches_the_jwks() {
-    let server = builder("p256-sec1.pem").key_id(KeyIdMode::Thumbprint).build().unwrap();
+    let server = builder("p256-sec1.pem")
+        .key_id(KeyIdMode::Thumbprint)
+        .build()
+        .unwrap();
     let token = issue(&server).await;
-    let kid = decode_unverified(&token).0["kid"].as_str().unwrap().to_owned();
+    let kid = decode_unverified(&token).0["kid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let key = SigningKey::from_pem_file(fixture("p256-sec1.pem")).unwrap();
     assert_eq!(kid, key.jwk_thumbprint());
     assert_eq!(kid.len(), 43, "base64url of a SHA-256");
     // jsonwebtoken computes the RFC 7638 thumbprint independently.
     let jwks: JwkSet = serde_json::from_value(server.jwks().unwrap()).unwrap();
-    assert_eq!(jwks.keys[0].thumbprint(jsonwebtoken::jwk::ThumbprintHash::SHA256).unwrap(), kid);
+    assert_eq!(
+        jwks.keys[0]
+            .thumbprint(jsonwebtoken::jwk::ThumbprintHash::SHA256)
+            .unwrap(),
+        kid
+    );
     verify_with_jwks(&server, &token);
 }
 
@@ -148,7 +185,9 @@ fn rsa_algorithm_can_be_chosen_but_must_fit_the_key() {
     let rsa = rsa.with_algorithm(registry_auth::Algorithm::RS512).unwrap();
     assert_eq!(rsa.algorithm(), registry_auth::Algorithm::RS512);
     let ec = SigningKey::from_pem_file(fixture("p256-sec1.pem")).unwrap();
-    let err = ec.with_algorithm(registry_auth::Algorithm::ES384).unwrap_err();
+    let err = ec
+        .with_algorithm(registry_auth::Algorithm::ES384)
+        .unwrap_err();
     assert_eq!(err.to_string(), "algorithm ES384 does not fit a EC key");
 }
 
@@ -173,7 +212,10 @@ fn build_refuses_bad_configurations_with_clear_messages() {
         "no signing key: call .signing_key_pem_file(...) (or .token_generator(...))"
     );
     let missing = build_error(base().signing_key_pem_file("/nonexistent/token.key"));
-    assert!(missing.starts_with("signing key: cannot read /nonexistent/token.key: "), "{missing}");
+    assert!(
+        missing.starts_with("signing key: cannot read /nonexistent/token.key: "),
+        "{missing}"
+    );
     assert_eq!(
         build_error(base().signing_key_pem(b"not a key")),
         "signing key: no PEM private key found (expected BEGIN PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY)"
@@ -195,7 +237,11 @@ fn build_refuses_bad_configurations_with_clear_messages() {
         "certificate: the certificate does not match the signing key (its public key differs)"
     );
     assert_eq!(
-        build_error(base().signing_key_pem_file(fixture("p256-sec1.pem")).certificate_pem(b"junk")),
+        build_error(
+            base()
+                .signing_key_pem_file(fixture("p256-sec1.pem"))
+                .certificate_pem(b"junk")
+        ),
         "certificate: no valid PEM certificate found"
     );
     assert_eq!(
@@ -211,7 +257,10 @@ fn build_refuses_bad_configurations_with_clear_messages() {
         .authorizer(AllowAll)
         .service(SERVICE)
         .signing_key_pem_file(fixture("p256-sec1.pem"));
-    assert_eq!(build_error(no_issuer), "no issuer: call .issuer(...) with the registry's auth.token.issuer");
+    assert_eq!(
+        build_error(no_issuer),
+        "no issuer: call .issuer(...) with the registry's auth.token.issuer"
+    );
     let no_service = AuthServer::builder()
         .authenticator(AnonymousOnly)
         .authorizer(AllowAll)
@@ -229,7 +278,9 @@ fn build_refuses_bad_configurations_with_clear_messages() {
         .issuer(ISSUER)
         .service(SERVICE)
         .signing_key_pem_file(fixture("p256-sec1.pem"));
-    assert!(matches!(no_authn.build(), Err(BuildError::Missing(m)) if m.starts_with("no authenticator: ")));
+    assert!(
+        matches!(no_authn.build(), Err(BuildError::Missing(m)) if m.starts_with("no authenticator: "))
+    );
 }
 
 #[test]
