@@ -95,7 +95,7 @@ impl AuthnError {
 
 /// Checks credentials.
 ///
-/// The trait is object-safe through [`async_trait`] (boxed futures): servers
+/// The trait is object-safe through [`macro@async_trait`] (boxed futures): servers
 /// hold it as `Arc<dyn Authenticator>`, and implementers still write a plain
 /// `async fn`. Native `async fn` in traits cannot be used as `dyn` yet, and
 /// hand-written boxed futures would push that ceremony onto every user.

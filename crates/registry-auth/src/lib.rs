@@ -42,7 +42,7 @@
 //!     .build()?;
 //!
 //! // Mounted in an app: the realm is https://host/auth (or /auth/token).
-//! let app = axum::Router::new().nest_service("/auth", server.clone());
+//! let app: axum::Router = axum::Router::new().nest_service("/auth", server.clone());
 //! # let _ = app;
 //! // Or on its own, over HTTPS:
 //! server.serve_tls("0.0.0.0:5001".parse()?, "certs/tls.crt", "certs/tls.key").await?;
@@ -97,3 +97,8 @@ pub use crate::server::{AuthServer, AuthServerBuilder, BuildError, MIN_TOKEN_LIF
 pub use crate::token::{Algorithm, KeyIdMode, SigningKey, Token, TokenGenerator};
 #[doc(inline)]
 pub use crate::users::StaticUsers;
+
+/// The README's code, compiled as a doctest so it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;

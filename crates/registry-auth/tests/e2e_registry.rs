@@ -3,7 +3,7 @@
 //! the oci-client crate).
 //!
 //! Skipped with a notice when the tools are missing, unless
-//! `REGISTRY_AUTH_E2E=require` (as `scripts/test` sets), which makes a
+//! `REQUIRE_E2E=1` (as `scripts/test` sets), which makes a
 //! missing tool a failure.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 

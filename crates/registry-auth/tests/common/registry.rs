@@ -15,7 +15,7 @@ use std::time::Duration;
 use aws_lc_rs::digest::{SHA256, digest};
 use tokio::process::{Child, Command};
 
-/// Whether the end-to-end tools are here. When `REGISTRY_AUTH_E2E=require`
+/// Whether the end-to-end tools are here. When `REQUIRE_E2E=1`
 /// (set by `scripts/test`) their absence fails the test instead of
 /// skipping it.
 pub fn e2e_tools_present() -> bool {
@@ -26,7 +26,7 @@ pub fn e2e_tools_present() -> bool {
     if missing.is_empty() {
         return true;
     }
-    if std::env::var("REGISTRY_AUTH_E2E").as_deref() == Ok("require") {
+    if std::env::var("REQUIRE_E2E").as_deref() == Ok("1") {
         panic!(
             "end-to-end tests required but {missing:?} not found: run scripts/test, which installs them"
         );
@@ -87,7 +87,15 @@ impl Registry {
         std::fs::write(&config_path, config).expect("write registry config");
         let log = dir.path().join("registry.log");
         let log_file = std::fs::File::create(&log).expect("log file");
-        let child = Command::new("docker-registry")
+        let mut command = Command::new("docker-registry");
+        // The registry reads REGISTRY_* variables as configuration overrides;
+        // none from our environment may leak into it.
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("REGISTRY_") {
+                command.env_remove(name);
+            }
+        }
+        let child = command
             .arg("serve")
             .arg(&config_path)
             .stdin(Stdio::null())
