@@ -55,7 +55,9 @@ fn load_users(path: &Path) -> Result<StaticUsers, String> {
             .split(',')
             .filter(|g| !g.is_empty());
         let identity = Identity::new(name).with_attribute("groups", groups);
-        users = users.user_with_identity(name, hash, identity);
+        users = users
+            .user_with_identity(name, hash, identity)
+            .map_err(|e| format!("{}:{}: {e}", path.display(), n + 1))?;
     }
     Ok(users)
 }

@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use tracing::Instrument;
+
 use crate::authn::{Authenticator, AuthnError, Identity};
 use crate::authz::{AccessRequest, Authorizer, AuthzError, intersect};
 use crate::error::Error;
@@ -43,7 +45,57 @@ pub(crate) struct Core {
 }
 
 impl Core {
+    /// Runs one request and records it: one audit event and the metrics,
+    /// whatever the outcome.
     pub(crate) async fn issue(&self, request: TokenRequest) -> Result<TokenResponse, Error> {
+        let started = std::time::Instant::now();
+        let account = request
+            .credentials
+            .username()
+            .unwrap_or_default()
+            .to_owned();
+        let client_ip = request.client_ip;
+        let requested = request.scopes.clone();
+        // The ACL records which rule decided each scope into this span, so
+        // the audit event below carries it.
+        let span = tracing::info_span!("token_request", rules = tracing::field::Empty);
+        let result = self.decide(request).instrument(span.clone()).await;
+        let outcome = match &result {
+            Ok(_) => "issued",
+            Err(e) => e.outcome(),
+        };
+        let granted = result.as_ref().map(|r| r.granted.as_slice()).unwrap_or(&[]);
+        span.in_scope(|| {
+            tracing::info!(
+                target: "registry_auth::audit",
+                outcome,
+                account = %account,
+                client_ip = ?client_ip,
+                requested = %DisplayScopes(&requested),
+                granted = %DisplayScopes(granted),
+                "token request"
+            );
+        });
+        metrics::counter!("registry_auth_token_requests_total", "outcome" => outcome).increment(1);
+        if matches!(result, Err(Error::InvalidCredentials)) {
+            metrics::counter!("registry_auth_failed_logins_total").increment(1);
+        }
+        if result.is_ok() {
+            for want in &requested {
+                let result = match granted.iter().find(|g| g.same_resource(want)) {
+                    None => "denied",
+                    Some(g) if want.actions.iter().all(|a| g.allows(a)) => "granted",
+                    Some(_) => "partial",
+                };
+                metrics::counter!("registry_auth_scopes_total", "result" => result).increment(1);
+            }
+        }
+        metrics::histogram!("registry_auth_request_duration_seconds")
+            .record(started.elapsed().as_secs_f64());
+        result
+    }
+
+    async fn decide(&self, request: TokenRequest) -> Result<TokenResponse, Error> {
         let service = self.resolve_service(request.service.as_deref())?;
         if let (Some(account), Some(user)) = (&request.account, request.credentials.username()) {
             // `account` is only a hint from docker and skopeo: it must agree
@@ -82,16 +134,6 @@ impl Core {
                 tracing::error!(error = %e, "token generation failed");
                 Error::TokenGeneration
             })?;
-        tracing::info!(
-            target: "registry_auth::audit",
-            subject = identity.subject(),
-            anonymous = identity.is_anonymous(),
-            service = %access_request.service,
-            client_ip = ?access_request.client_ip,
-            requested = %DisplayScopes(&access_request.scopes),
-            granted = %DisplayScopes(&granted),
-            "token issued"
-        );
         Ok(TokenResponse {
             token,
             subject: identity.subject().to_owned(),
@@ -120,14 +162,7 @@ impl Core {
         }
         match self.authenticator.authenticate(credentials).await {
             Ok(identity) => Ok(identity),
-            Err(AuthnError::InvalidCredentials) => {
-                tracing::info!(
-                    target: "registry_auth::audit",
-                    user = credentials.username().unwrap_or_default(),
-                    "authentication failed"
-                );
-                Err(Error::InvalidCredentials)
-            }
+            Err(AuthnError::InvalidCredentials) => Err(Error::InvalidCredentials),
             Err(AuthnError::Unavailable(e)) => {
                 tracing::error!(error = %e, "authenticator failed; refusing the request");
                 Err(Error::AuthenticatorUnavailable)

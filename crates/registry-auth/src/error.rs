@@ -78,6 +78,16 @@ impl Error {
         }
     }
 
+    /// A short outcome label for metrics and audit logs.
+    pub fn outcome(&self) -> &'static str {
+        match self.status() {
+            400 => "invalid_request",
+            401 => "unauthorized",
+            503 => "unavailable",
+            _ => "error",
+        }
+    }
+
     /// The RFC 6749 §5.2 error code, for the OAuth form of the endpoint.
     pub fn oauth_code(&self) -> &'static str {
         match self {

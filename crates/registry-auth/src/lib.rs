@@ -17,7 +17,7 @@
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let users = StaticUsers::new()
-//!     .user("alice", "$2y$10$TYyKeyyopVdR.ppsm5VdCOFuNmQj67YBnG0hpjDA/W1L2I696tO/e");
+//!     .user("alice", "$2y$10$TYyKeyyopVdR.ppsm5VdCOFuNmQj67YBnG0hpjDA/W1L2I696tO/e")?;
 //!
 //! // Users push and pull in their own namespace; everyone else pulls.
 //! let rules = authorizer_fn(|who: Identity, req: AccessRequest| async move {
@@ -59,11 +59,13 @@
 
 #![doc(html_no_source)]
 
+mod acl;
 mod authn;
 mod authz;
 mod core;
 mod error;
 mod http;
+mod password;
 mod request;
 mod scope;
 mod serve;
@@ -72,6 +74,9 @@ pub mod token;
 mod users;
 
 pub use async_trait::async_trait;
+
+#[doc(inline)]
+pub use crate::acl::{Acl, AclDecision, AclError, AclRuleSpec, MatchSpec, OneOrMany};
 
 #[doc(inline)]
 pub use crate::authn::{
@@ -86,6 +91,8 @@ pub use crate::core::TokenResponse;
 #[doc(inline)]
 pub use crate::error::Error;
 #[doc(inline)]
+pub use crate::password::{PasswordHash, PasswordHashError};
+#[doc(inline)]
 pub use crate::request::{Credentials, Secret, TokenRequest};
 #[doc(inline)]
 pub use crate::scope::{MAX_NAME_LEN, Scope, ScopeError, WILDCARD, merge, parse_scopes};
@@ -96,7 +103,7 @@ pub use crate::server::{AuthServer, AuthServerBuilder, BuildError, MIN_TOKEN_LIF
 #[doc(inline)]
 pub use crate::token::{Algorithm, KeyIdMode, SigningKey, Token, TokenGenerator};
 #[doc(inline)]
-pub use crate::users::StaticUsers;
+pub use crate::users::{HtpasswdError, StaticUsers};
 
 /// The README's code, compiled as a doctest so it stays true.
 #[cfg(doctest)]

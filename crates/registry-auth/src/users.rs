@@ -1,25 +1,32 @@
-//! A built-in authenticator: a fixed table of users with bcrypt hashes.
+//! A built-in authenticator: a fixed table of users with password hashes,
+//! from code, a config file or an htpasswd file.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use async_trait::async_trait;
 
 use crate::authn::{Authenticator, AuthnError, Identity};
+use crate::password::{PasswordHash, PasswordHashError};
 use crate::request::Credentials;
 
-/// A bcrypt hash of a password nobody has, checked for unknown users so
-/// that they cost the same time as known ones (no user enumeration).
-const DUMMY_HASH: &str = "$2b$10$3ISI0YMMC7c866TFgTvDBO6caqbtdhhfMI.7vVlDNFsd/OQ1Ar77a";
+/// The hash of a random password nobody has, checked for unknown users so
+/// that they cost the same time and get the same answer as a wrong password
+/// (no user enumeration). Cost 10, like `htpasswd -B`.
+static DUMMY_HASH: LazyLock<Option<PasswordHash>> = LazyLock::new(|| {
+    PasswordHash::parse("$2b$10$3ISI0YMMC7c866TFgTvDBO6caqbtdhhfMI.7vVlDNFsd/OQ1Ar77a").ok()
+});
 
-/// Users with bcrypt password hashes (`$2a$`, `$2b$`, `$2y$`), as
-/// `htpasswd -B` writes them. Checks run on Tokio's blocking pool: bcrypt
-/// takes tens of milliseconds on purpose and must not stall the server.
+/// Users with bcrypt (`$2a$`, `$2b$`, `$2y$`) or argon2 password hashes.
+///
+/// Checks run on Tokio's blocking pool: a hash check takes tens of
+/// milliseconds on purpose and must not stall the server.
 ///
 /// ```
 /// use registry_auth::StaticUsers;
 /// let users = StaticUsers::new()
-///     .user("alice", "$2y$10$TYyKeyyopVdR.ppsm5VdCOFuNmQj67YBnG0hpjDA/W1L2I696tO/e");
+///     .user("alice", "$2y$10$TYyKeyyopVdR.ppsm5VdCOFuNmQj67YBnG0hpjDA/W1L2I696tO/e")?;
+/// # Ok::<(), registry_auth::PasswordHashError>(())
 /// ```
 #[derive(Clone, Default)]
 pub struct StaticUsers {
@@ -28,7 +35,7 @@ pub struct StaticUsers {
 
 #[derive(Clone)]
 struct UserEntry {
-    hash: String,
+    hash: PasswordHash,
     identity: Identity,
 }
 
@@ -42,34 +49,75 @@ impl std::fmt::Debug for StaticUsers {
     }
 }
 
+/// A line of an htpasswd file that cannot be used.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: {reason}")]
+pub struct HtpasswdError {
+    /// The line number, from 1.
+    pub line: usize,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
 impl StaticUsers {
     /// No users.
     pub fn new() -> Self {
         StaticUsers::default()
     }
 
-    /// Adds a user with a bcrypt hash; the identity is the user name.
-    pub fn user(self, name: impl Into<String>, bcrypt_hash: impl Into<String>) -> Self {
+    /// Adds a user; the identity is the user name.
+    pub fn user(self, name: impl Into<String>, hash: &str) -> Result<Self, PasswordHashError> {
         let name = name.into();
         let identity = Identity::new(name.clone());
-        self.user_with_identity(name, bcrypt_hash, identity)
+        self.user_with_identity(name, hash, identity)
     }
 
     /// Adds a user whose identity carries attributes (groups, labels).
     pub fn user_with_identity(
         mut self,
         name: impl Into<String>,
-        bcrypt_hash: impl Into<String>,
+        hash: &str,
         identity: Identity,
-    ) -> Self {
-        Arc::make_mut(&mut self.users).insert(
-            name.into(),
-            UserEntry {
-                hash: bcrypt_hash.into(),
-                identity,
-            },
-        );
-        self
+    ) -> Result<Self, PasswordHashError> {
+        let hash = PasswordHash::parse(hash)?;
+        Arc::make_mut(&mut self.users).insert(name.into(), UserEntry { hash, identity });
+        Ok(self)
+    }
+
+    /// Adds the users of an htpasswd file (`name:hash` lines; blank lines
+    /// and `#` comments are skipped). Only bcrypt hashes (`htpasswd -B`) are
+    /// accepted: the MD5, SHA-1 and crypt forms are too weak to keep.
+    pub fn with_htpasswd(mut self, text: &str) -> Result<Self, HtpasswdError> {
+        for (i, raw) in text.lines().enumerate() {
+            let line = raw.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let error = |reason: &str| HtpasswdError {
+                line: i + 1,
+                reason: reason.to_owned(),
+            };
+            let (name, hash) = line
+                .split_once(':')
+                .ok_or_else(|| error("expected name:hash"))?;
+            if name.is_empty() {
+                return Err(error("empty user name"));
+            }
+            if !hash.starts_with("$2") {
+                return Err(error(
+                    "only bcrypt hashes are supported (make them with htpasswd -B)",
+                ));
+            }
+            self = self
+                .user(name, hash)
+                .map_err(|e| error(&format!("user {name}: {e}")))?;
+        }
+        Ok(self)
+    }
+
+    /// Whether there is a user of that name.
+    pub fn contains(&self, name: &str) -> bool {
+        self.users.contains_key(name)
     }
 
     /// How many users there are.
@@ -90,16 +138,53 @@ impl Authenticator for StaticUsers {
             return Err(AuthnError::InvalidCredentials);
         };
         let entry = self.users.get(username).cloned();
-        let hash = entry.as_ref().map_or(DUMMY_HASH, |e| &e.hash).to_owned();
+        let hash = match &entry {
+            Some(entry) => entry.hash.clone(),
+            None => DUMMY_HASH.clone().ok_or(AuthnError::InvalidCredentials)?,
+        };
         let password = password.clone();
-        let matches = tokio::task::spawn_blocking(move || {
-            bcrypt::verify(password.expose(), &hash).unwrap_or(false)
-        })
-        .await
-        .map_err(AuthnError::unavailable)?;
+        let matches = tokio::task::spawn_blocking(move || hash.verify(password.expose()))
+            .await
+            .map_err(AuthnError::unavailable)?;
         match entry {
             Some(entry) if matches => Ok(entry.identity),
             _ => Err(AuthnError::InvalidCredentials),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn htpasswd_lines() {
+        let hash = "$2y$10$TYyKeyyopVdR.ppsm5VdCOFuNmQj67YBnG0hpjDA/W1L2I696tO/e";
+        let users = StaticUsers::new().with_htpasswd(&format!("# c\n\nalice:{hash}\n"));
+        assert!(users.is_ok_and(|u| u.contains("alice") && u.len() == 1));
+        let cases = [
+            ("nocolon", "line 1: expected name:hash"),
+            (":$2y$x", "line 1: empty user name"),
+            (
+                "bob:$apr1$abc$def",
+                "line 1: only bcrypt hashes are supported (make them with htpasswd -B)",
+            ),
+            (
+                "\nbob:$2y$10$bad",
+                "line 2: user bob: malformed bcrypt hash",
+            ),
+        ];
+        for (text, message) in cases {
+            let err = StaticUsers::new()
+                .with_htpasswd(text)
+                .err()
+                .map(|e| e.to_string());
+            assert_eq!(err.as_deref(), Some(message), "{text}");
+        }
+    }
+
+    #[test]
+    fn dummy_hash_is_valid_so_unknown_users_cost_a_real_check() {
+        assert!(DUMMY_HASH.is_some());
     }
 }

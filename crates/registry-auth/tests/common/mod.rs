@@ -30,13 +30,16 @@ pub fn fixture(name: &str) -> PathBuf {
 pub fn users() -> StaticUsers {
     let hash = |pw: &str| bcrypt::hash(pw, 4).expect("bcrypt");
     StaticUsers::new()
-        .user("alice", hash("alice-pw"))
-        .user_with_identity(
-            "bob",
-            hash("bob-pw"),
-            Identity::new("bob").with_attribute("groups", ["developers"]),
-        )
-        .user("carol", hash("carol-pw"))
+        .user("alice", &hash("alice-pw"))
+        .and_then(|u| {
+            u.user_with_identity(
+                "bob",
+                &hash("bob-pw"),
+                Identity::new("bob").with_attribute("groups", ["developers"]),
+            )
+        })
+        .and_then(|u| u.user("carol", &hash("carol-pw")))
+        .expect("test users")
 }
 
 /// The test policy:
