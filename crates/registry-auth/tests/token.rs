@@ -292,3 +292,63 @@ fn debug_output_never_shows_key_material() {
     assert!(!debug.contains(&body[..20]), "{debug}");
     assert!(debug.contains("ES256"));
 }
+
+#[tokio::test]
+async fn verify_token_checks_alg_signature_issuer_audience_and_time() {
+    use registry_auth::token::{VerifyError, verify_token};
+    use std::time::{Duration, SystemTime};
+    let server = builder("p256-sec1.pem").build().unwrap();
+    let token = issue(&server).await;
+    let key = SigningKey::from_pem_file(fixture("p256-sec1.pem")).unwrap();
+    let services = [SERVICE.to_owned()];
+    let now = SystemTime::now();
+    let skew = Duration::from_secs(60);
+    let ok = verify_token(&token, &key, ISSUER, Some(&services), now, skew).unwrap();
+    assert_eq!(ok.claims["sub"], "alice");
+
+    let (head, rest) = token.split_once('.').unwrap();
+    let (_, sig) = rest.split_once('.').unwrap();
+    let forged_claims = BASE64URL_NOPAD.encode(
+        br#"{"iss":"registry-auth-test","sub":"admin","aud":"registry.test","exp":9999999999}"#,
+    );
+    let forged = format!("{head}.{forged_claims}.{sig}");
+    assert_eq!(
+        verify_token(&forged, &key, ISSUER, None, now, skew),
+        Err(VerifyError::Signature)
+    );
+
+    let fresh = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let other = SigningKey::from_pem(fresh.serialize_pem().as_bytes()).unwrap();
+    assert_eq!(
+        verify_token(&token, &other, ISSUER, None, now, skew),
+        Err(VerifyError::Signature)
+    );
+    let rsa = SigningKey::from_pem_file(fixture("rsa2048-pkcs1.pem")).unwrap();
+    assert!(matches!(
+        verify_token(&token, &rsa, ISSUER, None, now, skew),
+        Err(VerifyError::Algorithm { .. })
+    ));
+    assert_eq!(
+        verify_token(&token, &key, "other", None, now, skew),
+        Err(VerifyError::Issuer(ISSUER.into()))
+    );
+    let elsewhere = ["elsewhere".to_owned()];
+    assert_eq!(
+        verify_token(&token, &key, ISSUER, Some(&elsewhere), now, skew),
+        Err(VerifyError::Audience(SERVICE.into()))
+    );
+    let later = now + Duration::from_secs(300 + 61);
+    assert_eq!(
+        verify_token(&token, &key, ISSUER, None, later, skew),
+        Err(VerifyError::Expired)
+    );
+    let earlier = now - Duration::from_secs(120);
+    assert_eq!(
+        verify_token(&token, &key, ISSUER, None, earlier, skew),
+        Err(VerifyError::NotYetValid)
+    );
+    assert!(matches!(
+        verify_token("a.b", &key, ISSUER, None, now, skew),
+        Err(VerifyError::Malformed(_))
+    ));
+}

@@ -307,6 +307,36 @@ impl SigningKey {
     }
 }
 
+impl SigningKey {
+    /// Whether `signature` is this key's signature of `message` (checks a
+    /// token this server issued; see [`crate::token::verify_token`]).
+    pub fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
+        use aws_lc_rs::signature::{UnparsedPublicKey, VerificationAlgorithm};
+        let (alg, public): (&'static dyn VerificationAlgorithm, &[u8]) = match &self.pair {
+            Pair::Ec(k) => (
+                match self.alg {
+                    Algorithm::ES384 => &signature::ECDSA_P384_SHA384_FIXED,
+                    Algorithm::ES512 => &signature::ECDSA_P521_SHA512_FIXED,
+                    _ => &signature::ECDSA_P256_SHA256_FIXED,
+                },
+                k.public_key().as_ref(),
+            ),
+            Pair::Rsa(k) => (
+                match self.alg {
+                    Algorithm::RS384 => &signature::RSA_PKCS1_2048_8192_SHA384,
+                    Algorithm::RS512 => &signature::RSA_PKCS1_2048_8192_SHA512,
+                    _ => &signature::RSA_PKCS1_2048_8192_SHA256,
+                },
+                k.public_key().as_ref(),
+            ),
+            Pair::Ed(k) => (&signature::ED25519, k.public_key().as_ref()),
+        };
+        UnparsedPublicKey::new(alg, public)
+            .verify(message, signature)
+            .is_ok()
+    }
+}
+
 fn ec_pair(der: &[u8]) -> Option<(Pair, Algorithm)> {
     EC_CURVES.iter().find_map(|(curve, alg)| {
         EcdsaKeyPair::from_private_key_der(curve, der)

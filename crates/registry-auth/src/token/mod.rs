@@ -4,6 +4,7 @@ mod certificate;
 mod jwt;
 mod key;
 mod key_id;
+mod verify;
 
 use std::fmt;
 use std::time::{Duration, SystemTime};
@@ -13,6 +14,7 @@ pub(crate) use certificate::{check_leaf_matches, parse_chain, read_chain_file};
 pub use jwt::JwtGenerator;
 pub use key::{Algorithm, KeyError, SigningKey};
 pub use key_id::KeyIdMode;
+pub use verify::{VerifiedToken, VerifyError, decode_unverified, verify_token};
 
 use crate::authn::{BoxError, Identity};
 use crate::authz::AccessRequest;
