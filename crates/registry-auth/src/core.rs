@@ -70,7 +70,7 @@ impl Core {
                 target: "registry_auth::audit",
                 outcome,
                 account = %account,
-                client_ip = ?client_ip,
+                client_ip = %client_ip.map(|ip| ip.to_string()).unwrap_or_default(),
                 requested = %DisplayScopes(&requested),
                 granted = %DisplayScopes(granted),
                 "token request"

@@ -115,6 +115,26 @@ impl StaticUsers {
         Ok(self)
     }
 
+    /// The user names.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.users.keys().map(String::as_str)
+    }
+
+    /// The identity a user gets once authenticated, without checking a
+    /// password (for tools that explain decisions).
+    pub fn identity(&self, name: &str) -> Option<&Identity> {
+        self.users.get(name).map(|e| &e.identity)
+    }
+
+    /// Adds all users of `other`; on a name in both, `other`'s entry wins.
+    pub fn merge(mut self, other: StaticUsers) -> Self {
+        let users = Arc::make_mut(&mut self.users);
+        for (name, entry) in other.users.iter() {
+            users.insert(name.clone(), entry.clone());
+        }
+        self
+    }
+
     /// Whether there is a user of that name.
     pub fn contains(&self, name: &str) -> bool {
         self.users.contains_key(name)

@@ -1,0 +1,245 @@
+//! `registry-auth serve`: the token server with health, metrics, reload on
+//! SIGHUP or file change, and graceful shutdown.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use arc_swap::ArcSwap;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum_server::tls_rustls::RustlsConfig;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use registry_auth::AuthServer;
+use tower::ServiceExt;
+
+use crate::config::Config;
+
+/// What the request handlers share: the server of the configuration in
+/// force, swapped whole on reload.
+#[derive(Clone)]
+struct Shared {
+    current: Arc<ArcSwap<AuthServer>>,
+    metrics: PrometheusHandle,
+}
+
+/// Runs the server until SIGTERM or Ctrl-C.
+pub(crate) async fn run(config_path: PathBuf) -> Result<(), String> {
+    let metrics = PrometheusBuilder::new()
+        .set_buckets(&[
+            0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+        ])
+        .map_err(|e| format!("metrics: {e}"))?
+        .install_recorder()
+        .map_err(|e| format!("metrics: {e}"))?;
+    let config = Config::load(&config_path).map_err(|e| e.to_string())?;
+    let server = config.build_server().map_err(|e| e.to_string())?;
+    println!(
+        "registry-auth: configure the registry with\n\n{}",
+        config.registry_snippet()
+    );
+
+    let shared = Shared {
+        current: Arc::new(ArcSwap::from_pointee(server)),
+        metrics: metrics.clone(),
+    };
+    let app = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(render_metrics))
+        .fallback(token_server)
+        .with_state(shared.clone());
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
+
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            tick.tick().await;
+            metrics.run_upkeep();
+        }
+    });
+
+    let tls = match &config.tls {
+        Some(tls) => Some(
+            RustlsConfig::from_pem_file(&tls.certificate, &tls.key)
+                .await
+                .map_err(|e| {
+                    format!(
+                        "{}: server.tls_certificate/tls_key: {e}",
+                        config.path.display()
+                    )
+                })?,
+        ),
+        None => None,
+    };
+    tokio::spawn(reload_loop(config.clone(), shared, tls.clone()));
+
+    let listen = config.listen;
+    tracing::info!(
+        %listen,
+        tls = tls.is_some(),
+        users = config.users.len(),
+        rules = config.acl.len(),
+        anonymous = config.acl.allows_anonymous(),
+        "registry-auth serving"
+    );
+    match tls {
+        None => {
+            let listener = tokio::net::TcpListener::bind(listen)
+                .await
+                .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+            axum::serve(listener, app)
+                .with_graceful_shutdown(registry_auth::shutdown_signal())
+                .await
+                .map_err(|e| format!("server: {e}"))?;
+        }
+        Some(tls) => {
+            let handle = axum_server::Handle::new();
+            let on_signal = handle.clone();
+            tokio::spawn(async move {
+                registry_auth::shutdown_signal().await;
+                on_signal.graceful_shutdown(Some(Duration::from_secs(10)));
+            });
+            axum_server::bind_rustls(listen, tls)
+                .handle(handle)
+                .serve(app)
+                .await
+                .map_err(|e| format!("cannot serve on {listen}: {e}"))?;
+        }
+    }
+    tracing::info!("registry-auth stopped");
+    Ok(())
+}
+
+async fn token_server(State(shared): State<Shared>, request: Request<Body>) -> Response {
+    let server = AuthServer::clone(&shared.current.load());
+    match server.oneshot(request).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    }
+}
+
+async fn healthz() -> Response {
+    json(StatusCode::OK, r#"{"status":"ok"}"#.to_owned())
+}
+
+async fn render_metrics(State(shared): State<Shared>) -> Response {
+    let mut response = shared.metrics.render().into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
+    response
+}
+
+fn json(status: StatusCode, body: String) -> Response {
+    let mut response = (status, body).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// A file's identity for change detection: modification time and size.
+type Stamp = Vec<(PathBuf, Option<(SystemTime, u64)>)>;
+
+fn stamp(files: &[PathBuf]) -> Stamp {
+    files
+        .iter()
+        .map(|f| {
+            let meta = std::fs::metadata(f).ok();
+            let stamp = meta.and_then(|m| Some((m.modified().ok()?, m.len())));
+            (f.clone(), stamp)
+        })
+        .collect()
+}
+
+/// Reloads on SIGHUP and, when `server.watch` is on, when a watched file
+/// changes. A configuration that fails to load is logged and refused: the
+/// one in force keeps serving.
+async fn reload_loop(mut config: Config, shared: Shared, tls: Option<RustlsConfig>) {
+    let mut hangup = hangup_signal();
+    let mut seen = stamp(&config.watched_files());
+    loop {
+        let interval = config.watch.unwrap_or(Duration::from_secs(3600));
+        let by_signal = tokio::select! {
+            _ = hangup.recv() => true,
+            _ = tokio::time::sleep(interval) => false,
+        };
+        if !by_signal {
+            if config.watch.is_none() {
+                continue;
+            }
+            let now = stamp(&config.watched_files());
+            if now == seen {
+                continue;
+            }
+            seen = now;
+        }
+        let why = if by_signal { "SIGHUP" } else { "file change" };
+        match reload(&config.path, &shared, tls.as_ref(), &config).await {
+            Ok(new) => {
+                tracing::info!(
+                    trigger = why,
+                    users = new.users.len(),
+                    rules = new.acl.len(),
+                    anonymous = new.acl.allows_anonymous(),
+                    "configuration reloaded"
+                );
+                metrics::counter!("registry_auth_reloads_total", "result" => "ok").increment(1);
+                config = new;
+                seen = stamp(&config.watched_files());
+            }
+            Err(e) => {
+                tracing::error!(trigger = why, error = %e, "configuration refused; the previous one stays in force");
+                metrics::counter!("registry_auth_reloads_total", "result" => "refused")
+                    .increment(1);
+            }
+        }
+    }
+}
+
+async fn reload(
+    path: &Path,
+    shared: &Shared,
+    tls: Option<&RustlsConfig>,
+    old: &Config,
+) -> Result<Config, String> {
+    let new = Config::load(path).map_err(|e| e.to_string())?;
+    let server = new.build_server().map_err(|e| e.to_string())?;
+    if new.listen != old.listen || new.tls.is_some() != old.tls.is_some() {
+        tracing::warn!("server.listen and turning TLS on or off take effect only after a restart");
+    }
+    if let (Some(tls), Some(files)) = (tls, &new.tls) {
+        tls.reload_from_pem_file(&files.certificate, &files.key)
+            .await
+            .map_err(|e| format!("{}: TLS certificate: {e}", path.display()))?;
+    }
+    shared.current.store(Arc::new(server));
+    Ok(new)
+}
+
+/// A stream of SIGHUPs (never fires where there are none).
+struct Hangup(Option<tokio::signal::unix::Signal>);
+
+impl Hangup {
+    async fn recv(&mut self) {
+        match &mut self.0 {
+            Some(signal) => {
+                if signal.recv().await.is_none() {
+                    std::future::pending::<()>().await;
+                }
+            }
+            None => std::future::pending::<()>().await,
+        }
+    }
+}
+
+fn hangup_signal() -> Hangup {
+    Hangup(tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok())
+}
