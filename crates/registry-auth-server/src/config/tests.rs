@@ -1,1 +1,262 @@
+use std::path::Path;
 
+use super::*;
+
+const HASH: &str = "$2y$10$TYyKeyyopVdR.ppsm5VdCOFuNmQj67YBnG0hpjDA/W1L2I696tO/e";
+
+fn parse(text: &str) -> Result<Config, String> {
+    Config::parse(text, Path::new("/etc/registry-auth/config.toml")).map_err(|e| e.0)
+}
+
+fn minimal(extra: &str) -> String {
+    format!("[token]\nissuer = \"i\"\nsigning_key = \"k.pem\"\n{extra}")
+}
+
+fn error(text: &str) -> String {
+    match parse(text) {
+        Ok(_) => panic!("should fail:\n{text}"),
+        Err(e) => e,
+    }
+}
+
+#[test]
+fn every_documented_key() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let htpasswd = dir.path().join("users.htpasswd");
+    std::fs::write(&htpasswd, format!("carol:{HASH}\n")).unwrap_or_else(|e| panic!("{e}"));
+    let text = format!(
+        r#"
+[server]
+listen = "0.0.0.0:5443"
+tls_certificate = "tls.crt"
+tls_key = "/abs/tls.key"
+realm = "my registry"
+watch = false
+watch_interval = "10s"
+
+[token]
+issuer = "registry-auth"
+services = ["registry.local", "mirror.local"]
+lifetime = "15m"
+signing_key = "token.key"
+certificate = "token.crt"
+key_id = "thumbprint"
+algorithm = "RS512"
+generate_key = true
+
+[users]
+alice = "{HASH}"
+htpasswd = "users.htpasswd"
+[users.bob]
+password = "{HASH}"
+labels = {{ groups = ["admins", "dev"] }}
+
+[[acl]]
+match = {{ account = "bob", type = "repository", name = "a/*", service = "registry.local", ip = ["10.0.0.0/8"], labels = {{ groups = "admins" }} }}
+actions = ["pull", "push"]
+comment = "everything at once"
+
+[[acl]]
+match = {{ ip = "127.0.0.1" }}
+actions = []
+"#
+    );
+    let c = Config::parse(&text, &dir.path().join("config.toml")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        c.listen,
+        "0.0.0.0:5443".parse().unwrap_or_else(|e| panic!("{e}"))
+    );
+    assert_eq!(
+        c.tls,
+        Some(Tls {
+            certificate: dir.path().join("tls.crt"),
+            key: PathBuf::from("/abs/tls.key")
+        })
+    );
+    assert_eq!(c.realm, "my registry");
+    assert_eq!(c.watch, None);
+    assert_eq!(c.issuer, "registry-auth");
+    assert_eq!(
+        c.services,
+        Some(vec!["registry.local".into(), "mirror.local".into()])
+    );
+    assert_eq!(c.lifetime, Duration::from_secs(900));
+    assert_eq!(c.signing_key, dir.path().join("token.key"));
+    assert_eq!(c.certificate, Some(dir.path().join("token.crt")));
+    assert_eq!(c.key_id, KeyIdMode::Thumbprint);
+    assert_eq!(c.algorithm, Some(Algorithm::RS512));
+    assert!(c.generate_key);
+    assert_eq!(c.users.len(), 3);
+    assert!(c.users.contains("carol"));
+    assert_eq!(
+        c.users
+            .identity("bob")
+            .map(|i| i.attribute("groups").to_vec()),
+        Some(vec!["admins".to_owned(), "dev".to_owned()])
+    );
+    assert_eq!(c.htpasswd, Some(htpasswd));
+    assert_eq!(c.acl.len(), 2);
+    assert_eq!(c.acl.comment(0), Some("everything at once"));
+}
+
+#[test]
+fn defaults() {
+    let c = parse(&minimal("")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.listen, SocketAddr::from(([127, 0, 0, 1], 5001)));
+    assert_eq!(c.tls, None);
+    assert_eq!(c.realm, "registry-auth");
+    assert_eq!(c.watch, Some(Duration::from_secs(2)));
+    assert_eq!(c.services, None);
+    assert_eq!(c.lifetime, Duration::from_secs(300));
+    assert_eq!(c.key_id, KeyIdMode::Libtrust);
+    assert!(!c.generate_key);
+    assert!(c.users.is_empty());
+    assert!(c.acl.is_empty());
+    assert_eq!(c.signing_key, PathBuf::from("/etc/registry-auth/k.pem"));
+}
+
+#[test]
+fn unknown_keys_are_refused_with_line_and_column() {
+    let e = error(&minimal("lifetme = \"5m\"\n"));
+    assert!(
+        e.starts_with("/etc/registry-auth/config.toml: TOML parse error at line 4, column 1"),
+        "{e}"
+    );
+    assert!(e.contains("unknown field `lifetme`"), "{e}");
+    let e = error(&minimal(
+        "[[acl]]\nmatch = { acount = \"a\" }\nactions = []\n",
+    ));
+    assert!(
+        e.contains("line 5") && e.contains("unknown field `acount`"),
+        "{e}"
+    );
+    let e = error(&minimal("[users.bob]\npassword = \"x\"\nlabel = {}\n"));
+    assert!(e.contains("unknown field `label`"), "{e}");
+    let e = error("[server]\nlisten = \"127.0.0.1:5001\"\n");
+    assert!(e.contains("missing field `token`"), "{e}");
+}
+
+#[test]
+fn bad_values_name_the_key() {
+    let cases = [
+        (
+            minimal("lifetime = \"5 parsecs\"\n"),
+            "invalid duration \"5 parsecs\"",
+        ),
+        (
+            minimal("lifetime = \"30s\"\n"),
+            "token.lifetime 30s is shorter than the minimum of 60s",
+        ),
+        (
+            minimal("services = []\n"),
+            "token.services must list at least one non-empty service",
+        ),
+        (minimal("key_id = \"sha1\"\n"), "unknown variant `sha1`"),
+        (
+            minimal("algorithm = \"HS256\"\n"),
+            "unknown variant `HS256`",
+        ),
+        (
+            format!("[server]\nlisten = \"localhost\"\n{}", minimal("")),
+            "invalid socket address",
+        ),
+        (
+            format!("[server]\ntls_key = \"k\"\n{}", minimal("")),
+            "server.tls_certificate and server.tls_key go together",
+        ),
+        (
+            "[token]\nissuer = \"\"\nsigning_key = \"k\"\n".to_owned(),
+            "token.issuer must not be empty",
+        ),
+        (
+            minimal("[users]\nalice = \"plaintext\"\n"),
+            "users.alice: not a bcrypt ($2a$, $2b$, $2y$) or argon2",
+        ),
+        (
+            minimal("[users]\nalice = \"$2y$10$short\"\n"),
+            "users.alice: malformed bcrypt hash",
+        ),
+        (
+            minimal("[users.bob]\npassword = \"$argon2id$x\"\n"),
+            "users.bob.password: malformed argon2 hash",
+        ),
+        (
+            minimal("[users.htpasswd]\npassword = \"x\"\n"),
+            "users.htpasswd is the path of an htpasswd file, not a user",
+        ),
+        (
+            minimal("[users]\nhtpasswd = \"missing.htpasswd\"\n"),
+            "users.htpasswd: cannot read /etc/registry-auth/missing.htpasswd",
+        ),
+        (
+            minimal("[[acl]]\nmatch = { name = \"/(/\" }\nactions = []\n"),
+            "acl rule 1: name: bad regular expression",
+        ),
+        (
+            minimal("[[acl]]\nactions = [\"PULL\"]\n"),
+            "acl rule 1: action \"PULL\" is not an action name",
+        ),
+        (
+            minimal("[[acl]]\nmatch = { ip = \"300.0.0.1\" }\nactions = []\n"),
+            "acl rule 1: ip: \"300.0.0.1\" is not an address or CIDR block",
+        ),
+        (minimal("[[acl]]\nmatch = {}\n"), "missing field `actions`"),
+    ];
+    for (text, message) in cases {
+        let e = error(&text);
+        assert!(e.starts_with("/etc/registry-auth/config.toml: "), "{e}");
+        assert!(e.contains(message), "expected {message:?} in:\n{e}");
+    }
+}
+
+#[test]
+fn a_user_in_both_the_table_and_htpasswd_is_refused() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(dir.path().join("h"), format!("alice:{HASH}\n"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let text = minimal(&format!("[users]\nalice = \"{HASH}\"\nhtpasswd = \"h\"\n"));
+    let e = Config::parse(&text, &dir.path().join("c.toml"))
+        .map(|_| ())
+        .unwrap_err()
+        .0;
+    assert!(e.contains("user alice is both in [users] and in"), "{e}");
+}
+
+#[test]
+fn missing_or_bad_key_files_are_reported_at_build() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let c =
+        Config::parse(&minimal(""), &dir.path().join("c.toml")).unwrap_or_else(|e| panic!("{e}"));
+    let e = c.build_server().map(|_| ()).unwrap_err().0;
+    assert!(e.contains("token.signing_key: cannot read"), "{e}");
+    std::fs::write(dir.path().join("k.pem"), "junk").unwrap_or_else(|e| panic!("{e}"));
+    let e = c.build_server().map(|_| ()).unwrap_err().0;
+    assert!(
+        e.contains("token.signing_key: no PEM private key found"),
+        "{e}"
+    );
+}
+
+#[test]
+fn generate_key_makes_a_key_and_certificate_once() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let text =
+        minimal("certificate = \"dev/c.pem\"\ngenerate_key = true\n").replace("k.pem", "dev/k.pem");
+    let c = Config::parse(&text, &dir.path().join("c.toml")).unwrap_or_else(|e| panic!("{e}"));
+    let first = c
+        .build_server()
+        .map(|s| s.jwks())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let key_path = dir.path().join("dev/k.pem");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_path).map(|m| m.permissions().mode() & 0o777);
+        assert_eq!(mode.ok(), Some(0o600));
+    }
+    let second = c
+        .build_server()
+        .map(|s| s.jwks())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(first, second, "an existing key is kept");
+}
