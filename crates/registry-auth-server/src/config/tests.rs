@@ -260,3 +260,34 @@ fn generate_key_makes_a_key_and_certificate_once() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(first, second, "an existing key is kept");
 }
+
+/// The README's configuration reference and ACL examples must load as
+/// written (with real hashes in place of `$2y$10$...`).
+#[test]
+fn the_readme_examples_load() {
+    let readme = include_str!("../../../../README.md");
+    let blocks: Vec<&str> = readme
+        .split("```toml\n")
+        .skip(1)
+        .filter_map(|b| b.split("```").next())
+        .collect();
+    let reference = blocks
+        .iter()
+        .find(|b| b.contains("[server]"))
+        .unwrap_or_else(|| panic!("no reference block"));
+    let rules = blocks
+        .iter()
+        .find(|b| b.contains("${labels:team}/*") && !b.contains("[server]"))
+        .unwrap_or_else(|| panic!("no ACL examples block"));
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(dir.path().join("users.htpasswd"), format!("carol:{HASH}\n"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let text = format!("{reference}\n{rules}").replace("$2y$10$...", HASH);
+    let c = Config::parse(&text, &dir.path().join("config.toml")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.acl.len(), 7);
+    assert_eq!(c.users.len(), 3);
+    let example = include_str!("../../../../config/example.toml");
+    let c =
+        Config::parse(example, &dir.path().join("example.toml")).unwrap_or_else(|e| panic!("{e}"));
+    assert!(c.acl.allows_anonymous());
+}
