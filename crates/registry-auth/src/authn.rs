@@ -127,6 +127,15 @@ impl AuthnError {
 pub trait Authenticator: Send + Sync + 'static {
     /// `Ok(identity)` when the credentials are valid.
     async fn authenticate(&self, credentials: &Credentials) -> Result<Identity, AuthnError>;
+
+    /// Called before a refresh token is honoured, with the identity it was
+    /// issued to: return the identity as it is now (attributes may have
+    /// changed), or [`AuthnError::InvalidCredentials`] to refuse a user who
+    /// was disabled or removed since. Defaults to accepting the identity
+    /// as it was.
+    async fn refresh(&self, identity: &Identity) -> Result<Identity, AuthnError> {
+        Ok(identity.clone())
+    }
 }
 
 #[async_trait]
@@ -134,12 +143,18 @@ impl<T: Authenticator + ?Sized> Authenticator for Arc<T> {
     async fn authenticate(&self, credentials: &Credentials) -> Result<Identity, AuthnError> {
         (**self).authenticate(credentials).await
     }
+    async fn refresh(&self, identity: &Identity) -> Result<Identity, AuthnError> {
+        (**self).refresh(identity).await
+    }
 }
 
 #[async_trait]
 impl<T: Authenticator + ?Sized> Authenticator for Box<T> {
     async fn authenticate(&self, credentials: &Credentials) -> Result<Identity, AuthnError> {
         (**self).authenticate(credentials).await
+    }
+    async fn refresh(&self, identity: &Identity) -> Result<Identity, AuthnError> {
+        (**self).refresh(identity).await
     }
 }
 

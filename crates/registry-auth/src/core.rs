@@ -1,15 +1,19 @@
 //! The protocol core: request → decision → token. No HTTP here.
 
 use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lc_rs::rand::SystemRandom;
 
 use tracing::Instrument;
 
 use crate::authn::{Authenticator, AuthnError, Identity};
 use crate::authz::{AccessRequest, Authorizer, AuthzError, intersect};
 use crate::error::Error;
-use crate::request::{Credentials, TokenRequest};
+use crate::refresh::{RefreshRecord, RefreshTokenStore, TokenHash, new_refresh_token};
+use crate::request::{Credentials, Secret, TokenRequest};
 use crate::scope::Scope;
-use crate::token::{Token, TokenGenerator};
+use crate::token::{Clock, Token, TokenGenerator};
 
 /// Which services (token audiences) the server issues tokens for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,12 +25,21 @@ pub(crate) enum Services {
     Any,
 }
 
+/// Refresh-token settings of a server that issues them.
+pub(crate) struct Refresh {
+    pub(crate) store: Arc<dyn RefreshTokenStore>,
+    pub(crate) lifetime: Duration,
+}
+
 /// A granted token and what it grants.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct TokenResponse {
     /// The token.
     pub token: Token,
+    /// The refresh token: a new one when offline access was asked with a
+    /// password, the same one on a refresh grant, none otherwise.
+    pub refresh_token: Option<Secret>,
     /// The subject it was issued to (`""` for anonymous).
     pub subject: String,
     /// The service (audience) it is for.
@@ -42,6 +55,9 @@ pub(crate) struct Core {
     pub(crate) services: Services,
     pub(crate) anonymous: bool,
     pub(crate) realm: String,
+    pub(crate) refresh: Option<Refresh>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) rng: SystemRandom,
 }
 
 impl Core {
@@ -106,7 +122,22 @@ impl Core {
                 });
             }
         }
-        let identity = self.authenticate(&request.credentials).await?;
+        let identity = match &request.credentials {
+            Credentials::RefreshToken(token) => {
+                self.redeem(token, &service, request.client_id.as_deref())
+                    .await?
+            }
+            other => self.authenticate(other).await?,
+        };
+        let refresh_token = match &request.credentials {
+            // oauth.md: a refresh grant returns the same refresh token.
+            Credentials::RefreshToken(token) => Some(token.clone()),
+            Credentials::Password { .. } if request.offline_token => {
+                self.mint_refresh_token(&identity, &service, request.client_id.as_deref())
+                    .await?
+            }
+            _ => None,
+        };
         let access_request = AccessRequest {
             service,
             scopes: request.scopes,
@@ -136,6 +167,7 @@ impl Core {
             })?;
         Ok(TokenResponse {
             token,
+            refresh_token,
             subject: identity.subject().to_owned(),
             service: access_request.service,
             granted,
@@ -150,6 +182,81 @@ impl Core {
             (Services::Any, Some(s)) => Ok(s.to_owned()),
             (_, None) => Err(Error::MissingService),
         }
+    }
+
+    /// Checks a refresh token and returns whom it stands for now.
+    async fn redeem(
+        &self,
+        token: &Secret,
+        service: &str,
+        client_id: Option<&str>,
+    ) -> Result<Identity, Error> {
+        let refresh = self.refresh.as_ref().ok_or(Error::RefreshDisabled)?;
+        let record = refresh
+            .store
+            .get(&TokenHash::of(token.expose()))
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "refresh token store failed");
+                Error::RefreshStoreUnavailable
+            })?
+            .ok_or(Error::InvalidGrant("unknown or revoked refresh token"))?;
+        let refuse = |why: &'static str| {
+            tracing::info!(
+                target: "registry_auth::audit",
+                subject = record.identity.subject(),
+                reason = why,
+                "refresh token refused"
+            );
+            Error::InvalidGrant(why)
+        };
+        if record.expires_at <= self.clock.now() {
+            return Err(refuse("expired refresh token"));
+        }
+        if record.service != service {
+            return Err(refuse("refresh token issued for another service"));
+        }
+        if record.client_id.as_deref() != client_id {
+            return Err(refuse("refresh token issued to another client"));
+        }
+        match self.authenticator.refresh(&record.identity).await {
+            Ok(identity) if identity.subject() == record.identity.subject() => Ok(identity),
+            Ok(_) => Err(refuse("authenticator changed the subject")),
+            Err(AuthnError::InvalidCredentials) => Err(refuse("user may no longer log in")),
+            Err(AuthnError::Unavailable(e)) => {
+                tracing::error!(error = %e, "authenticator failed; refusing the request");
+                Err(Error::AuthenticatorUnavailable)
+            }
+        }
+    }
+
+    async fn mint_refresh_token(
+        &self,
+        identity: &Identity,
+        service: &str,
+        client_id: Option<&str>,
+    ) -> Result<Option<Secret>, Error> {
+        let Some(refresh) = &self.refresh else {
+            return Ok(None);
+        };
+        let token = new_refresh_token(&self.rng).ok_or(Error::TokenGeneration)?;
+        let now = self.clock.now();
+        let record = RefreshRecord::new(
+            identity.clone(),
+            service.to_owned(),
+            client_id.map(str::to_owned),
+            now,
+            now + refresh.lifetime,
+        );
+        refresh
+            .store
+            .insert(TokenHash::of(token.expose()), record)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "refresh token store failed");
+                Error::RefreshStoreUnavailable
+            })?;
+        Ok(Some(token))
     }
 
     async fn authenticate(&self, credentials: &Credentials) -> Result<Identity, Error> {

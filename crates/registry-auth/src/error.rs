@@ -37,6 +37,22 @@ pub enum Error {
     /// 401: wrong user name or password.
     #[error("invalid username or password")]
     InvalidCredentials,
+    /// 401 (GET) / 400 `invalid_grant` (POST): the refresh token is
+    /// unknown, revoked, expired, bound to another service or client, or
+    /// its user may no longer log in. The reason is logged, not sent.
+    #[error("invalid refresh token")]
+    InvalidGrant(&'static str),
+    /// 401 (GET) / 400 `unsupported_grant_type` (POST): refresh tokens are
+    /// switched off on this server.
+    #[error("refresh tokens are not accepted by this server")]
+    RefreshDisabled,
+    /// 400 `unsupported_grant_type`: a `grant_type` other than `password`
+    /// and `refresh_token`.
+    #[error("grant_type {0:?} is not supported (use password or refresh_token)")]
+    UnsupportedGrantType(String),
+    /// 503: the refresh token store failed.
+    #[error("the refresh token store is unavailable; try again later")]
+    RefreshStoreUnavailable,
     /// 503: the authenticator could not decide (its backend is down).
     #[error("the authentication backend is unavailable; try again later")]
     AuthenticatorUnavailable,
@@ -57,8 +73,14 @@ impl Error {
             | Error::MissingService
             | Error::UnknownService(_)
             | Error::AccountMismatch { .. } => 400,
-            Error::AuthenticationRequired | Error::InvalidCredentials => 401,
-            Error::AuthenticatorUnavailable | Error::AuthorizerUnavailable => 503,
+            Error::UnsupportedGrantType(_) => 400,
+            Error::AuthenticationRequired
+            | Error::InvalidCredentials
+            | Error::InvalidGrant(_)
+            | Error::RefreshDisabled => 401,
+            Error::AuthenticatorUnavailable
+            | Error::AuthorizerUnavailable
+            | Error::RefreshStoreUnavailable => 503,
             Error::TokenGeneration => 500,
         }
     }
@@ -70,10 +92,16 @@ impl Error {
             Error::InvalidRequest(_)
             | Error::MissingService
             | Error::UnknownService(_)
-            | Error::AccountMismatch { .. } => "INVALID_REQUEST",
+            | Error::AccountMismatch { .. }
+            | Error::UnsupportedGrantType(_) => "INVALID_REQUEST",
             Error::InvalidScope(_) => "INVALID_SCOPE",
-            Error::AuthenticationRequired | Error::InvalidCredentials => "UNAUTHORIZED",
-            Error::AuthenticatorUnavailable | Error::AuthorizerUnavailable => "UNAVAILABLE",
+            Error::AuthenticationRequired
+            | Error::InvalidCredentials
+            | Error::InvalidGrant(_)
+            | Error::RefreshDisabled => "UNAUTHORIZED",
+            Error::AuthenticatorUnavailable
+            | Error::AuthorizerUnavailable
+            | Error::RefreshStoreUnavailable => "UNAVAILABLE",
             Error::TokenGeneration => "UNKNOWN",
         }
     }
@@ -88,16 +116,28 @@ impl Error {
         }
     }
 
-    /// The RFC 6749 §5.2 error code, for the OAuth form of the endpoint.
+    /// The RFC 6749 §5.2 error code, for the OAuth (POST) form of the
+    /// endpoint.
     pub fn oauth_code(&self) -> &'static str {
         match self {
             Error::InvalidScope(_) => "invalid_scope",
-            Error::AuthenticationRequired | Error::InvalidCredentials => "invalid_grant",
-            Error::AuthenticatorUnavailable | Error::AuthorizerUnavailable => {
-                "temporarily_unavailable"
-            }
+            Error::InvalidCredentials | Error::InvalidGrant(_) => "invalid_grant",
+            Error::UnsupportedGrantType(_) | Error::RefreshDisabled => "unsupported_grant_type",
+            Error::AuthenticatorUnavailable
+            | Error::AuthorizerUnavailable
+            | Error::RefreshStoreUnavailable => "temporarily_unavailable",
             Error::TokenGeneration => "server_error",
             _ => "invalid_request",
+        }
+    }
+
+    /// The HTTP status for the OAuth (POST) form: 400 for every client
+    /// error, as RFC 6749 §5.2 has it (there is no client authentication
+    /// here, so no 401 `invalid_client`).
+    pub fn oauth_status(&self) -> u16 {
+        match self.status() {
+            401 => 400,
+            status => status,
         }
     }
 }

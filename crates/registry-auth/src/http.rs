@@ -49,42 +49,91 @@ async fn get_token(State(core): State<Arc<Core>>, request: Request) -> Response 
         let credentials = Credentials::from_authorization(authorization)?;
         let mut token_request =
             TokenRequest::from_query(parts.uri.query().unwrap_or(""), credentials)?;
-        token_request.client_ip = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip());
+        token_request.client_ip = client_ip(&parts);
         core.issue(token_request).await
     }
     .await;
     match result {
-        Ok(response) => token_response(&response),
+        Ok(response) => token_response(&response, false),
         Err(error) => error_response(&core, &error),
     }
 }
 
-/// The OAuth 2 form of the endpoint. Password and refresh-token grants are
-/// not offered (yet): RFC 6749 answers that with `unsupported_grant_type`,
-/// on which containerd falls back to GET.
-async fn post_token() -> Response {
-    json_response(
-        StatusCode::BAD_REQUEST,
-        json!({
-            "error": "unsupported_grant_type",
-            "error_description": "this server issues tokens with GET only",
-        }),
-    )
+/// The largest OAuth form body accepted. Real ones are well under 4 KiB
+/// (a refresh token and a few scopes).
+const MAX_FORM_BYTES: usize = 64 * 1024;
+
+/// The OAuth 2 form of the endpoint (distribution's oauth.md): password
+/// and refresh-token grants, errors as RFC 6749 §5.2 has them.
+async fn post_token(State(core): State<Arc<Core>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let result = async {
+        let content_type = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let essence = content_type.split(';').next().unwrap_or_default().trim();
+        if !essence.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+            return Err(Error::InvalidRequest(
+                "the body must be application/x-www-form-urlencoded".into(),
+            ));
+        }
+        let body = axum::body::to_bytes(body, MAX_FORM_BYTES)
+            .await
+            .map_err(|_| {
+                Error::InvalidRequest(format!("the body is larger than {MAX_FORM_BYTES} bytes"))
+            })?;
+        let mut token_request = TokenRequest::from_form(&body)?;
+        token_request.client_ip = client_ip(&parts);
+        core.issue(token_request).await
+    }
+    .await;
+    match result {
+        Ok(response) => token_response(&response, true),
+        Err(error) => {
+            let status = StatusCode::from_u16(error.oauth_status())
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let mut response = json_response(
+                status,
+                json!({ "error": error.oauth_code(), "error_description": error.to_string() }),
+            );
+            if status == StatusCode::SERVICE_UNAVAILABLE {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            }
+            response
+        }
+    }
 }
 
-fn token_response(response: &TokenResponse) -> Response {
+fn client_ip(parts: &axum::http::request::Parts) -> Option<std::net::IpAddr> {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip())
+}
+
+/// The success body. GET and POST clients differ in which field they read,
+/// so both carry `token` and `access_token`; POST adds `scope`.
+fn token_response(response: &TokenResponse, oauth: bool) -> Response {
     let token = &response.token;
     // Never below 60: clients treat smaller values as 60 anyway.
     let expires_in = token.expires_in.as_secs().max(60);
-    let body = json!({
+    let mut body = json!({
         "token": token.token,
         "access_token": token.token,
         "expires_in": expires_in,
         "issued_at": humantime::format_rfc3339_seconds(token.issued_at).to_string(),
     });
+    if oauth {
+        let scope: Vec<String> = response.granted.iter().map(ToString::to_string).collect();
+        body["scope"] = json!(scope.join(" "));
+    }
+    if let Some(refresh) = &response.refresh_token {
+        body["refresh_token"] = json!(refresh.expose());
+    }
     json_response(StatusCode::OK, body)
 }
 

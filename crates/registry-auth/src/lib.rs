@@ -66,6 +66,7 @@ mod core;
 mod error;
 mod http;
 mod password;
+pub mod refresh;
 mod request;
 mod scope;
 mod serve;
@@ -93,13 +94,17 @@ pub use crate::error::Error;
 #[doc(inline)]
 pub use crate::password::{PasswordHash, PasswordHashError};
 #[doc(inline)]
+pub use crate::refresh::{MemoryRefreshStore, RefreshTokenStore};
+#[doc(inline)]
 pub use crate::request::{Credentials, Secret, TokenRequest};
 #[doc(inline)]
 pub use crate::scope::{MAX_NAME_LEN, Scope, ScopeError, WILDCARD, merge, parse_scopes};
 #[doc(inline)]
 pub use crate::serve::shutdown_signal;
 #[doc(inline)]
-pub use crate::server::{AuthServer, AuthServerBuilder, BuildError, MIN_TOKEN_LIFETIME};
+pub use crate::server::{
+    AuthServer, AuthServerBuilder, BuildError, DEFAULT_REFRESH_TOKEN_LIFETIME, MIN_TOKEN_LIFETIME,
+};
 #[doc(inline)]
 pub use crate::token::{Algorithm, KeyIdMode, SigningKey, Token, TokenGenerator};
 #[doc(inline)]

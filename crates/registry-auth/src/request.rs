@@ -67,6 +67,10 @@ pub enum Credentials {
         /// The password as sent.
         password: Secret,
     },
+    /// A refresh token (the OAuth `refresh_token` grant, or Basic auth
+    /// with an empty user name and a refresh token, as containerd sends
+    /// its identity token on GET).
+    RefreshToken(Secret),
 }
 
 impl Credentials {
@@ -104,14 +108,17 @@ impl Credentials {
         if username.chars().any(char::is_control) {
             return Err(bad("user name contains control characters"));
         }
+        if username.is_empty() && password.starts_with(crate::refresh::REFRESH_TOKEN_PREFIX) {
+            return Ok(Credentials::RefreshToken(Secret::new(password)));
+        }
         Ok(Credentials::password(username, password))
     }
 
     /// The user name, if any.
     pub fn username(&self) -> Option<&str> {
         match self {
-            Credentials::Anonymous => None,
             Credentials::Password { username, .. } => Some(username),
+            _ => None,
         }
     }
 }
@@ -204,6 +211,89 @@ impl TokenRequest {
     }
 }
 
+impl TokenRequest {
+    /// Parses the form body of `POST /token` (the OAuth 2 form of the
+    /// endpoint, distribution's oauth.md).
+    ///
+    /// `grant_type` (`password` or `refresh_token`), `service` and
+    /// `client_id` are required; `scope` may be repeated and each may hold
+    /// several scopes separated by spaces (containers/image repeats the
+    /// field, docker joins them); `access_type=offline` asks for a refresh
+    /// token.
+    pub fn from_form(body: &[u8]) -> Result<Self, Error> {
+        let mut fields: [Option<String>; 7] = Default::default();
+        const NAMES: [&str; 7] = [
+            "grant_type",
+            "service",
+            "client_id",
+            "access_type",
+            "username",
+            "password",
+            "refresh_token",
+        ];
+        let mut scope_values = Vec::new();
+        for (key, value) in form_urlencoded::parse(body) {
+            if key == "scope" {
+                scope_values.push(value.into_owned());
+            } else if let Some(i) = NAMES.iter().position(|n| *n == key) {
+                set_once(&mut fields[i], NAMES[i], value.into_owned())?;
+            }
+        }
+        let [
+            grant_type,
+            service,
+            client_id,
+            access_type,
+            username,
+            password,
+            refresh_token,
+        ] = fields.map(|f| f.filter(|v| !v.is_empty()));
+        let required = |name: &str| Error::InvalidRequest(format!("{name} is required"));
+        let grant_type = grant_type.ok_or_else(|| required("grant_type"))?;
+        let service = service.ok_or_else(|| required("service"))?;
+        let client_id = client_id.ok_or_else(|| required("client_id"))?;
+        let offline_token = match access_type.as_deref() {
+            None | Some("online") => false,
+            Some("offline") => true,
+            Some(_) => {
+                return Err(Error::InvalidRequest(
+                    "access_type must be online or offline".into(),
+                ));
+            }
+        };
+        let credentials = match grant_type.as_str() {
+            "password" => Credentials::password(
+                username.ok_or_else(|| required("username"))?,
+                password.ok_or_else(|| required("password"))?,
+            ),
+            "refresh_token" => Credentials::RefreshToken(Secret::new(
+                refresh_token.ok_or_else(|| required("refresh_token"))?,
+            )),
+            other => {
+                return Err(Error::UnsupportedGrantType(
+                    other.chars().take(40).collect(),
+                ));
+            }
+        };
+        if let Credentials::Password { username, .. } = &credentials
+            && username.chars().any(char::is_control)
+        {
+            return Err(Error::InvalidRequest(
+                "username contains control characters".into(),
+            ));
+        }
+        Ok(TokenRequest {
+            service: Some(service),
+            scopes: parse_scopes(scope_values.iter().map(String::as_str))?,
+            credentials,
+            account: None,
+            client_id: Some(client_id),
+            offline_token,
+            client_ip: None,
+        })
+    }
+}
+
 fn set_once(slot: &mut Option<String>, name: &str, value: String) -> Result<(), Error> {
     if slot.replace(value).is_some() {
         return Err(duplicate(name));
@@ -269,6 +359,93 @@ mod tests {
                     "invalid Authorization header: {why}"
                 ))),
                 "{header:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn empty_user_with_a_refresh_token_is_a_refresh_grant() {
+        let token = format!("{}abc", crate::refresh::REFRESH_TOKEN_PREFIX);
+        let c = Credentials::from_authorization(Some(&basic(&format!(":{token}"))));
+        assert_eq!(c, Ok(Credentials::RefreshToken(Secret::new(token))));
+        // A user name, or a password of another shape, is a password.
+        let c = Credentials::from_authorization(Some(&basic(":hunter2")));
+        assert_eq!(c, Ok(Credentials::password("", "hunter2")));
+    }
+
+    #[test]
+    fn oauth_form_password_and_refresh_grants() {
+        let body = b"grant_type=password&service=reg&client_id=containerd-client&access_type=offline\
+                     &username=alice&password=p%26w&scope=repository:a:pull&scope=repository:b:push%20repository:a:push";
+        let Ok(r) = TokenRequest::from_form(body) else {
+            panic!()
+        };
+        assert_eq!(r.credentials, Credentials::password("alice", "p&w"));
+        assert_eq!(r.service.as_deref(), Some("reg"));
+        assert_eq!(r.client_id.as_deref(), Some("containerd-client"));
+        assert!(r.offline_token);
+        assert_eq!(
+            r.scopes,
+            vec![
+                Scope::repository("a", ["pull", "push"]),
+                Scope::repository("b", ["push"])
+            ]
+        );
+        let r = TokenRequest::from_form(
+            b"grant_type=refresh_token&service=reg&client_id=docker&refresh_token=rt",
+        );
+        assert_eq!(
+            r.map(|r| r.credentials),
+            Ok(Credentials::RefreshToken(Secret::new("rt")))
+        );
+    }
+
+    #[test]
+    fn oauth_form_errors() {
+        let cases: [(&[u8], Error); 9] = [
+            (
+                b"service=r&client_id=c",
+                Error::InvalidRequest("grant_type is required".into()),
+            ),
+            (
+                b"grant_type=password&client_id=c&username=u&password=p",
+                Error::InvalidRequest("service is required".into()),
+            ),
+            (
+                b"grant_type=password&service=&client_id=c&username=u&password=p",
+                Error::InvalidRequest("service is required".into()),
+            ),
+            (
+                b"grant_type=password&service=r&username=u&password=p",
+                Error::InvalidRequest("client_id is required".into()),
+            ),
+            (
+                b"grant_type=password&service=r&client_id=c&password=p",
+                Error::InvalidRequest("username is required".into()),
+            ),
+            (
+                b"grant_type=password&service=r&client_id=c&username=u",
+                Error::InvalidRequest("password is required".into()),
+            ),
+            (
+                b"grant_type=refresh_token&service=r&client_id=c",
+                Error::InvalidRequest("refresh_token is required".into()),
+            ),
+            (
+                b"grant_type=client_credentials&service=r&client_id=c",
+                Error::UnsupportedGrantType("client_credentials".into()),
+            ),
+            (
+                b"grant_type=password&grant_type=password&service=r&client_id=c",
+                Error::InvalidRequest("parameter grant_type is given more than once".into()),
+            ),
+        ];
+        for (body, error) in cases {
+            assert_eq!(
+                TokenRequest::from_form(body),
+                Err(error),
+                "{}",
+                String::from_utf8_lossy(body)
             );
         }
     }

@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use crate::authn::Authenticator;
 use crate::authz::Authorizer;
-use crate::core::{Core, Services, TokenResponse};
+use crate::core::{Core, Refresh, Services, TokenResponse};
 use crate::error::Error;
+use crate::refresh::{MemoryRefreshStore, RefreshTokenStore, StoreError, TokenHash};
 use crate::request::TokenRequest;
 use crate::token::{
     self, CertificateError, Clock, JwtGenerator, KeyError, KeyIdMode, SigningKey, SystemClock,
@@ -17,6 +18,9 @@ use crate::token::{
 /// The shortest token lifetime: clients treat anything shorter as 60 s
 /// anyway, and the registry allows 60 s of clock skew.
 pub const MIN_TOKEN_LIFETIME: Duration = Duration::from_secs(60);
+
+/// How long refresh tokens work unless set otherwise: 30 days.
+pub const DEFAULT_REFRESH_TOKEN_LIFETIME: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 
 /// A token server: the protocol core plus its HTTP face.
 ///
@@ -50,6 +54,23 @@ impl AuthServer {
     /// signing.
     pub async fn issue(&self, request: TokenRequest) -> Result<TokenResponse, Error> {
         self.core.issue(request).await
+    }
+
+    /// Revokes one refresh token; whether it existed. Tokens are bearer
+    /// secrets: take them from the user who wants theirs revoked.
+    pub async fn revoke_refresh_token(&self, token: &str) -> Result<bool, StoreError> {
+        match &self.core.refresh {
+            Some(refresh) => refresh.store.revoke(&TokenHash::of(token)).await,
+            None => Ok(false),
+        }
+    }
+
+    /// Revokes every refresh token of a subject; how many there were.
+    pub async fn revoke_refresh_tokens_of(&self, subject: &str) -> Result<usize, StoreError> {
+        match &self.core.refresh {
+            Some(refresh) => refresh.store.revoke_subject(subject).await,
+            None => Ok(0),
+        }
     }
 
     /// The JWKS document of the signing key(s), if the token generator has
@@ -97,6 +118,9 @@ pub struct AuthServerBuilder {
     anonymous: bool,
     realm: String,
     clock: Arc<dyn Clock>,
+    refresh_tokens: bool,
+    refresh_lifetime: Duration,
+    refresh_store: Option<Arc<dyn RefreshTokenStore>>,
     error: Option<BuildError>,
 }
 
@@ -126,6 +150,9 @@ impl Default for AuthServerBuilder {
             anonymous: false,
             realm: "registry-auth".into(),
             clock: Arc::new(SystemClock),
+            refresh_tokens: true,
+            refresh_lifetime: DEFAULT_REFRESH_TOKEN_LIFETIME,
+            refresh_store: None,
             error: None,
         }
     }
@@ -259,6 +286,30 @@ impl AuthServerBuilder {
         self
     }
 
+    /// Whether clients that ask for offline access (`docker login`'s
+    /// `offline_token=true`, OAuth `access_type=offline`) get a refresh
+    /// token, and refresh grants are honoured. Defaults to on; off, the
+    /// refresh grant answers `unsupported_grant_type`.
+    pub fn refresh_tokens(mut self, enabled: bool) -> Self {
+        self.refresh_tokens = enabled;
+        self
+    }
+
+    /// How long a refresh token works. Defaults to 30 days.
+    pub fn refresh_token_lifetime(mut self, lifetime: Duration) -> Self {
+        self.refresh_lifetime = lifetime;
+        self
+    }
+
+    /// Where refresh tokens are kept. Defaults to a new
+    /// [`MemoryRefreshStore`] (lost on restart, not shared); pass an
+    /// `Arc` of your store to share it between servers (or between the
+    /// servers a configuration reload builds).
+    pub fn refresh_token_store(mut self, store: impl RefreshTokenStore) -> Self {
+        self.refresh_store = Some(Arc::new(store));
+        self
+    }
+
     /// The clock tokens are dated by. Defaults to the system clock.
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
@@ -318,10 +369,22 @@ impl AuthServerBuilder {
                     self.key_id,
                     issuer,
                     self.lifetime,
-                    self.clock,
+                    self.clock.clone(),
                 ))
             }
         };
+        if self.refresh_tokens && self.refresh_lifetime < MIN_TOKEN_LIFETIME {
+            return Err(BuildError::Invalid(format!(
+                "refresh token lifetime {:?} is shorter than the minimum of 60s",
+                self.refresh_lifetime
+            )));
+        }
+        let refresh = self.refresh_tokens.then(|| Refresh {
+            store: self
+                .refresh_store
+                .unwrap_or_else(|| Arc::new(MemoryRefreshStore::new())),
+            lifetime: self.refresh_lifetime,
+        });
         let core = Arc::new(Core {
             authenticator,
             authorizer,
@@ -329,6 +392,9 @@ impl AuthServerBuilder {
             services,
             anonymous: self.anonymous,
             realm: self.realm,
+            refresh,
+            clock: self.clock,
+            rng: aws_lc_rs::rand::SystemRandom::new(),
         });
         let router = crate::http::router(core.clone());
         Ok(AuthServer { core, router })

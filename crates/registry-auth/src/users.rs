@@ -171,6 +171,15 @@ impl Authenticator for StaticUsers {
             _ => Err(AuthnError::InvalidCredentials),
         }
     }
+
+    /// A user removed from the table can no longer refresh; one still in
+    /// it gets their current attributes.
+    async fn refresh(&self, identity: &Identity) -> Result<Identity, AuthnError> {
+        self.users
+            .get(identity.subject())
+            .map(|e| e.identity.clone())
+            .ok_or(AuthnError::InvalidCredentials)
+    }
 }
 
 #[cfg(test)]

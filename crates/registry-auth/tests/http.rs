@@ -390,7 +390,10 @@ async fn wrong_method_and_path_get_json_errors() {
     assert_eq!(body, registry_error("NOT_FOUND", "not found"));
     let (status, _, body) = call(s.router(), "POST", "/token", None).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(body["error"], "unsupported_grant_type");
+    assert_eq!(
+        body,
+        json!({"error": "invalid_request", "error_description": "the body must be application/x-www-form-urlencoded"})
+    );
 }
 
 #[derive(Debug)]
