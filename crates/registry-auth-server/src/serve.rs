@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum_server::tls_rustls::RustlsConfig;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use registry_auth::AuthServer;
+use registry_auth::{AuthServer, MemoryRefreshStore};
 use tower::ServiceExt;
 
 use crate::config::Config;
@@ -26,6 +26,7 @@ use crate::config::Config;
 struct Shared {
     current: Arc<ArcSwap<AuthServer>>,
     metrics: PrometheusHandle,
+    refresh_store: Arc<MemoryRefreshStore>,
 }
 
 /// Runs the server until SIGTERM or Ctrl-C.
@@ -38,7 +39,13 @@ pub(crate) async fn run(config_path: PathBuf) -> Result<(), String> {
         .install_recorder()
         .map_err(|e| format!("metrics: {e}"))?;
     let config = Config::load(&config_path).map_err(|e| e.to_string())?;
-    let server = config.build_server().map_err(|e| e.to_string())?;
+    // One refresh token store for the life of the process: tokens survive
+    // reloads, and a user removed by a reload can no longer refresh
+    // (the new user table refuses them).
+    let refresh_store = Arc::new(MemoryRefreshStore::new());
+    let server = config
+        .build_server(refresh_store.clone())
+        .map_err(|e| e.to_string())?;
     println!(
         "registry-auth: configure the registry with\n\n{}",
         config.registry_snippet()
@@ -47,6 +54,7 @@ pub(crate) async fn run(config_path: PathBuf) -> Result<(), String> {
     let shared = Shared {
         current: Arc::new(ArcSwap::from_pointee(server)),
         metrics: metrics.clone(),
+        refresh_store,
     };
     let app = Router::new()
         .route("/healthz", get(healthz))
@@ -211,7 +219,9 @@ async fn reload(
     old: &Config,
 ) -> Result<Config, String> {
     let new = Config::load(path).map_err(|e| e.to_string())?;
-    let server = new.build_server().map_err(|e| e.to_string())?;
+    let server = new
+        .build_server(shared.refresh_store.clone())
+        .map_err(|e| e.to_string())?;
     if new.listen != old.listen || new.tls.is_some() != old.tls.is_some() {
         tracing::warn!("server.listen and turning TLS on or off take effect only after a restart");
     }

@@ -337,6 +337,19 @@ async fn reload_on_file_change_takes_valid_edits_and_refuses_broken_ones() {
     let bob_push = "service=registry.test&scope=repository:web/x:push";
     let (_, body) = token(&site.url(""), bob_push, Some(("bob", "bob-pw"))).await;
     assert_eq!(access(&body)[0]["actions"], json!(["push"]));
+    // Identity tokens, as docker login gets them.
+    let login = "service=registry.test&client_id=docker&offline_token=true";
+    let bob_rt = token(&site.url(""), login, Some(("bob", "bob-pw"))).await.1["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let alice_rt = token(&site.url(""), login, Some(("alice", "alice-pw")))
+        .await
+        .1["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(refresh(&site, &bob_rt).await.0, 200);
 
     // bob is removed: the next token request fails.
     site.write_config(&site.users_and_rules(false));
@@ -356,6 +369,15 @@ async fn reload_on_file_change_takes_valid_edits_and_refuses_broken_ones() {
         "bob still gets tokens after the reload:\n{}",
         server.log()
     );
+    // ... nor can he refresh; alice's identity token survived the reload.
+    assert_eq!(
+        refresh(&site, &bob_rt).await,
+        (
+            400,
+            json!({"error": "invalid_grant", "error_description": "invalid refresh token"})
+        )
+    );
+    assert_eq!(refresh(&site, &alice_rt).await.0, 200);
 
     // A broken edit is refused; the rules in force keep serving.
     std::fs::write(
@@ -391,6 +413,23 @@ async fn reload_on_file_change_takes_valid_edits_and_refuses_broken_ones() {
         401
     );
     drop(server);
+}
+
+/// POST /token with a refresh grant, as docker sends it.
+async fn refresh(site: &Site, refresh_token: &str) -> (u16, serde_json::Value) {
+    let resp = reqwest::Client::new()
+        .post(site.url("/token"))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", "docker"),
+            ("service", "registry.test"),
+            ("refresh_token", refresh_token),
+            ("scope", "repository:web/x:pull"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    (resp.status().as_u16(), resp.json().await.unwrap())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -397,3 +397,100 @@ async fn key_id_modes_against_registry_2_8() {
         s.stop().await;
     }
 }
+
+/// An identity token is all skopeo needs: its auth file holds only the
+/// refresh token from our GET login (client_id containers/image, as
+/// containers/image sends when refreshing), and it pushes and pulls with
+/// the refresh grant. Once the token is revoked, it cannot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn skopeo_with_only_an_identity_token_until_it_is_revoked() {
+    if !e2e_tools_present() {
+        return;
+    }
+    let server = builder("p256-sec1.pem")
+        .certificate_pem_file(fixture("p256.crt"))
+        .build()
+        .expect("server");
+    let s = Setup::start(server.clone(), "p256.crt").await;
+    let login: serde_json::Value = reqwest::Client::new()
+        .get(s.server.url(
+            "/token?account=alice&client_id=containers%2Fimage&offline_token=true&service=registry.test",
+        ))
+        .basic_auth("alice", Some("alice-pw"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let identity_token = login["refresh_token"]
+        .as_str()
+        .expect("refresh_token")
+        .to_owned();
+    let authfile = s.work.path().join("auth.json");
+    // As docker writes it after a login that returned an identity token:
+    // the user name with an empty password, and the token. (containers/image
+    // skips an entry whose "auth" does not decode to user:password.)
+    let auth = serde_json::json!({"auths": {(s.registry.addr.clone()): {
+        "auth": data_encoding::BASE64.encode(b"alice:"),
+        "identitytoken": identity_token,
+    }}});
+    std::fs::write(&authfile, auth.to_string()).unwrap();
+    let authfile = authfile.to_str().unwrap().to_owned();
+
+    let layout = s.layout("idt", "pushed with an identity token");
+    let push = skopeo(&[
+        "copy",
+        "--dest-tls-verify=false",
+        "--authfile",
+        &authfile,
+        &layout,
+        &s.image("alice/idt:v1"),
+    ])
+    .await;
+    ok(push, "push with the identity token", &s.registry);
+    let pull = skopeo(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        "--authfile",
+        &authfile,
+        &s.image("alice/idt:v1"),
+    ])
+    .await;
+    ok(pull, "pull with the identity token", &s.registry);
+    // The token carries alice's permissions, no more.
+    refused(
+        skopeo(&[
+            "copy",
+            "--dest-tls-verify=false",
+            "--authfile",
+            &authfile,
+            &layout,
+            &s.image("bob/idt:v1"),
+        ])
+        .await,
+        "identity token pushes outside alice/",
+    );
+
+    assert!(server.revoke_refresh_token(&identity_token).await.unwrap());
+    let out = refused(
+        skopeo(&[
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            "--authfile",
+            &authfile,
+            &s.image("alice/idt:v1"),
+        ])
+        .await,
+        "pull after revocation",
+    );
+    assert!(
+        out.contains("invalid_grant")
+            || out.contains("invalid refresh token")
+            || out.contains("400"),
+        "{out}"
+    );
+    s.stop().await;
+}

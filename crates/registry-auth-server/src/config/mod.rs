@@ -8,8 +8,11 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use registry_auth::{
-    Acl, AclRuleSpec, AuthServer, Identity, KeyIdMode, SigningKey, StaticUsers, token::Algorithm,
+    Acl, AclRuleSpec, AuthServer, Identity, KeyIdMode, MemoryRefreshStore, SigningKey, StaticUsers,
+    token::Algorithm,
 };
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
@@ -81,6 +84,9 @@ fn default_true() -> bool {
 fn default_watch_interval() -> Duration {
     Duration::from_secs(2)
 }
+fn default_refresh_lifetime() -> Duration {
+    registry_auth::DEFAULT_REFRESH_TOKEN_LIFETIME
+}
 fn default_lifetime() -> Duration {
     Duration::from_secs(300)
 }
@@ -99,6 +105,13 @@ struct TokenSection {
     algorithm: Option<AlgorithmSetting>,
     #[serde(default)]
     generate_key: bool,
+    #[serde(default = "default_true")]
+    refresh_tokens: bool,
+    #[serde(
+        default = "default_refresh_lifetime",
+        deserialize_with = "humane_duration"
+    )]
+    refresh_lifetime: Duration,
 }
 
 #[derive(Debug, Default, Clone, Copy, Deserialize)]
@@ -176,6 +189,8 @@ pub(crate) struct Config {
     pub(crate) key_id: KeyIdMode,
     pub(crate) algorithm: Option<Algorithm>,
     pub(crate) generate_key: bool,
+    pub(crate) refresh_tokens: bool,
+    pub(crate) refresh_lifetime: Duration,
     pub(crate) users: StaticUsers,
     pub(crate) htpasswd: Option<PathBuf>,
     pub(crate) acl: Acl,
@@ -239,6 +254,12 @@ impl Config {
             return Err(err(
                 "token.services must list at least one non-empty service (or be left out to accept any)".into(),
             ));
+        }
+        if file.token.refresh_lifetime < registry_auth::MIN_TOKEN_LIFETIME {
+            return Err(err(format!(
+                "token.refresh_lifetime {} is shorter than the minimum of 60s",
+                humantime::format_duration(file.token.refresh_lifetime)
+            )));
         }
         if file.token.lifetime < registry_auth::MIN_TOKEN_LIFETIME {
             return Err(err(format!(
@@ -316,6 +337,8 @@ impl Config {
                 AlgorithmSetting::RS512 => Algorithm::RS512,
             }),
             generate_key: file.token.generate_key,
+            refresh_tokens: file.token.refresh_tokens,
+            refresh_lifetime: file.token.refresh_lifetime,
             users,
             htpasswd,
             acl,
@@ -359,10 +382,18 @@ impl Config {
         }
     }
 
-    /// Builds the token server this configuration describes.
-    pub(crate) fn build_server(&self) -> Result<AuthServer, ConfigError> {
+    /// Builds the token server this configuration describes, keeping
+    /// refresh tokens in `refresh_store` (shared by the servers that
+    /// reloads build, so tokens survive a reload).
+    pub(crate) fn build_server(
+        &self,
+        refresh_store: Arc<MemoryRefreshStore>,
+    ) -> Result<AuthServer, ConfigError> {
         let shown = self.path.display();
         let mut builder = AuthServer::builder()
+            .refresh_tokens(self.refresh_tokens)
+            .refresh_token_lifetime(self.refresh_lifetime)
+            .refresh_token_store(refresh_store)
             .authenticator(self.users.clone())
             .authorizer(self.acl.clone())
             .allow_anonymous(self.acl.allows_anonymous())

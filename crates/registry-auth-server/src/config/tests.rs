@@ -43,6 +43,8 @@ certificate = "token.crt"
 key_id = "thumbprint"
 algorithm = "RS512"
 generate_key = true
+refresh_tokens = false
+refresh_lifetime = "7d"
 
 [users]
 alice = "{HASH}"
@@ -86,6 +88,8 @@ actions = []
     assert_eq!(c.key_id, KeyIdMode::Thumbprint);
     assert_eq!(c.algorithm, Some(Algorithm::RS512));
     assert!(c.generate_key);
+    assert!(!c.refresh_tokens);
+    assert_eq!(c.refresh_lifetime, Duration::from_secs(7 * 86400));
     assert_eq!(c.users.len(), 3);
     assert!(c.users.contains("carol"));
     assert_eq!(
@@ -110,6 +114,8 @@ fn defaults() {
     assert_eq!(c.lifetime, Duration::from_secs(300));
     assert_eq!(c.key_id, KeyIdMode::Libtrust);
     assert!(!c.generate_key);
+    assert!(c.refresh_tokens);
+    assert_eq!(c.refresh_lifetime, Duration::from_secs(30 * 86400));
     assert!(c.users.is_empty());
     assert!(c.acl.is_empty());
     assert_eq!(c.signing_key, PathBuf::from("/etc/registry-auth/k.pem"));
@@ -227,10 +233,18 @@ fn missing_or_bad_key_files_are_reported_at_build() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let c =
         Config::parse(&minimal(""), &dir.path().join("c.toml")).unwrap_or_else(|e| panic!("{e}"));
-    let e = c.build_server().map(|_| ()).unwrap_err().0;
+    let e = c
+        .build_server(Default::default())
+        .map(|_| ())
+        .unwrap_err()
+        .0;
     assert!(e.contains("token.signing_key: cannot read"), "{e}");
     std::fs::write(dir.path().join("k.pem"), "junk").unwrap_or_else(|e| panic!("{e}"));
-    let e = c.build_server().map(|_| ()).unwrap_err().0;
+    let e = c
+        .build_server(Default::default())
+        .map(|_| ())
+        .unwrap_err()
+        .0;
     assert!(
         e.contains("token.signing_key: no PEM private key found"),
         "{e}"
@@ -244,7 +258,7 @@ fn generate_key_makes_a_key_and_certificate_once() {
         minimal("certificate = \"dev/c.pem\"\ngenerate_key = true\n").replace("k.pem", "dev/k.pem");
     let c = Config::parse(&text, &dir.path().join("c.toml")).unwrap_or_else(|e| panic!("{e}"));
     let first = c
-        .build_server()
+        .build_server(Default::default())
         .map(|s| s.jwks())
         .unwrap_or_else(|e| panic!("{e}"));
     let key_path = dir.path().join("dev/k.pem");
@@ -255,7 +269,7 @@ fn generate_key_makes_a_key_and_certificate_once() {
         assert_eq!(mode.ok(), Some(0o600));
     }
     let second = c
-        .build_server()
+        .build_server(Default::default())
         .map(|s| s.jwks())
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(first, second, "an existing key is kept");
