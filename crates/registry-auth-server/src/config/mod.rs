@@ -211,6 +211,13 @@ impl Config {
         Config::parse(&text, path)
     }
 
+    /// Parses and checks text as far as that needs no other file: syntax,
+    /// keys, values, hashes and rules (an htpasswd file is not read).
+    pub(crate) fn parse_text_only(text: &str) -> Result<(), ConfigError> {
+        let file: File = toml::from_str(text).map_err(|e| ConfigError(e.to_string()))?;
+        Config::check(file, Path::new("config.toml"), false).map(|_| ())
+    }
+
     /// Parses configuration text; relative paths are taken from the
     /// directory of `path`.
     pub(crate) fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
@@ -218,6 +225,12 @@ impl Config {
         let err = |msg: String| ConfigError(format!("{shown}: {msg}"));
         let file: File =
             toml::from_str(text).map_err(|e| err(e.to_string().trim_end().to_owned()))?;
+        Config::check(file, path, true)
+    }
+
+    fn check(file: File, path: &Path, read_files: bool) -> Result<Config, ConfigError> {
+        let shown = path.display().to_string();
+        let err = |msg: String| ConfigError(format!("{shown}: {msg}"));
         let dir = path.parent().unwrap_or(Path::new("."));
         let resolve = |p: &Path| {
             if p.is_absolute() {
@@ -294,7 +307,7 @@ impl Config {
                 }
             }
         }
-        if let Some(path) = &htpasswd {
+        if let Some(path) = htpasswd.as_ref().filter(|_| read_files) {
             let text = std::fs::read_to_string(path).map_err(|e| {
                 err(format!(
                     "users.htpasswd: cannot read {}: {e}",

@@ -1,0 +1,216 @@
+//! `registry-auth`: a token server for Docker / OCI registries, configured
+//! by a file. The library's built-in users and ACL engine, plus wiring:
+//! CLI, reload, health, metrics and logs.
+//!
+//! The binary is `src/main.rs`, which calls [`main`]; the code lives in this
+//! library target so that the fuzz targets can reach the configuration
+//! parser ([`check_config`]).
+
+mod commands;
+mod config;
+mod keys;
+mod serve;
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// A token server for Docker / OCI registries: users and rules in a file.
+#[derive(Debug, Parser)]
+#[command(name = "registry-auth", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// Log format.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "text",
+        env = "REGISTRY_AUTH_LOG_FORMAT"
+    )]
+    log_format: LogFormat,
+    /// Log filter, e.g. `info` or `registry_auth::audit=info,warn`.
+    #[arg(long, global = true, default_value = "info", env = "REGISTRY_AUTH_LOG")]
+    log_level: String,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the token server.
+    Serve {
+        /// The configuration file.
+        #[arg(long, short, env = "REGISTRY_AUTH_CONFIG")]
+        config: PathBuf,
+    },
+    /// Write a signing key, its certificate, a starter configuration and the
+    /// registry's auth.token block into DIR (default: the current directory).
+    Init {
+        /// Where to write the files; none may exist yet.
+        dir: Option<PathBuf>,
+        /// The registry's service name (its auth.token.service).
+        #[arg(long, default_value = "registry.local")]
+        service: String,
+        /// The address the token server will listen on.
+        #[arg(long, default_value = "127.0.0.1:5001")]
+        listen: std::net::SocketAddr,
+        /// The kind of signing key.
+        #[arg(long, value_enum, default_value = "ec")]
+        key_type: keys::KeyType,
+    },
+    /// Read a password (prompt without echo, or one line of stdin) and
+    /// print its hash for the [users] table.
+    HashPassword {
+        /// Hash with argon2id instead of bcrypt.
+        #[arg(long)]
+        argon2: bool,
+        /// bcrypt cost (4 to 31).
+        #[arg(long, default_value_t = 10)]
+        cost: u32,
+    },
+    /// Show what a user would be granted, and which rule decided, without
+    /// a server.
+    Check {
+        /// The configuration file.
+        #[arg(long, short, env = "REGISTRY_AUTH_CONFIG")]
+        config: PathBuf,
+        /// The user to check.
+        #[arg(
+            long,
+            required_unless_present = "anonymous",
+            conflicts_with = "anonymous"
+        )]
+        user: Option<String>,
+        /// Also check this password (`-` reads it from stdin).
+        #[arg(long, requires = "user")]
+        password: Option<String>,
+        /// Check an anonymous client.
+        #[arg(long)]
+        anonymous: bool,
+        /// The service (default: the only configured one).
+        #[arg(long)]
+        service: Option<String>,
+        /// The client address, for ip rules.
+        #[arg(long)]
+        ip: Option<IpAddr>,
+        /// Scopes to check, e.g. repository:alice/app:pull,push.
+        #[arg(long = "scope", required = true, num_args = 1..)]
+        scopes: Vec<String>,
+    },
+    /// Inspect tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Print the registry's auth.token block for a configuration.
+    RegistryConfig {
+        /// The configuration file.
+        #[arg(long, short, env = "REGISTRY_AUTH_CONFIG")]
+        config: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Show a token's header and claims (nothing is checked).
+    Decode {
+        /// The token; `-` reads it from stdin.
+        token: String,
+    },
+    /// Check a token's signature, issuer, audience and lifetime against a
+    /// configuration's key.
+    Verify {
+        /// The token; `-` reads it from stdin.
+        token: String,
+        /// The configuration file.
+        #[arg(long, short, env = "REGISTRY_AUTH_CONFIG")]
+        config: PathBuf,
+    },
+}
+
+fn init_logging(format: LogFormat, filter: &str) -> Result<(), String> {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .map_err(|e| format!("--log-level {filter:?}: {e}"))?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init(),
+    }
+    .map_err(|e| format!("logging: {e}"))
+}
+
+/// Parses and checks configuration text as `serve` would, without reading
+/// any file it names (keys, htpasswd) or starting anything. For fuzzing
+/// and tools.
+pub fn check_config(text: &str) -> Result<(), String> {
+    config::Config::parse_text_only(text).map_err(|e| e.to_string())
+}
+
+/// The `registry-auth` command line: parses arguments, runs the
+/// subcommand, and returns the exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Err(e) = init_logging(cli.log_format, &cli.log_level) {
+        eprintln!("registry-auth: error: {e}");
+        return ExitCode::from(2);
+    }
+    let result = match cli.command {
+        Command::Serve { config } => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the runtime: {e}"))
+            .and_then(|rt| rt.block_on(serve::run(config))),
+        Command::Init {
+            dir,
+            service,
+            listen,
+            key_type,
+        } => commands::init(
+            &dir.unwrap_or_else(|| PathBuf::from(".")),
+            &service,
+            listen,
+            key_type,
+        ),
+        Command::HashPassword { argon2, cost } => commands::hash_password(argon2, cost),
+        Command::Check {
+            config,
+            user,
+            password,
+            anonymous: _,
+            service,
+            ip,
+            scopes,
+        } => commands::check(&config, user, password, service, ip, &scopes),
+        Command::Token { command } => match command {
+            TokenCommand::Decode { token } => commands::token_decode(&token),
+            TokenCommand::Verify { token, config } => commands::token_verify(&token, &config),
+        },
+        Command::RegistryConfig { config } => config::Config::load(&config)
+            .map(|c| print!("{}", c.registry_snippet()))
+            .map_err(|e| e.to_string()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("registry-auth: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
