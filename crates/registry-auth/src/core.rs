@@ -1,7 +1,12 @@
 //! The protocol core: request → decision → token. No HTTP here.
 
+use std::future::Future;
+use std::net::IpAddr;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
+
+use futures_util::FutureExt;
 
 use aws_lc_rs::rand::SystemRandom;
 
@@ -9,10 +14,13 @@ use tracing::Instrument;
 
 use crate::authn::{Authenticator, AuthnError, Identity};
 use crate::authz::{AccessRequest, Authorizer, AuthzError, intersect};
+use crate::cache::CredentialCache;
 use crate::error::Error;
+use crate::limits::Limits;
 use crate::refresh::{RefreshRecord, RefreshTokenStore, TokenHash, new_refresh_token};
 use crate::request::{Credentials, Secret, TokenRequest};
 use crate::scope::Scope;
+use crate::throttle::Throttle;
 use crate::token::{Clock, Token, TokenGenerator};
 
 /// Which services (token audiences) the server issues tokens for.
@@ -58,6 +66,35 @@ pub(crate) struct Core {
     pub(crate) refresh: Option<Refresh>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) rng: SystemRandom,
+    pub(crate) throttle: Option<Throttle>,
+    pub(crate) cache: Option<CredentialCache>,
+    pub(crate) limits: Limits,
+}
+
+/// Which backend a guarded call goes to, for the error it turns into.
+#[derive(Clone, Copy)]
+enum Backend {
+    Authenticator,
+    Authorizer,
+    RefreshStore,
+}
+
+impl Backend {
+    fn unavailable(self) -> Error {
+        match self {
+            Backend::Authenticator => Error::AuthenticatorUnavailable,
+            Backend::Authorizer => Error::AuthorizerUnavailable,
+            Backend::RefreshStore => Error::RefreshStoreUnavailable,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Backend::Authenticator => "authenticator",
+            Backend::Authorizer => "authorizer",
+            Backend::RefreshStore => "refresh token store",
+        }
+    }
 }
 
 impl Core {
@@ -111,6 +148,36 @@ impl Core {
         result
     }
 
+    /// Runs user code with the backend timeout, turning a hang into 503
+    /// and a panic into 500: a faulty backend never yields a token and
+    /// never takes the server down.
+    async fn guard<T>(
+        &self,
+        backend: Backend,
+        future: impl Future<Output = T>,
+    ) -> Result<T, Error> {
+        match tokio::time::timeout(
+            self.limits.backend_timeout,
+            AssertUnwindSafe(future).catch_unwind(),
+        )
+        .await
+        {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(_panic)) => {
+                tracing::error!(backend = backend.name(), "backend panicked; answering 500");
+                Err(Error::Internal)
+            }
+            Err(_elapsed) => {
+                tracing::error!(
+                    backend = backend.name(),
+                    timeout = ?self.limits.backend_timeout,
+                    "backend timed out; answering 503"
+                );
+                Err(backend.unavailable())
+            }
+        }
+    }
+
     async fn decide(&self, request: TokenRequest) -> Result<TokenResponse, Error> {
         let service = self.resolve_service(request.service.as_deref())?;
         if let (Some(account), Some(user)) = (&request.account, request.credentials.username()) {
@@ -122,12 +189,25 @@ impl Core {
                 });
             }
         }
+        if request.scopes.len() > self.limits.max_scopes {
+            return Err(Error::TooManyScopes {
+                count: request.scopes.len(),
+                max: self.limits.max_scopes,
+            });
+        }
+        let ip = request.client_ip;
         let identity = match &request.credentials {
             Credentials::RefreshToken(token) => {
-                self.redeem(token, &service, request.client_id.as_deref())
-                    .await?
+                self.check_throttle(None, ip)?;
+                let redeemed = self
+                    .redeem(token, &service, request.client_id.as_deref())
+                    .await;
+                if let (Err(Error::InvalidGrant(_)), Some(throttle)) = (&redeemed, &self.throttle) {
+                    throttle.failed(None, ip);
+                }
+                redeemed?
             }
-            other => self.authenticate(other).await?,
+            other => self.authenticate(other, ip).await?,
         };
         let refresh_token = match &request.credentials {
             // oauth.md: a refresh grant returns the same refresh token.
@@ -149,22 +229,29 @@ impl Core {
             Vec::new()
         } else {
             let allowed = self
-                .authorizer
-                .authorize(&identity, &access_request)
-                .await
+                .guard(
+                    Backend::Authorizer,
+                    self.authorizer.authorize(&identity, &access_request),
+                )
+                .await?
                 .map_err(|AuthzError::Unavailable(e)| {
                     tracing::error!(error = %e, "authorizer failed; refusing the request");
                     Error::AuthorizerUnavailable
                 })?;
             intersect(&access_request.scopes, &allowed)
         };
-        let token = self
-            .generator
-            .generate(&identity, &granted, &access_request)
-            .map_err(|e| {
-                tracing::error!(error = %e, "token generation failed");
-                Error::TokenGeneration
-            })?;
+        let generated = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            self.generator
+                .generate(&identity, &granted, &access_request)
+        }))
+        .map_err(|_| {
+            tracing::error!("token generator panicked; answering 500");
+            Error::Internal
+        })?;
+        let token = generated.map_err(|e| {
+            tracing::error!(error = %e, "token generation failed");
+            Error::TokenGeneration
+        })?;
         Ok(TokenResponse {
             token,
             refresh_token,
@@ -192,10 +279,12 @@ impl Core {
         client_id: Option<&str>,
     ) -> Result<Identity, Error> {
         let refresh = self.refresh.as_ref().ok_or(Error::RefreshDisabled)?;
-        let record = refresh
-            .store
-            .get(&TokenHash::of(token.expose()))
-            .await
+        let record = self
+            .guard(
+                Backend::RefreshStore,
+                refresh.store.get(&TokenHash::of(token.expose())),
+            )
+            .await?
             .map_err(|e| {
                 tracing::error!(error = %e, "refresh token store failed");
                 Error::RefreshStoreUnavailable
@@ -219,7 +308,13 @@ impl Core {
         if record.client_id.as_deref() != client_id {
             return Err(refuse("refresh token issued to another client"));
         }
-        match self.authenticator.refresh(&record.identity).await {
+        match self
+            .guard(
+                Backend::Authenticator,
+                self.authenticator.refresh(&record.identity),
+            )
+            .await?
+        {
             Ok(identity) if identity.subject() == record.identity.subject() => Ok(identity),
             Ok(_) => Err(refuse("authenticator changed the subject")),
             Err(AuthnError::InvalidCredentials) => Err(refuse("user may no longer log in")),
@@ -248,32 +343,80 @@ impl Core {
             now,
             now + refresh.lifetime,
         );
-        refresh
-            .store
-            .insert(TokenHash::of(token.expose()), record)
-            .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "refresh token store failed");
-                Error::RefreshStoreUnavailable
-            })?;
+        self.guard(
+            Backend::RefreshStore,
+            refresh.store.insert(TokenHash::of(token.expose()), record),
+        )
+        .await?
+        .map_err(|e| {
+            tracing::error!(error = %e, "refresh token store failed");
+            Error::RefreshStoreUnavailable
+        })?;
         Ok(Some(token))
     }
 
-    async fn authenticate(&self, credentials: &Credentials) -> Result<Identity, Error> {
-        if *credentials == Credentials::Anonymous {
+    fn check_throttle(&self, account: Option<&str>, ip: Option<IpAddr>) -> Result<(), Error> {
+        match self.throttle.as_ref().and_then(|t| t.check(account, ip)) {
+            Some(retry_after) => Err(Error::Throttled { retry_after }),
+            None => Ok(()),
+        }
+    }
+
+    async fn authenticate(
+        &self,
+        credentials: &Credentials,
+        ip: Option<IpAddr>,
+    ) -> Result<Identity, Error> {
+        let Credentials::Password { username, password } = credentials else {
             return if self.anonymous {
                 Ok(Identity::anonymous())
             } else {
                 Err(Error::AuthenticationRequired)
             };
+        };
+        // Throttle first: a throttled client gets no password check at
+        // all, not even against the cache.
+        self.check_throttle(Some(username), ip)?;
+        if let Some(identity) = self
+            .cache
+            .as_ref()
+            .and_then(|c| c.get(username, password.expose()))
+        {
+            return Ok(identity);
         }
-        match self.authenticator.authenticate(credentials).await {
-            Ok(identity) => Ok(identity),
-            Err(AuthnError::InvalidCredentials) => Err(Error::InvalidCredentials),
+        let result = self
+            .guard(
+                Backend::Authenticator,
+                self.authenticator.authenticate(credentials),
+            )
+            .await?;
+        match result {
+            Ok(identity) => {
+                if let Some(throttle) = &self.throttle {
+                    throttle.succeeded(username, ip);
+                }
+                if let Some(cache) = &self.cache {
+                    cache.put(username, password.expose(), identity.clone());
+                }
+                Ok(identity)
+            }
+            Err(AuthnError::InvalidCredentials) => {
+                if let Some(throttle) = &self.throttle {
+                    throttle.failed(Some(username), ip);
+                }
+                Err(Error::InvalidCredentials)
+            }
             Err(AuthnError::Unavailable(e)) => {
                 tracing::error!(error = %e, "authenticator failed; refusing the request");
                 Err(Error::AuthenticatorUnavailable)
             }
+        }
+    }
+
+    /// Empties the verified-credential cache.
+    pub(crate) fn clear_credential_cache(&self) {
+        if let Some(cache) = &self.cache {
+            cache.clear();
         }
     }
 }

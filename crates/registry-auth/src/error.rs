@@ -59,6 +59,25 @@ pub enum Error {
     /// 503: the authorizer could not decide (its backend is down).
     #[error("the authorization backend is unavailable; try again later")]
     AuthorizerUnavailable,
+    /// 400: more scopes than [`crate::Limits::max_scopes`].
+    #[error("too many scopes: {count} (at most {max})")]
+    TooManyScopes {
+        /// How many the request had.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// 429: too many failed logins from this client; no password was
+    /// checked. `Retry-After` says when to try again.
+    #[error("too many failed logins; retry in {} s", .retry_after.as_secs().max(1))]
+    Throttled {
+        /// How long to wait.
+        retry_after: std::time::Duration,
+    },
+    /// 500: user code (authenticator, authorizer, token generator)
+    /// panicked. Logged; the server keeps serving.
+    #[error("internal error")]
+    Internal,
     /// 500: the token could not be produced or signed.
     #[error("the token could not be issued")]
     TokenGeneration,
@@ -72,7 +91,10 @@ impl Error {
             | Error::InvalidScope(_)
             | Error::MissingService
             | Error::UnknownService(_)
-            | Error::AccountMismatch { .. } => 400,
+            | Error::AccountMismatch { .. }
+            | Error::TooManyScopes { .. } => 400,
+            Error::Throttled { .. } => 429,
+            Error::Internal => 500,
             Error::UnsupportedGrantType(_) => 400,
             Error::AuthenticationRequired
             | Error::InvalidCredentials
@@ -93,7 +115,10 @@ impl Error {
             | Error::MissingService
             | Error::UnknownService(_)
             | Error::AccountMismatch { .. }
+            | Error::TooManyScopes { .. }
             | Error::UnsupportedGrantType(_) => "INVALID_REQUEST",
+            Error::Throttled { .. } => "TOOMANYREQUESTS",
+            Error::Internal => "UNKNOWN",
             Error::InvalidScope(_) => "INVALID_SCOPE",
             Error::AuthenticationRequired
             | Error::InvalidCredentials
@@ -111,6 +136,7 @@ impl Error {
         match self.status() {
             400 => "invalid_request",
             401 => "unauthorized",
+            429 => "throttled",
             503 => "unavailable",
             _ => "error",
         }
@@ -126,7 +152,9 @@ impl Error {
             Error::AuthenticatorUnavailable
             | Error::AuthorizerUnavailable
             | Error::RefreshStoreUnavailable => "temporarily_unavailable",
-            Error::TokenGeneration => "server_error",
+            Error::TokenGeneration | Error::Internal => "server_error",
+            // RFC 8628 §3.5's code for "back off"; OAuth 2 has none.
+            Error::Throttled { .. } => "slow_down",
             _ => "invalid_request",
         }
     }

@@ -4,11 +4,12 @@
 //! Routes, relative to wherever the router is mounted:
 //! - `GET /` and `GET /token`: the token endpoint (so both
 //!   `realm=https://host/auth` and `realm=https://host/auth/token` work when
-//!   nested under `/auth`);
+//!   nested under `/auth`); `POST` on the same paths: its OAuth 2 form;
 //! - `GET /.well-known/jwks.json`: the public signing key(s).
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -16,18 +17,32 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get};
+use futures_util::FutureExt;
 use serde_json::json;
 
+use crate::acl::Cidr;
 use crate::core::{Core, TokenResponse};
 use crate::error::Error;
 use crate::request::{Credentials, TokenRequest};
 use crate::server::AuthServer;
 
-pub(crate) fn router(core: Arc<Core>) -> Router {
-    let token: MethodRouter<Arc<Core>> =
-        get(get_token).post(post_token).fallback(method_not_allowed);
+/// What the handlers share.
+#[derive(Clone)]
+struct Adapter {
+    core: Arc<Core>,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    proxies: Arc<[Cidr]>,
+}
+
+pub(crate) fn router(core: Arc<Core>, proxies: Vec<Cidr>) -> Router {
+    let adapter = Adapter {
+        core,
+        proxies: proxies.into(),
+    };
+    let token: MethodRouter<Adapter> = get(get_token).post(post_token).fallback(method_not_allowed);
     Router::new()
         .route("/", token.clone())
         .route("/token", token)
@@ -36,10 +51,66 @@ pub(crate) fn router(core: Arc<Core>) -> Router {
             get(jwks).fallback(method_not_allowed),
         )
         .fallback(not_found)
-        .with_state(core)
+        .layer(middleware::from_fn_with_state(adapter.clone(), guard))
+        .with_state(adapter)
 }
 
-async fn get_token(State(core): State<Arc<Core>>, request: Request) -> Response {
+/// Limits every request before it reaches a handler, bounds its time, and
+/// turns a panic anywhere below into a 500 answer (the server keeps
+/// serving).
+async fn guard(State(adapter): State<Adapter>, request: Request, next: Next) -> Response {
+    let limits = &adapter.core.limits;
+    let query = request.uri().query().map_or(0, str::len);
+    if query > limits.max_query_bytes {
+        return registry_error(
+            StatusCode::URI_TOO_LONG,
+            "INVALID_REQUEST",
+            &format!(
+                "the query string is longer than {} bytes",
+                limits.max_query_bytes
+            ),
+        );
+    }
+    let headers: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if headers > limits.max_header_bytes {
+        return registry_error(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "INVALID_REQUEST",
+            &format!(
+                "the request headers are larger than {} bytes",
+                limits.max_header_bytes
+            ),
+        );
+    }
+    let timeout = limits.request_timeout;
+    let run = AssertUnwindSafe(next.run(request)).catch_unwind();
+    match tokio::time::timeout(timeout, run).await {
+        Ok(Ok(response)) => response,
+        Ok(Err(_panic)) => {
+            tracing::error!("a request handler panicked; answering 500");
+            registry_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "UNKNOWN",
+                "internal error",
+            )
+        }
+        Err(_elapsed) => registry_error(
+            StatusCode::REQUEST_TIMEOUT,
+            "INVALID_REQUEST",
+            &format!("the request took longer than {} s", timeout.as_secs()),
+        ),
+    }
+}
+
+fn registry_error(status: StatusCode, code: &str, message: &str) -> Response {
+    json_response(status, registry_error_body(code, message))
+}
+
+async fn get_token(State(adapter): State<Adapter>, request: Request) -> Response {
     let (parts, _body) = request.into_parts();
     let result = async {
         let authorization = parts
@@ -49,23 +120,32 @@ async fn get_token(State(core): State<Arc<Core>>, request: Request) -> Response 
         let credentials = Credentials::from_authorization(authorization)?;
         let mut token_request =
             TokenRequest::from_query(parts.uri.query().unwrap_or(""), credentials)?;
-        token_request.client_ip = client_ip(&parts);
-        core.issue(token_request).await
+        token_request.client_ip = client_ip(&parts, &adapter.proxies);
+        adapter.core.issue(token_request).await
     }
     .await;
     match result {
         Ok(response) => token_response(&response, false),
-        Err(error) => error_response(&core, &error),
+        Err(error) => error_response(&adapter.core, &error),
     }
 }
 
-/// The largest OAuth form body accepted. Real ones are well under 4 KiB
-/// (a refresh token and a few scopes).
-const MAX_FORM_BYTES: usize = 64 * 1024;
+/// Why a POST failed: too large a body, or anything the core says.
+enum PostError {
+    TooLarge,
+    Core(Error),
+}
+
+impl From<Error> for PostError {
+    fn from(e: Error) -> Self {
+        PostError::Core(e)
+    }
+}
 
 /// The OAuth 2 form of the endpoint (distribution's oauth.md): password
 /// and refresh-token grants, errors as RFC 6749 §5.2 has them.
-async fn post_token(State(core): State<Arc<Core>>, request: Request) -> Response {
+async fn post_token(State(adapter): State<Adapter>, request: Request) -> Response {
+    let max_body = adapter.core.limits.max_body_bytes;
     let (parts, body) = request.into_parts();
     let result = async {
         let content_type = parts
@@ -75,44 +155,79 @@ async fn post_token(State(core): State<Arc<Core>>, request: Request) -> Response
             .unwrap_or_default();
         let essence = content_type.split(';').next().unwrap_or_default().trim();
         if !essence.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
-            return Err(Error::InvalidRequest(
+            return Err(PostError::Core(Error::InvalidRequest(
                 "the body must be application/x-www-form-urlencoded".into(),
-            ));
+            )));
         }
-        let body = axum::body::to_bytes(body, MAX_FORM_BYTES)
+        let body = axum::body::to_bytes(body, max_body)
             .await
-            .map_err(|_| {
-                Error::InvalidRequest(format!("the body is larger than {MAX_FORM_BYTES} bytes"))
-            })?;
+            .map_err(|_| PostError::TooLarge)?;
         let mut token_request = TokenRequest::from_form(&body)?;
-        token_request.client_ip = client_ip(&parts);
-        core.issue(token_request).await
+        token_request.client_ip = client_ip(&parts, &adapter.proxies);
+        Ok(adapter.core.issue(token_request).await?)
     }
     .await;
     match result {
         Ok(response) => token_response(&response, true),
-        Err(error) => {
+        Err(PostError::TooLarge) => json_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            json!({
+                "error": "invalid_request",
+                "error_description": format!("the body is larger than {max_body} bytes"),
+            }),
+        ),
+        Err(PostError::Core(error)) => {
             let status = StatusCode::from_u16(error.oauth_status())
                 .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             let mut response = json_response(
                 status,
                 json!({ "error": error.oauth_code(), "error_description": error.to_string() }),
             );
-            if status == StatusCode::SERVICE_UNAVAILABLE {
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-            }
+            add_retry_after(&mut response, &error);
             response
         }
     }
 }
 
-fn client_ip(parts: &axum::http::request::Parts) -> Option<std::net::IpAddr> {
-    parts
+/// The client's address: the peer's, or, when the peer is a trusted
+/// proxy, the rightmost address in `X-Forwarded-For` that is not one.
+fn client_ip(parts: &axum::http::request::Parts, proxies: &[Cidr]) -> Option<IpAddr> {
+    let peer = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip())
+        .map(|ConnectInfo(addr)| addr.ip())?;
+    let trusted = |ip: &IpAddr| proxies.iter().any(|c| c.contains(*ip));
+    if !trusted(&peer) {
+        return Some(peer);
+    }
+    let mut client = peer;
+    let values: Vec<&HeaderValue> = parts.headers.get_all("x-forwarded-for").iter().collect();
+    for value in values.into_iter().rev() {
+        let Ok(value) = value.to_str() else {
+            return Some(client);
+        };
+        for hop in value.split(',').rev() {
+            match hop.trim().parse::<IpAddr>() {
+                Ok(ip) if trusted(&ip) => client = ip,
+                Ok(ip) => return Some(ip),
+                // A malformed hop: do not guess past it.
+                Err(_) => return Some(client),
+            }
+        }
+    }
+    Some(client)
+}
+
+/// `Retry-After` on 429 (when the back-off ends) and 503 (a few seconds).
+fn add_retry_after(response: &mut Response, error: &Error) {
+    let seconds = match error {
+        Error::Throttled { retry_after } => retry_after.as_secs().max(1),
+        _ if error.status() == 503 => 5,
+        _ => return,
+    };
+    if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
 }
 
 /// The success body. GET and POST clients differ in which field they read,
@@ -152,11 +267,7 @@ fn error_response(core: &Core, error: &Error) -> Response {
             .headers_mut()
             .insert(header::WWW_AUTHENTICATE, value);
     }
-    if status == StatusCode::SERVICE_UNAVAILABLE {
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-    }
+    add_retry_after(&mut response, error);
     response
 }
 
@@ -164,8 +275,8 @@ fn registry_error_body(code: &str, message: &str) -> serde_json::Value {
     json!({ "errors": [{ "code": code, "message": message }] })
 }
 
-async fn jwks(State(core): State<Arc<Core>>) -> Response {
-    match core.generator.jwks() {
+async fn jwks(State(adapter): State<Adapter>) -> Response {
+    match adapter.core.generator.jwks() {
         Some(document) => json_response(StatusCode::OK, document),
         None => not_found().await,
     }

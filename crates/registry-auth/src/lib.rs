@@ -62,15 +62,18 @@
 mod acl;
 mod authn;
 mod authz;
+mod cache;
 mod core;
 mod error;
 mod http;
+mod limits;
 mod password;
 pub mod refresh;
 mod request;
 mod scope;
-mod serve;
+pub mod serve;
 mod server;
+mod throttle;
 pub mod token;
 mod users;
 
@@ -92,6 +95,8 @@ pub use crate::core::TokenResponse;
 #[doc(inline)]
 pub use crate::error::Error;
 #[doc(inline)]
+pub use crate::limits::Limits;
+#[doc(inline)]
 pub use crate::password::{PasswordHash, PasswordHashError};
 #[doc(inline)]
 pub use crate::refresh::{MemoryRefreshStore, RefreshTokenStore};
@@ -105,6 +110,8 @@ pub use crate::serve::shutdown_signal;
 pub use crate::server::{
     AuthServer, AuthServerBuilder, BuildError, DEFAULT_REFRESH_TOKEN_LIFETIME, MIN_TOKEN_LIFETIME,
 };
+#[doc(inline)]
+pub use crate::throttle::Throttling;
 #[doc(inline)]
 pub use crate::token::{Algorithm, KeyIdMode, SigningKey, Token, TokenGenerator};
 #[doc(inline)]

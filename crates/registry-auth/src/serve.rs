@@ -1,4 +1,5 @@
-//! Serving the token server on its own, over HTTP or HTTPS (rustls).
+//! Serving on its own, over HTTP or HTTPS (rustls), with the connection
+//! limits of [`Limits`] and graceful shutdown.
 
 use std::future::Future;
 use std::io;
@@ -6,8 +7,13 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use axum_server::tls_rustls::RustlsConfig;
+use axum::Router;
+use axum_server::accept::DefaultAcceptor;
+use axum_server::tls_rustls::RustlsAcceptor;
 
+pub use axum_server::tls_rustls::RustlsConfig;
+
+use crate::limits::{LimitAcceptor, Limits};
 use crate::server::AuthServer;
 
 /// How long open connections get to finish after a shutdown signal.
@@ -18,22 +24,18 @@ impl AuthServer {
     /// the requests in flight. Put TLS in front (or use
     /// [`serve_tls`](Self::serve_tls)): clients send passwords here.
     pub async fn serve(self, addr: SocketAddr) -> io::Result<()> {
-        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let listener = std::net::TcpListener::bind(addr)?;
         self.serve_with_shutdown(listener, shutdown_signal()).await
     }
 
     /// Serves plain HTTP on a bound listener until `shutdown` completes.
     pub async fn serve_with_shutdown(
         self,
-        listener: tokio::net::TcpListener,
+        listener: std::net::TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> io::Result<()> {
-        let app = self
-            .router
-            .into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
+        let limits = self.limits().clone();
+        serve_app(self.router, listener, None, &limits, shutdown).await
     }
 
     /// Serves HTTPS on `addr` with a PEM certificate chain and key, until
@@ -63,21 +65,54 @@ impl AuthServer {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> io::Result<()> {
         install_crypto_provider();
-        let config = RustlsConfig::from_pem_file(certificate_pem_file, key_pem_file).await?;
-        listener.set_nonblocking(true)?;
-        let handle = axum_server::Handle::new();
-        let on_signal = handle.clone();
-        tokio::spawn(async move {
-            shutdown.await;
-            on_signal.graceful_shutdown(Some(DRAIN));
-        });
-        axum_server::from_tcp_rustls(listener, config)?
-            .handle(handle)
-            .serve(
-                self.router
-                    .into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .await
+        let tls = RustlsConfig::from_pem_file(certificate_pem_file, key_pem_file).await?;
+        let limits = self.limits().clone();
+        serve_app(self.router, listener, Some(tls), &limits, shutdown).await
+    }
+}
+
+/// Serves any router (the token server's, or an app around it) on a bound
+/// listener, over TLS when `tls` is given, with the connection limits of
+/// `limits` (`max_connections`, `header_read_timeout`), until `shutdown`
+/// completes; then open connections get 10 s to finish.
+///
+/// Handlers see the peer address as `ConnectInfo<SocketAddr>`. Keep the
+/// `RustlsConfig` to reload the certificate while serving.
+pub async fn serve_app(
+    app: Router,
+    listener: std::net::TcpListener,
+    tls: Option<RustlsConfig>,
+    limits: &Limits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    listener.set_nonblocking(true)?;
+    let handle = axum_server::Handle::new();
+    let on_signal = handle.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        on_signal.graceful_shutdown(Some(DRAIN));
+    });
+    let make_service = app.into_make_service_with_connect_info::<SocketAddr>();
+    match tls {
+        None => {
+            let acceptor = LimitAcceptor::new(DefaultAcceptor::new(), limits.max_connections);
+            let mut server = axum_server::from_tcp(listener)?.acceptor(acceptor);
+            server
+                .http_builder()
+                .http1()
+                .header_read_timeout(Some(limits.header_read_timeout));
+            server.handle(handle).serve(make_service).await
+        }
+        Some(tls) => {
+            install_crypto_provider();
+            let acceptor = LimitAcceptor::new(RustlsAcceptor::new(tls), limits.max_connections);
+            let mut server = axum_server::from_tcp(listener)?.acceptor(acceptor);
+            server
+                .http_builder()
+                .http1()
+                .header_read_timeout(Some(limits.header_read_timeout));
+            server.handle(handle).serve(make_service).await
+        }
     }
 }
 

@@ -4,12 +4,16 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::acl::Cidr;
 use crate::authn::Authenticator;
 use crate::authz::Authorizer;
+use crate::cache::CredentialCache;
 use crate::core::{Core, Refresh, Services, TokenResponse};
 use crate::error::Error;
+use crate::limits::Limits;
 use crate::refresh::{MemoryRefreshStore, RefreshTokenStore, StoreError, TokenHash};
 use crate::request::TokenRequest;
+use crate::throttle::{Throttle, Throttling};
 use crate::token::{
     self, CertificateError, Clock, JwtGenerator, KeyError, KeyIdMode, SigningKey, SystemClock,
     TokenGenerator,
@@ -54,6 +58,17 @@ impl AuthServer {
     /// signing.
     pub async fn issue(&self, request: TokenRequest) -> Result<TokenResponse, Error> {
         self.core.issue(request).await
+    }
+
+    /// Forgets every credential the verified-credential cache holds (call
+    /// it when users or passwords change under a running server).
+    pub fn clear_credential_cache(&self) {
+        self.core.clear_credential_cache();
+    }
+
+    /// The request and connection limits in force.
+    pub fn limits(&self) -> &Limits {
+        &self.core.limits
     }
 
     /// Revokes one refresh token; whether it existed. Tokens are bearer
@@ -121,6 +136,10 @@ pub struct AuthServerBuilder {
     refresh_tokens: bool,
     refresh_lifetime: Duration,
     refresh_store: Option<Arc<dyn RefreshTokenStore>>,
+    throttling: Option<Throttling>,
+    credential_cache: Option<Duration>,
+    limits: Limits,
+    trusted_proxies: Vec<String>,
     error: Option<BuildError>,
 }
 
@@ -153,6 +172,10 @@ impl Default for AuthServerBuilder {
             refresh_tokens: true,
             refresh_lifetime: DEFAULT_REFRESH_TOKEN_LIFETIME,
             refresh_store: None,
+            throttling: Some(Throttling::default()),
+            credential_cache: None,
+            limits: Limits::default(),
+            trusted_proxies: Vec::new(),
             error: None,
         }
     }
@@ -310,6 +333,43 @@ impl AuthServerBuilder {
         self
     }
 
+    /// Failed-login throttling (see [`Throttling`]); `None` turns it off.
+    /// Defaults to `Some(Throttling::default())`: back-off within the first
+    /// ten failures of one account from one address.
+    pub fn throttling(mut self, throttling: Option<Throttling>) -> Self {
+        self.throttling = throttling;
+        self
+    }
+
+    /// Keeps credentials that checked out for `ttl`, so a client asking for
+    /// token after token costs one password hash, not one each (see the
+    /// `cache` notes in the README). Defaults to off: an application whose
+    /// users change must then call
+    /// [`AuthServer::clear_credential_cache`] when they do.
+    pub fn credential_cache(mut self, ttl: Duration) -> Self {
+        self.credential_cache = (!ttl.is_zero()).then_some(ttl);
+        self
+    }
+
+    /// Request and connection limits. Defaults to [`Limits::default`].
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Proxies (addresses or CIDR blocks) whose `X-Forwarded-For` header is
+    /// believed: the client address is then the rightmost address in it
+    /// that is not a trusted proxy. Defaults to none: the peer address is
+    /// the client's, and the header is ignored (anyone can send it).
+    pub fn trusted_proxies<I, S>(mut self, proxies: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.trusted_proxies = proxies.into_iter().map(Into::into).collect();
+        self
+    }
+
     /// The clock tokens are dated by. Defaults to the system clock.
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
@@ -385,6 +445,23 @@ impl AuthServerBuilder {
                 .unwrap_or_else(|| Arc::new(MemoryRefreshStore::new())),
             lifetime: self.refresh_lifetime,
         });
+        let proxies = self
+            .trusted_proxies
+            .iter()
+            .map(|p| {
+                Cidr::parse(p).map_err(|_| {
+                    BuildError::Invalid(format!(
+                        "trusted proxy {p:?} is not an address or CIDR block"
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let cache = match self.credential_cache {
+            Some(ttl) => Some(CredentialCache::new(ttl).ok_or_else(|| {
+                BuildError::Invalid("no random numbers for the credential cache key".into())
+            })?),
+            None => None,
+        };
         let core = Arc::new(Core {
             authenticator,
             authorizer,
@@ -395,8 +472,11 @@ impl AuthServerBuilder {
             refresh,
             clock: self.clock,
             rng: aws_lc_rs::rand::SystemRandom::new(),
+            throttle: self.throttling.map(Throttle::new),
+            cache,
+            limits: self.limits,
         });
-        let router = crate::http::router(core.clone());
+        let router = crate::http::router(core.clone(), proxies);
         Ok(AuthServer { core, router })
     }
 }

@@ -450,7 +450,7 @@ async fn malformed_oauth_requests_are_invalid_request() {
         "a".repeat(70_000)
     );
     let (status, body) = post(&server, &big).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(
         body,
         oauth_error("invalid_request", "the body is larger than 65536 bytes")

@@ -343,13 +343,13 @@ impl Authorizer for Acl {
 
 /// An address block: `10.0.0.0/8`, `2001:db8::/32`, or one address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Cidr {
+pub(crate) struct Cidr {
     network: IpAddr,
     prefix: u8,
 }
 
 impl Cidr {
-    fn parse(s: &str) -> Result<Cidr, String> {
+    pub(crate) fn parse(s: &str) -> Result<Cidr, String> {
         let bad = || format!("ip: {s:?} is not an address or CIDR block");
         let (addr, prefix) = match s.split_once('/') {
             Some((a, p)) => (a, Some(p.parse::<u8>().map_err(|_| bad())?)),
@@ -364,7 +364,7 @@ impl Cidr {
         Ok(Cidr { network, prefix })
     }
 
-    fn contains(&self, ip: IpAddr) -> bool {
+    pub(crate) fn contains(&self, ip: IpAddr) -> bool {
         // A v4 client seen through a v6 socket is still a v4 client.
         let ip = ip.to_canonical();
         let (net, ip, bits) = match (self.network, ip) {

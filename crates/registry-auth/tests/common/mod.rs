@@ -100,9 +100,7 @@ pub struct RunningServer {
 
 impl RunningServer {
     pub async fn start(server: AuthServer) -> RunningServer {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(server.serve_with_shutdown(listener, async {

@@ -1,0 +1,259 @@
+//! Failed-login throttling: exponential back-off per (account, client
+//! address) and per client address, in bounded memory.
+//!
+//! After [`Throttling::free_failures`] failures of one account from one
+//! address, that pair must wait [`Throttling::base_delay`] before the next
+//! try, then twice as long after each further failure, up to
+//! [`Throttling::max_delay`]. One address failing across many accounts is
+//! throttled the same way after [`Throttling::free_failures_per_address`].
+//! While throttled, requests are answered 429 with `Retry-After` and the
+//! password is not checked at all.
+//!
+//! An attacker's failures never lock the real user out from another
+//! address: nothing is counted per account alone. (So the bound on that
+//! lock-out is zero; the price is that guessing one account from many
+//! addresses is slowed per address, not per account.) A success resets
+//! the pair's count.
+//!
+//! Memory is bounded: each table holds at most [`Throttling::capacity`]
+//! entries; when full, the entry whose last failure is oldest among a few
+//! sampled ones is dropped, so an attacker cycling through addresses or
+//! names pushes out its own stale entries first.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Throttling settings. `Default` throttles within the first ten failures
+/// of one account from one address.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Throttling {
+    /// Failures of one account from one address before back-off starts.
+    /// Defaults to 5.
+    pub free_failures: u32,
+    /// Failures from one address (any accounts) before back-off starts.
+    /// Defaults to 20.
+    pub free_failures_per_address: u32,
+    /// The first wait. Defaults to 1 s.
+    pub base_delay: Duration,
+    /// The longest wait. Defaults to 15 minutes.
+    pub max_delay: Duration,
+    /// A count is forgotten this long after its last failure. Defaults to
+    /// 1 hour.
+    pub forget_after: Duration,
+    /// Entries per table at most. Defaults to 100 000 (a few MiB).
+    pub capacity: usize,
+}
+
+impl Default for Throttling {
+    fn default() -> Self {
+        Throttling {
+            free_failures: 5,
+            free_failures_per_address: 20,
+            base_delay: Duration::from_secs(1),
+            max_delay: Duration::from_secs(15 * 60),
+            forget_after: Duration::from_secs(60 * 60),
+            capacity: 100_000,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    failures: u32,
+    last_failure: Instant,
+    blocked_until: Instant,
+}
+
+#[derive(Debug)]
+struct Table<K> {
+    entries: HashMap<K, Entry>,
+}
+
+impl<K> Default for Table<K> {
+    fn default() -> Self {
+        Table {
+            entries: HashMap::new(),
+        }
+    }
+}
+
+impl<K: std::hash::Hash + Eq + Clone> Table<K> {
+    fn blocked_for(&self, key: &K, now: Instant) -> Option<Duration> {
+        self.entries
+            .get(key)
+            .filter(|e| e.blocked_until > now)
+            .map(|e| e.blocked_until - now)
+    }
+
+    fn fail(&mut self, key: K, free: u32, settings: &Throttling, now: Instant) {
+        if !self.entries.contains_key(&key) && self.entries.len() >= settings.capacity {
+            self.evict(settings, now);
+        }
+        let entry = self.entries.entry(key).or_insert(Entry {
+            failures: 0,
+            last_failure: now,
+            blocked_until: now,
+        });
+        if now.duration_since(entry.last_failure) > settings.forget_after {
+            entry.failures = 0;
+        }
+        entry.failures = entry.failures.saturating_add(1);
+        entry.last_failure = now;
+        if entry.failures >= free {
+            let doublings = (entry.failures - free).min(30);
+            let delay = settings
+                .base_delay
+                .saturating_mul(1u32 << doublings)
+                .min(settings.max_delay);
+            entry.blocked_until = now + delay;
+        }
+    }
+
+    /// Drops the stalest of a sample of entries: O(1), and with the
+    /// per-process random HashMap order an attacker cannot aim it.
+    fn evict(&mut self, settings: &Throttling, now: Instant) {
+        let _ = now;
+        if self.entries.len() >= settings.capacity {
+            let stalest = self
+                .entries
+                .iter()
+                .take(16)
+                .min_by_key(|(_, e)| e.last_failure)
+                .map(|(k, _)| k.clone());
+            if let Some(key) = stalest {
+                self.entries.remove(&key);
+            }
+        }
+    }
+}
+
+/// The failure counters of one server.
+#[derive(Debug)]
+pub(crate) struct Throttle {
+    settings: Throttling,
+    pairs: Mutex<Table<(String, IpAddr)>>,
+    addresses: Mutex<Table<IpAddr>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Every change is a single map operation: a poisoned table is usable.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Throttle {
+    pub(crate) fn new(settings: Throttling) -> Self {
+        Throttle {
+            settings,
+            pairs: Mutex::new(Table::default()),
+            addresses: Mutex::new(Table::default()),
+        }
+    }
+
+    /// How long this client must wait before it may try `account`, if it
+    /// must.
+    pub(crate) fn check(&self, account: Option<&str>, ip: Option<IpAddr>) -> Option<Duration> {
+        let ip = ip?;
+        let now = Instant::now();
+        let by_address = lock(&self.addresses).blocked_for(&ip, now);
+        let by_pair = account.and_then(|a| lock(&self.pairs).blocked_for(&(a.to_owned(), ip), now));
+        by_address.max(by_pair)
+    }
+
+    /// Counts a failed login.
+    pub(crate) fn failed(&self, account: Option<&str>, ip: Option<IpAddr>) {
+        let Some(ip) = ip else { return };
+        let now = Instant::now();
+        let s = &self.settings;
+        lock(&self.addresses).fail(ip, s.free_failures_per_address, s, now);
+        if let Some(account) = account {
+            lock(&self.pairs).fail((account.to_owned(), ip), s.free_failures, s, now);
+        }
+    }
+
+    /// A success resets the pair's count (not the address's: one good
+    /// password does not license guessing others).
+    pub(crate) fn succeeded(&self, account: &str, ip: Option<IpAddr>) {
+        if let Some(ip) = ip {
+            lock(&self.pairs).entries.remove(&(account.to_owned(), ip));
+        }
+    }
+
+    /// Entries held, for tests of the memory bound.
+    #[cfg(test)]
+    fn len(&self) -> (usize, usize) {
+        (
+            lock(&self.pairs).entries.len(),
+            lock(&self.addresses).entries.len(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(n: u32) -> Option<IpAddr> {
+        Some(IpAddr::from(n.to_be_bytes()))
+    }
+
+    #[test]
+    fn backoff_starts_after_the_free_failures_and_doubles() {
+        let t = Throttle::new(Throttling::default());
+        for _ in 0..4 {
+            t.failed(Some("alice"), ip(1));
+            assert_eq!(t.check(Some("alice"), ip(1)), None);
+        }
+        t.failed(Some("alice"), ip(1));
+        let first = t.check(Some("alice"), ip(1)).unwrap_or_default();
+        assert!(first > Duration::from_millis(900) && first <= Duration::from_secs(1));
+        t.failed(Some("alice"), ip(1));
+        let second = t.check(Some("alice"), ip(1)).unwrap_or_default();
+        assert!(second > Duration::from_millis(1900), "{second:?}");
+        // Another address, or another account from this address, is free.
+        assert_eq!(t.check(Some("alice"), ip(2)), None);
+        assert_eq!(t.check(Some("bob"), ip(1)), None);
+        t.succeeded("alice", ip(1));
+        assert_eq!(t.check(Some("alice"), ip(1)), None);
+    }
+
+    #[test]
+    fn one_address_across_many_accounts_is_throttled() {
+        let t = Throttle::new(Throttling::default());
+        for n in 0..20 {
+            t.failed(Some(&format!("user{n}")), ip(7));
+        }
+        assert!(t.check(Some("someone-else"), ip(7)).is_some());
+        assert!(t.check(None, ip(7)).is_some());
+        assert_eq!(t.check(Some("someone-else"), ip(8)), None);
+    }
+
+    #[test]
+    fn memory_stays_bounded_under_100_000_distinct_keys() {
+        let settings = Throttling {
+            capacity: 10_000,
+            ..Throttling::default()
+        };
+        let t = Throttle::new(settings);
+        for n in 0..100_000u32 {
+            t.failed(Some(&format!("name{n}")), ip(n));
+        }
+        let (pairs, addresses) = t.len();
+        assert!(
+            pairs <= 10_000 && addresses <= 10_000,
+            "{pairs} {addresses}"
+        );
+    }
+
+    #[test]
+    fn the_delay_is_capped() {
+        let t = Throttle::new(Throttling::default());
+        for _ in 0..200 {
+            t.failed(Some("a"), ip(1));
+        }
+        let wait = t.check(Some("a"), ip(1)).unwrap_or_default();
+        assert!(wait <= Duration::from_secs(15 * 60) && wait > Duration::from_secs(14 * 60));
+    }
+}
