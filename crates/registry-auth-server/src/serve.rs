@@ -1,7 +1,6 @@
 //! `registry-auth serve`: the token server with health, metrics, reload on
 //! SIGHUP or file change, and graceful shutdown.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -13,8 +12,8 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum_server::tls_rustls::RustlsConfig;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use registry_auth::serve::RustlsConfig;
 use registry_auth::{AuthServer, MemoryRefreshStore};
 use tower::ServiceExt;
 
@@ -61,7 +60,6 @@ pub(crate) async fn run(config_path: PathBuf) -> Result<(), String> {
         .route("/metrics", get(render_metrics))
         .fallback(token_server)
         .with_state(shared.clone());
-    let app = app.into_make_service_with_connect_info::<SocketAddr>();
 
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(5));
@@ -95,30 +93,19 @@ pub(crate) async fn run(config_path: PathBuf) -> Result<(), String> {
         anonymous = config.acl.allows_anonymous(),
         "registry-auth serving"
     );
-    match tls {
-        None => {
-            let listener = tokio::net::TcpListener::bind(listen)
-                .await
-                .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
-            axum::serve(listener, app)
-                .with_graceful_shutdown(registry_auth::shutdown_signal())
-                .await
-                .map_err(|e| format!("server: {e}"))?;
-        }
-        Some(tls) => {
-            let handle = axum_server::Handle::new();
-            let on_signal = handle.clone();
-            tokio::spawn(async move {
-                registry_auth::shutdown_signal().await;
-                on_signal.graceful_shutdown(Some(Duration::from_secs(10)));
-            });
-            axum_server::bind_rustls(listen, tls)
-                .handle(handle)
-                .serve(app)
-                .await
-                .map_err(|e| format!("cannot serve on {listen}: {e}"))?;
-        }
-    }
+    let listener = std::net::TcpListener::bind(listen)
+        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    // Limits on connections take effect at start; request limits follow
+    // every reload with the server they belong to.
+    registry_auth::serve::serve_app(
+        app,
+        listener,
+        tls,
+        &config.limits,
+        registry_auth::shutdown_signal(),
+    )
+    .await
+    .map_err(|e| format!("cannot serve on {listen}: {e}"))?;
     tracing::info!("registry-auth stopped");
     Ok(())
 }

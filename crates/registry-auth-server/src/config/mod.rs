@@ -11,8 +11,8 @@ use std::time::Duration;
 use std::sync::Arc;
 
 use registry_auth::{
-    Acl, AclRuleSpec, AuthServer, Identity, KeyIdMode, MemoryRefreshStore, SigningKey, StaticUsers,
-    token::Algorithm,
+    Acl, AclRuleSpec, AuthServer, Identity, KeyIdMode, Limits, MemoryRefreshStore, SigningKey,
+    StaticUsers, Throttling, token::Algorithm,
 };
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
@@ -57,6 +57,62 @@ struct ServerSection {
         deserialize_with = "humane_duration"
     )]
     watch_interval: Duration,
+    #[serde(default = "default_cache", deserialize_with = "humane_duration")]
+    credential_cache: Duration,
+    #[serde(default)]
+    trusted_proxies: Vec<String>,
+    #[serde(default)]
+    limits: LimitsSection,
+    #[serde(default)]
+    throttle: ThrottleSection,
+}
+
+/// `[server.limits]`: each key defaults to the library's `Limits`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitsSection {
+    max_query_bytes: Option<usize>,
+    max_header_bytes: Option<usize>,
+    max_scopes: Option<usize>,
+    max_body_bytes: Option<usize>,
+    #[serde(default, deserialize_with = "humane_duration_opt")]
+    request_timeout: Option<Duration>,
+    #[serde(default, deserialize_with = "humane_duration_opt")]
+    header_read_timeout: Option<Duration>,
+    #[serde(default, deserialize_with = "humane_duration_opt")]
+    backend_timeout: Option<Duration>,
+    max_connections: Option<usize>,
+}
+
+/// `[server.throttle]`: each key defaults to the library's `Throttling`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ThrottleSection {
+    #[serde(default = "default_true")]
+    enabled: bool,
+    free_failures: Option<u32>,
+    free_failures_per_address: Option<u32>,
+    #[serde(default, deserialize_with = "humane_duration_opt")]
+    base_delay: Option<Duration>,
+    #[serde(default, deserialize_with = "humane_duration_opt")]
+    max_delay: Option<Duration>,
+    #[serde(default, deserialize_with = "humane_duration_opt")]
+    forget_after: Option<Duration>,
+    capacity: Option<usize>,
+}
+
+impl Default for ThrottleSection {
+    fn default() -> Self {
+        ThrottleSection {
+            enabled: true,
+            free_failures: None,
+            free_failures_per_address: None,
+            base_delay: None,
+            max_delay: None,
+            forget_after: None,
+            capacity: None,
+        }
+    }
 }
 
 impl Default for ServerSection {
@@ -68,8 +124,20 @@ impl Default for ServerSection {
             realm: default_realm(),
             watch: true,
             watch_interval: default_watch_interval(),
+            credential_cache: default_cache(),
+            trusted_proxies: Vec::new(),
+            limits: LimitsSection::default(),
+            throttle: ThrottleSection::default(),
         }
     }
+}
+
+fn default_cache() -> Duration {
+    Duration::from_secs(60)
+}
+
+fn humane_duration_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    humane_duration(d).map(Some)
 }
 
 fn default_listen() -> SocketAddr {
@@ -173,6 +241,41 @@ fn humane_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error
     })
 }
 
+impl LimitsSection {
+    fn resolve(&self) -> Limits {
+        let d = Limits::default();
+        let mut l = d.clone();
+        l.max_query_bytes = self.max_query_bytes.unwrap_or(d.max_query_bytes);
+        l.max_header_bytes = self.max_header_bytes.unwrap_or(d.max_header_bytes);
+        l.max_scopes = self.max_scopes.unwrap_or(d.max_scopes);
+        l.max_body_bytes = self.max_body_bytes.unwrap_or(d.max_body_bytes);
+        l.request_timeout = self.request_timeout.unwrap_or(d.request_timeout);
+        l.header_read_timeout = self.header_read_timeout.unwrap_or(d.header_read_timeout);
+        l.backend_timeout = self.backend_timeout.unwrap_or(d.backend_timeout);
+        l.max_connections = self.max_connections.unwrap_or(d.max_connections);
+        l
+    }
+}
+
+impl ThrottleSection {
+    fn resolve(&self) -> Option<Throttling> {
+        if !self.enabled {
+            return None;
+        }
+        let d = Throttling::default();
+        let mut t = d.clone();
+        t.free_failures = self.free_failures.unwrap_or(d.free_failures);
+        t.free_failures_per_address = self
+            .free_failures_per_address
+            .unwrap_or(d.free_failures_per_address);
+        t.base_delay = self.base_delay.unwrap_or(d.base_delay);
+        t.max_delay = self.max_delay.unwrap_or(d.max_delay);
+        t.forget_after = self.forget_after.unwrap_or(d.forget_after);
+        t.capacity = self.capacity.unwrap_or(d.capacity);
+        Some(t)
+    }
+}
+
 /// The checked configuration.
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
@@ -181,6 +284,10 @@ pub(crate) struct Config {
     pub(crate) tls: Option<Tls>,
     pub(crate) realm: String,
     pub(crate) watch: Option<Duration>,
+    pub(crate) credential_cache: Duration,
+    pub(crate) trusted_proxies: Vec<String>,
+    pub(crate) limits: Limits,
+    pub(crate) throttling: Option<Throttling>,
     pub(crate) issuer: String,
     pub(crate) services: Option<Vec<String>>,
     pub(crate) lifetime: Duration,
@@ -329,12 +436,30 @@ impl Config {
         }
 
         let acl = Acl::new(&file.acl).map_err(|e| err(e.to_string()))?;
+        let limits = file.server.limits.resolve();
+        if limits.max_scopes == 0 || limits.max_connections == 0 {
+            return Err(err(
+                "server.limits: max_scopes and max_connections must be at least 1".into(),
+            ));
+        }
+        let throttling = file.server.throttle.resolve();
+        for proxy in &file.server.trusted_proxies {
+            if registry_auth::parse_cidr(proxy).is_none() {
+                return Err(err(format!(
+                    "server.trusted_proxies: {proxy:?} is not an address or CIDR block"
+                )));
+            }
+        }
         Ok(Config {
             path: path.to_path_buf(),
             listen: file.server.listen,
             tls,
             realm: file.server.realm,
             watch: file.server.watch.then_some(file.server.watch_interval),
+            credential_cache: file.server.credential_cache,
+            trusted_proxies: file.server.trusted_proxies.clone(),
+            limits,
+            throttling,
             issuer: file.token.issuer,
             services: file.token.services,
             lifetime: file.token.lifetime,
@@ -404,6 +529,10 @@ impl Config {
     ) -> Result<AuthServer, ConfigError> {
         let shown = self.path.display();
         let mut builder = AuthServer::builder()
+            .credential_cache(self.credential_cache)
+            .throttling(self.throttling.clone())
+            .limits(self.limits.clone())
+            .trusted_proxies(self.trusted_proxies.clone())
             .refresh_tokens(self.refresh_tokens)
             .refresh_token_lifetime(self.refresh_lifetime)
             .refresh_token_store(refresh_store)

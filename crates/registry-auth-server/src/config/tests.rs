@@ -33,6 +33,27 @@ tls_key = "/abs/tls.key"
 realm = "my registry"
 watch = false
 watch_interval = "10s"
+credential_cache = "30s"
+trusted_proxies = ["10.0.0.1", "fd00::/8"]
+
+[server.limits]
+max_query_bytes = 4096
+max_header_bytes = 8192
+max_scopes = 20
+max_body_bytes = 1024
+request_timeout = "5s"
+header_read_timeout = "3s"
+backend_timeout = "2s"
+max_connections = 50
+
+[server.throttle]
+enabled = true
+free_failures = 3
+free_failures_per_address = 9
+base_delay = "2s"
+max_delay = "1m"
+forget_after = "10m"
+capacity = 1000
 
 [token]
 issuer = "registry-auth"
@@ -77,6 +98,26 @@ actions = []
     );
     assert_eq!(c.realm, "my registry");
     assert_eq!(c.watch, None);
+    assert_eq!(c.credential_cache, Duration::from_secs(30));
+    assert_eq!(c.trusted_proxies, ["10.0.0.1", "fd00::/8"]);
+    let mut limits = registry_auth::Limits::default();
+    limits.max_query_bytes = 4096;
+    limits.max_header_bytes = 8192;
+    limits.max_scopes = 20;
+    limits.max_body_bytes = 1024;
+    limits.request_timeout = Duration::from_secs(5);
+    limits.header_read_timeout = Duration::from_secs(3);
+    limits.backend_timeout = Duration::from_secs(2);
+    limits.max_connections = 50;
+    assert_eq!(c.limits, limits);
+    let mut throttling = registry_auth::Throttling::default();
+    throttling.free_failures = 3;
+    throttling.free_failures_per_address = 9;
+    throttling.base_delay = Duration::from_secs(2);
+    throttling.max_delay = Duration::from_secs(60);
+    throttling.forget_after = Duration::from_secs(600);
+    throttling.capacity = 1000;
+    assert_eq!(c.throttling, Some(throttling));
     assert_eq!(c.issuer, "registry-auth");
     assert_eq!(
         c.services,
@@ -110,6 +151,10 @@ fn defaults() {
     assert_eq!(c.tls, None);
     assert_eq!(c.realm, "registry-auth");
     assert_eq!(c.watch, Some(Duration::from_secs(2)));
+    assert_eq!(c.credential_cache, Duration::from_secs(60));
+    assert!(c.trusted_proxies.is_empty());
+    assert_eq!(c.limits, registry_auth::Limits::default());
+    assert_eq!(c.throttling, Some(registry_auth::Throttling::default()));
     assert_eq!(c.services, None);
     assert_eq!(c.lifetime, Duration::from_secs(300));
     assert_eq!(c.key_id, KeyIdMode::Libtrust);
@@ -152,6 +197,25 @@ fn bad_values_name_the_key() {
         (
             minimal("lifetime = \"30s\"\n"),
             "token.lifetime 30s is shorter than the minimum of 60s",
+        ),
+        (
+            format!(
+                "[server]\ntrusted_proxies = [\"proxy.local\"]\n{}",
+                minimal("")
+            ),
+            "server.trusted_proxies: \"proxy.local\" is not an address or CIDR block",
+        ),
+        (
+            format!("[server.limits]\nmax_scopes = 0\n{}", minimal("")),
+            "server.limits: max_scopes and max_connections must be at least 1",
+        ),
+        (
+            format!("[server.limits]\nmax_scope = 5\n{}", minimal("")),
+            "unknown field `max_scope`",
+        ),
+        (
+            format!("[server.throttle]\nbase_delay = \"soon\"\n{}", minimal("")),
+            "invalid duration \"soon\"",
         ),
         (
             minimal("services = []\n"),
