@@ -196,6 +196,7 @@ pub(crate) fn check(
         (Some(user), Some(password)) => {
             let password = arg_or_stdin(&password, "password")?;
             let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
                 .build()
                 .map_err(|e| format!("cannot start the runtime: {e}"))?;
             let credentials = Credentials::password(user.clone(), Secret::new(password));

@@ -49,6 +49,9 @@
 //! # Ok(()) }
 //! ```
 //!
+//! The server runs on Tokio and needs its timer (backend and request
+//! timeouts): a runtime built with `enable_all()` or `#[tokio::main]`.
+//!
 //! # Safe by default
 //! - Nothing is allowed unless the authorizer says so; the token carries
 //!   the intersection of what was asked and what was allowed.

@@ -97,23 +97,32 @@ pub async fn serve_app(
         None => {
             let acceptor = LimitAcceptor::new(DefaultAcceptor::new(), limits.max_connections);
             let mut server = axum_server::from_tcp(listener)?.acceptor(acceptor);
-            server
-                .http_builder()
-                .http1()
-                .header_read_timeout(Some(limits.header_read_timeout));
+            configure_http(server.http_builder(), limits);
             server.handle(handle).serve(make_service).await
         }
         Some(tls) => {
             install_crypto_provider();
             let acceptor = LimitAcceptor::new(RustlsAcceptor::new(tls), limits.max_connections);
             let mut server = axum_server::from_tcp(listener)?.acceptor(acceptor);
-            server
-                .http_builder()
-                .http1()
-                .header_read_timeout(Some(limits.header_read_timeout));
+            configure_http(server.http_builder(), limits);
             server.handle(handle).serve(make_service).await
         }
     }
+}
+
+/// Connection-level HTTP settings. hyper answers more than 100 headers
+/// itself, with an empty 431; letting up to 1024 through lets the
+/// router's byte limit answer with a JSON error instead, and the 64 KiB
+/// read buffer bounds what a client can make the server hold.
+fn configure_http(
+    builder: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
+    limits: &Limits,
+) {
+    builder
+        .http1()
+        .header_read_timeout(Some(limits.header_read_timeout))
+        .max_headers(1024)
+        .max_buf_size(64 * 1024);
 }
 
 /// rustls needs a process-wide crypto provider when more than one is

@@ -47,3 +47,53 @@ proptest! {
         }
     }
 }
+
+fn grant_for(requested: Vec<Scope>, allowed: Vec<Scope>) -> Vec<Scope> {
+    let server = registry_auth::AuthServer::builder()
+        .authenticator(registry_auth::AnonymousOnly)
+        .allow_anonymous(true)
+        .authorizer(registry_auth::authorizer_fn(move |_, _| {
+            let allowed = allowed.clone();
+            async move { Ok(allowed) }
+        }))
+        .signing_key_pem_file(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/p256-sec1.pem"
+        ))
+        .issuer("i")
+        .service("s")
+        .build()
+        .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let request = registry_auth::TokenRequest::new(registry_auth::Credentials::Anonymous)
+        .with_service("s")
+        .with_scopes(requested);
+    runtime.block_on(server.issue(request)).unwrap().granted
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    /// Whatever the authorizer answers, the token never grants more than
+    /// was asked: every granted resource was requested, and every granted
+    /// action was requested (or the request asked for `*`).
+    #[test]
+    fn grant_is_a_subset_of_the_request(
+        requested in prop::collection::vec(scope(), 0..6),
+        allowed in prop::collection::vec(scope(), 0..8),
+    ) {
+        let requested = registry_auth::merge(requested);
+        for g in grant_for(requested.clone(), allowed.clone()) {
+            let want = requested.iter().find(|r| r.same_resource(&g));
+            prop_assert!(want.is_some(), "{g} was not requested");
+            let want = want.unwrap();
+            let have: Vec<&Scope> = allowed.iter().filter(|a| a.same_resource(&g)).collect();
+            for action in &g.actions {
+                prop_assert!(want.actions.iter().any(|a| a == action || a == "*"), "{action} not requested in {want}");
+                prop_assert!(have.iter().any(|h| h.allows(action)), "{action} not allowed");
+            }
+        }
+    }
+}
