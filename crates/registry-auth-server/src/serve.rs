@@ -70,7 +70,8 @@ pub(crate) async fn run(config_path: PathBuf) -> Result<(), String> {
     });
 
     let tls = match &config.tls {
-        Some(tls) => Some(
+        Some(tls) => Some({
+            registry_auth::token::warn_if_readable_by_others(&tls.key);
             RustlsConfig::from_pem_file(&tls.certificate, &tls.key)
                 .await
                 .map_err(|e| {
@@ -78,8 +79,8 @@ pub(crate) async fn run(config_path: PathBuf) -> Result<(), String> {
                         "{}: server.tls_certificate/tls_key: {e}",
                         config.path.display()
                     )
-                })?,
-        ),
+                })?
+        }),
         None => None,
     };
     tokio::spawn(reload_loop(config.clone(), shared, tls.clone()));

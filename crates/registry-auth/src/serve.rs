@@ -65,6 +65,7 @@ impl AuthServer {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> io::Result<()> {
         install_crypto_provider();
+        crate::token::warn_if_readable_by_others(key_pem_file.as_ref());
         let tls = RustlsConfig::from_pem_file(certificate_pem_file, key_pem_file).await?;
         let limits = self.limits().clone();
         serve_app(self.router, listener, Some(tls), &limits, shutdown).await

@@ -138,6 +138,7 @@ impl SigningKey {
             path: path.display().to_string(),
             source,
         })?;
+        warn_if_readable_by_others(path);
         SigningKey::from_pem(&pem)
     }
 
@@ -334,6 +335,25 @@ impl SigningKey {
         UnparsedPublicKey::new(alg, public)
             .verify(message, signature)
             .is_ok()
+    }
+}
+
+/// Private keys belong to their owner: a key file that group or others may
+/// read draws a warning (it still loads; the deployer decides).
+pub fn warn_if_readable_by_others(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path) {
+            let mode = meta.permissions().mode();
+            if mode & 0o077 != 0 {
+                tracing::warn!(
+                    file = %path.display(),
+                    mode = format!("{:o}", mode & 0o777),
+                    "private key file is readable by others; chmod 600 it"
+                );
+            }
+        }
     }
 }
 

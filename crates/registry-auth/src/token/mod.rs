@@ -12,6 +12,7 @@ use std::time::{Duration, SystemTime};
 pub use certificate::CertificateError;
 pub(crate) use certificate::{check_leaf_matches, parse_chain, read_chain_file};
 pub use jwt::JwtGenerator;
+pub use key::warn_if_readable_by_others;
 pub use key::{Algorithm, KeyError, SigningKey};
 pub use key_id::KeyIdMode;
 pub use verify::{VerifiedToken, VerifyError, decode_unverified, verify_token};
