@@ -11,6 +11,7 @@
 //! A name may itself contain a `:` (a registry host with a port), so the type
 //! ends at the *first* colon and the actions start after the *last* one.
 
+use std::collections::HashMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -178,19 +179,43 @@ where
 /// order of first appearance, and drops scopes without actions.
 pub fn merge(scopes: impl IntoIterator<Item = Scope>) -> Vec<Scope> {
     let mut merged: Vec<Scope> = Vec::new();
+    // Where each resource's hash was first seen in `merged`: linear time
+    // for the requests of 50 and more scopes that CI tools send, with no
+    // copies of the names. A hash collision falls back to a scan.
+    let mut index: HashMap<u64, usize> = HashMap::new();
     for scope in scopes {
         if scope.actions.is_empty() {
             continue;
         }
-        match merged.iter_mut().find(|m| m.same_resource(&scope)) {
-            Some(existing) => {
+        let hash = resource_hash(&scope);
+        let found = match index.get(&hash) {
+            Some(&i) if merged[i].same_resource(&scope) => Some(i),
+            Some(_) => merged.iter().position(|m| m.same_resource(&scope)),
+            None => None,
+        };
+        match found {
+            Some(i) => {
+                let existing = &mut merged[i];
                 existing.actions.extend(scope.actions);
                 normalize_actions(&mut existing.actions);
             }
-            None => merged.push(scope),
+            None => {
+                index.entry(hash).or_insert(merged.len());
+                merged.push(scope);
+            }
         }
     }
     merged
+}
+
+fn resource_hash(scope: &Scope) -> u64 {
+    use std::hash::{BuildHasher, Hash, Hasher};
+    static STATE: std::sync::LazyLock<std::collections::hash_map::RandomState> =
+        std::sync::LazyLock::new(Default::default);
+    let mut h = STATE.build_hasher();
+    scope.resource_type.hash(&mut h);
+    scope.name.hash(&mut h);
+    h.finish()
 }
 
 fn normalize_actions(actions: &mut Vec<String>) {

@@ -28,6 +28,12 @@ pub(crate) struct Pattern {
 #[derive(Clone, Debug)]
 enum Kind {
     Exact(String),
+    /// The common glob shapes `prefix*` (`crosses` false: no `/` after the
+    /// prefix) and `prefix**`, matched without the general algorithm.
+    Prefix {
+        prefix: String,
+        crosses: bool,
+    },
     Glob(Vec<Token>),
     Regex(Regex),
     /// Kinds of a templated pattern, compiled after expansion.
@@ -104,7 +110,10 @@ impl Pattern {
                 .map(Kind::Regex)
                 .map_err(|e| format!("bad regular expression /{body}/: {e}"))
         } else if is_glob {
-            parse_glob(body).map(Kind::Glob)
+            parse_glob(body).map(|tokens| match prefix_form(&tokens) {
+                Some((prefix, crosses)) => Kind::Prefix { prefix, crosses },
+                None => Kind::Glob(tokens),
+            })
         } else {
             Ok(Kind::Exact(body.to_owned()))
         }
@@ -124,6 +133,7 @@ impl Pattern {
         let Some(pieces) = &self.template else {
             return match &self.kind {
                 Kind::Exact(s) => s == value,
+                Kind::Prefix { prefix, crosses } => prefix_match(prefix, *crosses, value),
                 Kind::Glob(tokens) => glob_match(tokens, value),
                 Kind::Regex(re) => re.is_match(value),
                 _ => false,
@@ -138,7 +148,10 @@ impl Pattern {
             .iter()
             .any(|text| match self.kind {
                 Kind::TemplatedExact => text == value,
-                Kind::TemplatedGlob => parse_glob(text).is_ok_and(|t| glob_match(&t, value)),
+                Kind::TemplatedGlob => match quick_prefix(text) {
+                    Some((prefix, crosses)) => prefix_match(prefix, crosses, value),
+                    None => parse_glob(text).is_ok_and(|t| glob_match(&t, value)),
+                },
                 Kind::TemplatedRegex => {
                     Regex::new(&format!("^(?:{text})$")).is_ok_and(|re| re.is_match(value))
                 }
@@ -276,6 +289,41 @@ fn parse_glob(glob: &str) -> Result<Vec<Token>, String> {
         }
     }
     Ok(tokens)
+}
+
+/// `prefix*` or `prefix**` with a literal prefix, as tokens.
+fn prefix_form(tokens: &[Token]) -> Option<(String, bool)> {
+    let (last, init) = tokens.split_last()?;
+    let crosses = match last {
+        Token::Star => false,
+        Token::DoubleStar => true,
+        _ => return None,
+    };
+    let prefix = init
+        .iter()
+        .map(|t| match t {
+            Token::Char(c) => Some(*c),
+            _ => None,
+        })
+        .collect::<Option<String>>()?;
+    Some((prefix, crosses))
+}
+
+/// The same shape found in glob text without parsing it (for expanded
+/// templates such as `alice/*`); `None` when the text has any other
+/// glob syntax.
+fn quick_prefix(text: &str) -> Option<(&str, bool)> {
+    let (prefix, crosses) = match text.strip_suffix("**") {
+        Some(p) => (p, true),
+        None => (text.strip_suffix('*')?, false),
+    };
+    (!prefix.contains(['*', '?', '[', '\\'])).then_some((prefix, crosses))
+}
+
+fn prefix_match(prefix: &str, crosses: bool, value: &str) -> bool {
+    value
+        .strip_prefix(prefix)
+        .is_some_and(|rest| crosses || !rest.contains('/'))
 }
 
 /// Dynamic programming over (token, position): time linear in the product
