@@ -17,10 +17,19 @@ static DUMMY_HASH: LazyLock<Option<PasswordHash>> = LazyLock::new(|| {
     PasswordHash::parse("$2b$10$3ISI0YMMC7c866TFgTvDBO6caqbtdhhfMI.7vVlDNFsd/OQ1Ar77a").ok()
 });
 
+/// How many password hashes may be checked at once in this process: all
+/// cores but one (at least one), so that the async workers always keep a
+/// core for other requests, health checks included.
+static HASH_PERMITS: LazyLock<tokio::sync::Semaphore> = LazyLock::new(|| {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    tokio::sync::Semaphore::new(cores.saturating_sub(1).max(1))
+});
+
 /// Users with bcrypt (`$2a$`, `$2b$`, `$2y$`) or argon2 password hashes.
 ///
-/// Checks run on Tokio's blocking pool: a hash check takes tens of
-/// milliseconds on purpose and must not stall the server.
+/// Checks run on Tokio's blocking pool, at most one fewer at once than the
+/// machine has cores: a hash check takes tens of milliseconds on purpose
+/// and must not stall the server.
 ///
 /// ```
 /// use registry_auth::StaticUsers;
@@ -163,6 +172,13 @@ impl Authenticator for StaticUsers {
             None => DUMMY_HASH.clone().ok_or(AuthnError::InvalidCredentials)?,
         };
         let password = password.clone();
+        // At most HASH_PERMITS checks at once: a flood of wrong passwords
+        // then queues here (asynchronously) instead of taking every core
+        // from the threads that answer everyone else.
+        let _permit = HASH_PERMITS
+            .acquire()
+            .await
+            .map_err(AuthnError::unavailable)?;
         let matches = tokio::task::spawn_blocking(move || hash.verify(password.expose()))
             .await
             .map_err(AuthnError::unavailable)?;
