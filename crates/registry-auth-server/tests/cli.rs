@@ -554,3 +554,81 @@ impl NotOk for reqwest::Result<reqwest::Response> {
         self.as_ref().map_or(true, |r| !r.status().is_success())
     }
 }
+
+/// The SHA-256 fingerprint of the certificate a TLS server presents, as
+/// the openssl command line sees it.
+fn presented_certificate(port: u16) -> String {
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "openssl s_client -connect 127.0.0.1:{port} </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256"
+        ))
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+fn fingerprint_of(file: &std::path::Path) -> String {
+    let out = std::process::Command::new("openssl")
+        .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
+        .arg(file)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tls_certificate_is_reloaded_without_a_restart() {
+    if std::process::Command::new("openssl")
+        .arg("version")
+        .output()
+        .is_err()
+    {
+        eprintln!("SKIPPED: no openssl command to read the presented certificate");
+        return;
+    }
+    let site = Site::new();
+    for dir in ["tls-a", "tls-b"] {
+        assert!(
+            run(&["init", site.path(dir).to_str().unwrap()], None)
+                .status
+                .success()
+        );
+    }
+    std::fs::create_dir_all(site.path("tls")).unwrap();
+    for f in ["token.crt", "token.key"] {
+        std::fs::copy(site.path("tls-a").join(f), site.path("tls").join(f)).unwrap();
+    }
+    site.write_config_with(
+        &site.users_and_rules(true),
+        "watch_interval = \"100ms\"\ntls_certificate = \"tls/token.crt\"\ntls_key = \"tls/token.key\"\n",
+    );
+    let url = format!("https://127.0.0.1:{}", site.port);
+    let server = Server::start(&site.config_path(), &[], &format!("{url}/healthz")).await;
+    let a = fingerprint_of(&site.path("tls-a/token.crt"));
+    let b = fingerprint_of(&site.path("tls-b/token.crt"));
+    assert_ne!(a, b);
+    assert_eq!(presented_certificate(site.port), a);
+
+    // Renewal: key first, then certificate, each replaced whole.
+    for f in ["token.key", "token.crt"] {
+        let tmp = site.path("tls").join(format!("{f}.new"));
+        std::fs::copy(site.path("tls-b").join(f), &tmp).unwrap();
+        std::fs::rename(&tmp, site.path("tls").join(f)).unwrap();
+    }
+    let mut presented = String::new();
+    for _ in 0..100 {
+        presented = presented_certificate(site.port);
+        if presented == b {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        presented,
+        b,
+        "the new certificate is served:\n{}",
+        server.log()
+    );
+    drop(server);
+}
