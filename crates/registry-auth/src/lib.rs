@@ -120,10 +120,10 @@ pub use crate::token::{Algorithm, KeyIdMode, SigningKey, Token, TokenGenerator};
 #[doc(inline)]
 pub use crate::users::{HtpasswdError, StaticUsers};
 
-/// Parses an address or CIDR block as the ACL's `ip` condition and
-/// [`AuthServerBuilder::trusted_proxies`] take them; `None` if malformed.
-pub fn parse_cidr(text: &str) -> Option<impl std::fmt::Debug + Copy> {
-    acl::Cidr::parse(text).ok()
+/// Whether `text` is an address or CIDR block as the ACL's `ip` condition
+/// and [`AuthServerBuilder::trusted_proxies`] take them.
+pub fn is_address_or_cidr(text: &str) -> bool {
+    acl::Cidr::parse(text).is_ok()
 }
 
 /// The README's code, compiled as a doctest so it stays true.

@@ -444,7 +444,7 @@ impl Config {
         }
         let throttling = file.server.throttle.resolve();
         for proxy in &file.server.trusted_proxies {
-            if registry_auth::parse_cidr(proxy).is_none() {
+            if !registry_auth::is_address_or_cidr(proxy) {
                 return Err(err(format!(
                     "server.trusted_proxies: {proxy:?} is not an address or CIDR block"
                 )));
