@@ -231,11 +231,17 @@ async fn hanging_backends_get_503_after_the_timeout() {
     server.stop().await;
 }
 
-struct PanickingGenerator;
+/// Panics; `slow` makes the server call it on the blocking pool.
+struct PanickingGenerator {
+    slow: bool,
+}
 
 impl TokenGenerator for PanickingGenerator {
     fn generate(&self, _: &Identity, _: &[Scope], _: &AccessRequest) -> Result<Token, TokenError> {
         panic!("generator bug")
+    }
+    fn is_slow(&self) -> bool {
+        self.slow
     }
 }
 
@@ -278,22 +284,29 @@ async fn panics_in_user_code_are_500_and_the_server_keeps_serving() {
     );
     server.stop().await;
 
-    let server = registry_auth::AuthServer::builder()
-        .authenticator(users())
-        .authorizer(common::policy())
-        .token_generator(PanickingGenerator)
-        .service("registry.test")
-        .build()
-        .unwrap();
-    let server = RunningServer::start(server).await;
-    let url = server.url("/token?service=registry.test");
-    assert_eq!(get(&client, &url, "alice", "alice-pw").await.2, internal);
-    assert_eq!(
-        get(&client, &url, "alice", "alice-pw").await.0,
-        500,
-        "still answering"
-    );
-    server.stop().await;
+    // In place and on the blocking pool alike.
+    for slow in [false, true] {
+        let server = registry_auth::AuthServer::builder()
+            .authenticator(users())
+            .authorizer(common::policy())
+            .token_generator(PanickingGenerator { slow })
+            .service("registry.test")
+            .build()
+            .unwrap();
+        let server = RunningServer::start(server).await;
+        let url = server.url("/token?service=registry.test");
+        assert_eq!(
+            get(&client, &url, "alice", "alice-pw").await.2,
+            internal,
+            "slow={slow}"
+        );
+        assert_eq!(
+            get(&client, &url, "alice", "alice-pw").await.0,
+            500,
+            "still answering"
+        );
+        server.stop().await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -69,6 +69,13 @@ pub trait TokenGenerator: Send + Sync + 'static {
     fn jwks(&self) -> Option<serde_json::Value> {
         None
     }
+
+    /// Whether [`generate`](Self::generate) takes long enough (say, more
+    /// than 100 µs) that the server should call it on the blocking pool
+    /// rather than on an async worker. Defaults to `false`.
+    fn is_slow(&self) -> bool {
+        false
+    }
 }
 
 /// A source of the current time, so that tests can fix it.
