@@ -176,7 +176,8 @@ impl Authorizer for AllowAll {
     }
 }
 
-/// Computes what the token carries: for each requested resource, the
+/// Computes what the token carries, in the order of the request (the
+/// metrics in `core` rely on that): for each requested resource, the
 /// requested actions that the allowed ones cover. A requested `*` is
 /// answered with every action allowed on that resource (`*` included only
 /// when `*` itself is allowed). Resources end up without actions are left out.

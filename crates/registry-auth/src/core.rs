@@ -134,8 +134,11 @@ impl Core {
             metrics::counter!("registry_auth_failed_logins_total").increment(1);
         }
         if result.is_ok() {
+            // `granted` is a subsequence of `requested` (see `intersect`),
+            // so one walk pairs them up.
+            let mut granted = granted.iter().peekable();
             for want in &requested {
-                let result = match granted.iter().find(|g| g.same_resource(want)) {
+                let result = match granted.next_if(|g| g.same_resource(want)) {
                     None => "denied",
                     Some(g) if want.actions.iter().all(|a| g.allows(a)) => "granted",
                     Some(_) => "partial",
