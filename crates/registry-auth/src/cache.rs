@@ -24,6 +24,7 @@ use aws_lc_rs::hmac;
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 
 use crate::authn::Identity;
+use crate::bounded::{evict_stalest, lock};
 
 /// Entries at most; beyond, a stale sampled entry makes room.
 const CAPACITY: usize = 10_000;
@@ -46,10 +47,6 @@ impl CredentialCache {
         })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], (Identity, Instant)>> {
-        self.entries.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     fn key_of(&self, user: &str, password: &str) -> [u8; 32] {
         let mut ctx = hmac::Context::with_key(&self.key);
         // Length-prefix the user so ("ab","c") and ("a","bc") differ.
@@ -63,7 +60,7 @@ impl CredentialCache {
 
     pub(crate) fn get(&self, user: &str, password: &str) -> Option<Identity> {
         let key = self.key_of(user, password);
-        let mut entries = self.lock();
+        let mut entries = lock(&self.entries);
         match entries.get(&key) {
             Some((identity, at)) if at.elapsed() < self.ttl => Some(identity.clone()),
             Some(_) => {
@@ -76,22 +73,15 @@ impl CredentialCache {
 
     pub(crate) fn put(&self, user: &str, password: &str, identity: Identity) {
         let key = self.key_of(user, password);
-        let mut entries = self.lock();
+        let mut entries = lock(&self.entries);
         if entries.len() >= CAPACITY && !entries.contains_key(&key) {
-            let stalest = entries
-                .iter()
-                .take(16)
-                .min_by_key(|(_, (_, at))| *at)
-                .map(|(k, _)| *k);
-            if let Some(k) = stalest {
-                entries.remove(&k);
-            }
+            evict_stalest(&mut entries, |(_, at)| *at);
         }
         entries.insert(key, (identity, Instant::now()));
     }
 
     pub(crate) fn clear(&self) {
-        self.lock().clear();
+        lock(&self.entries).clear();
     }
 }
 
@@ -123,6 +113,6 @@ mod tests {
         for n in 0..(CAPACITY + 500) {
             cache.put(&n.to_string(), "pw", Identity::new("x"));
         }
-        assert!(cache.lock().len() <= CAPACITY);
+        assert!(lock(&cache.entries).len() <= CAPACITY);
     }
 }

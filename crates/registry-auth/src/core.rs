@@ -17,7 +17,7 @@ use crate::authz::{AccessRequest, Authorizer, AuthzError, intersect};
 use crate::cache::CredentialCache;
 use crate::error::Error;
 use crate::limits::Limits;
-use crate::refresh::{RefreshRecord, RefreshTokenStore, TokenHash, new_refresh_token};
+use crate::refresh::{RefreshRecord, RefreshTokenStore, StoreError, TokenHash, new_refresh_token};
 use crate::request::{Credentials, Secret, TokenRequest};
 use crate::scope::Scope;
 use crate::throttle::Throttle;
@@ -302,10 +302,7 @@ impl Core {
                 refresh.store.get(&TokenHash::of(token.expose())),
             )
             .await?
-            .map_err(|e| {
-                tracing::error!(error = %e, "refresh token store failed");
-                Error::RefreshStoreUnavailable
-            })?
+            .map_err(store_failed)?
             .ok_or(Error::InvalidGrant("unknown or revoked refresh token"))?;
         let refuse = |why: &'static str| {
             tracing::info!(
@@ -365,10 +362,7 @@ impl Core {
             refresh.store.insert(TokenHash::of(token.expose()), record),
         )
         .await?
-        .map_err(|e| {
-            tracing::error!(error = %e, "refresh token store failed");
-            Error::RefreshStoreUnavailable
-        })?;
+        .map_err(store_failed)?;
         Ok(Some(token))
     }
 
@@ -436,6 +430,12 @@ impl Core {
             cache.clear();
         }
     }
+}
+
+/// A refresh-token store error: logged here, 503 for the client.
+fn store_failed(e: StoreError) -> Error {
+    tracing::error!(error = %e, "refresh token store failed");
+    Error::RefreshStoreUnavailable
 }
 
 fn truncate(s: &str) -> String {

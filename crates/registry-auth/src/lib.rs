@@ -65,6 +65,7 @@
 mod acl;
 mod authn;
 mod authz;
+mod bounded;
 mod cache;
 mod core;
 mod error;

@@ -161,9 +161,7 @@ impl MemoryRefreshStore {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<TokenHash, RefreshRecord>> {
-        // A panic while holding the lock cannot leave a half-made record
-        // (every change is one map operation), so a poisoned map is usable.
-        self.records.lock().unwrap_or_else(|p| p.into_inner())
+        crate::bounded::lock(&self.records)
     }
 }
 

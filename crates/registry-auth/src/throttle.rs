@@ -25,6 +25,8 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::bounded::{evict_stalest, lock};
+
 /// Throttling settings. `Default` throttles within the first ten failures
 /// of one account from one address.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -90,7 +92,7 @@ impl<K: std::hash::Hash + Eq + Clone> Table<K> {
 
     fn fail(&mut self, key: K, free: u32, settings: &Throttling, now: Instant) {
         if !self.entries.contains_key(&key) && self.entries.len() >= settings.capacity {
-            self.evict(settings, now);
+            evict_stalest(&mut self.entries, |e| e.last_failure);
         }
         let entry = self.entries.entry(key).or_insert(Entry {
             failures: 0,
@@ -111,23 +113,6 @@ impl<K: std::hash::Hash + Eq + Clone> Table<K> {
             entry.blocked_until = now + delay;
         }
     }
-
-    /// Drops the stalest of a sample of entries: O(1), and with the
-    /// per-process random HashMap order an attacker cannot aim it.
-    fn evict(&mut self, settings: &Throttling, now: Instant) {
-        let _ = now;
-        if self.entries.len() >= settings.capacity {
-            let stalest = self
-                .entries
-                .iter()
-                .take(16)
-                .min_by_key(|(_, e)| e.last_failure)
-                .map(|(k, _)| k.clone());
-            if let Some(key) = stalest {
-                self.entries.remove(&key);
-            }
-        }
-    }
 }
 
 /// The failure counters of one server.
@@ -136,11 +121,6 @@ pub(crate) struct Throttle {
     settings: Throttling,
     pairs: Mutex<Table<(String, IpAddr)>>,
     addresses: Mutex<Table<IpAddr>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // Every change is a single map operation: a poisoned table is usable.
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Throttle {
