@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use registry_auth::token::{decode_unverified, verify_token};
 use registry_auth::{
-    AccessRequest, Authenticator, Credentials, Identity, KeyIdMode, PasswordHash, Scope, Secret,
+    AccessRequest, Authenticator, Credentials, Identity, KeyIdMode, PasswordHash, Secret,
     SigningKey, parse_scopes,
 };
 
@@ -227,12 +227,7 @@ pub(crate) fn check(
     let mut request = AccessRequest::new(service, scopes);
     request.client_ip = ip;
     for decision in config.acl.decide(&identity, &request) {
-        let granted = Scope::new(
-            decision.requested.resource_type.clone(),
-            decision.requested.name.clone(),
-            decision.allowed.clone(),
-        );
-        let granted = granted_actions(&decision.requested, &granted);
+        let granted = decision.granted();
         let why = match decision.rule {
             Some(i) => {
                 let comment = config
@@ -259,20 +254,6 @@ pub(crate) fn check(
         );
     }
     Ok(())
-}
-
-/// What the token would carry for one scope: requested ∩ allowed, a
-/// requested `*` answered with the allowed actions.
-fn granted_actions(requested: &Scope, allowed: &Scope) -> Vec<String> {
-    if requested.actions.iter().any(|a| a == "*") {
-        return allowed.actions.clone();
-    }
-    requested
-        .actions
-        .iter()
-        .filter(|a| allowed.allows(a))
-        .cloned()
-        .collect()
 }
 
 /// `token decode`.

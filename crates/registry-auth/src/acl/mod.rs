@@ -132,6 +132,23 @@ pub struct AclDecision {
     pub allowed: Vec<String>,
 }
 
+impl AclDecision {
+    /// The actions a token would carry for this scope: what was asked
+    /// intersected with what the rule allows, by the same rule the server
+    /// applies (a requested `*` gets every allowed action).
+    pub fn granted(&self) -> Vec<String> {
+        let allowed = Scope::new(
+            self.requested.resource_type.clone(),
+            self.requested.name.clone(),
+            self.allowed.iter().cloned(),
+        );
+        crate::authz::intersect(std::slice::from_ref(&self.requested), &[allowed])
+            .into_iter()
+            .flat_map(|s| s.actions)
+            .collect()
+    }
+}
+
 /// Compiled ACL rules; an [`Authorizer`].
 #[derive(Clone, Debug)]
 pub struct Acl {
