@@ -3,7 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use registry_auth::{AuthServer, SigningKey};
+use registry_auth::AuthServer;
+use registry_auth::token::SigningKey;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(key) = SigningKey::from_pem(data) {

@@ -1,14 +1,15 @@
-//! Scope grammar: `parse_scopes` and `Scope::parse` never panic, and every
+//! Scope grammar: `Scope::parse_list` and `Scope::parse` never panic, and every
 //! scope they return prints back to text that parses to the same scope.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use registry_auth::{MAX_NAME_LEN, Scope, parse_scopes};
+use registry_auth::Scope;
 
 fn check(scope: &Scope) {
     assert!(
-        scope.name.len() <= MAX_NAME_LEN,
-        "name longer than {MAX_NAME_LEN} bytes: {} bytes",
+        scope.name.len() <= Scope::MAX_NAME_LEN,
+        "name longer than {} bytes: {} bytes",
+        Scope::MAX_NAME_LEN,
         scope.name.len()
     );
     let text = scope.to_string();
@@ -25,11 +26,11 @@ fuzz_target!(|data: &[u8]| {
     let Ok(s) = std::str::from_utf8(data) else {
         return;
     };
-    if let Ok(scopes) = parse_scopes([s]) {
+    if let Ok(scopes) = Scope::parse_list([s]) {
         for scope in &scopes {
             assert!(
                 !scope.actions.is_empty(),
-                "parse_scopes kept {scope:?} without actions"
+                "parse_list kept {scope:?} without actions"
             );
             check(scope);
         }

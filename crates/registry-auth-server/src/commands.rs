@@ -3,12 +3,11 @@
 use std::io::{BufRead, IsTerminal, Read};
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
-use std::time::{Duration, SystemTime};
 
-use registry_auth::token::{decode_unverified, verify_token};
+use registry_auth::identity::PasswordHash;
+use registry_auth::token::{JwtGenerator, TokenGenerator, Validation, decode_unverified, verify};
 use registry_auth::{
-    AccessRequest, Authenticator, Credentials, Identity, KeyIdMode, PasswordHash, Secret,
-    SigningKey, parse_scopes,
+    Authenticator, Credentials, DecidedBy, Error, Identity, Scope, Secret, TokenRequest,
 };
 
 use crate::config::Config;
@@ -43,9 +42,16 @@ pub(crate) fn init(
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let (key_path, cert_path) = (dir.join("token.key"), dir.join("token.crt"));
     keys::generate(key_type, &key_path, Some(&cert_path))?;
-    let key = SigningKey::from_pem_file(&key_path).map_err(|e| e.to_string())?;
-    let kid = key.libtrust_key_id();
-    let jwks = serde_json::json!({ "keys": [key.public_jwk(&kid)] });
+    // The generator the starter configuration makes, for its JWKS.
+    let generator = JwtGenerator::builder()
+        .signing_key_pem_file(&key_path)
+        .certificate_pem_file(&cert_path)
+        .issuer("registry-auth")
+        .build()
+        .map_err(|e| e.to_string())?;
+    let jwks = generator
+        .jwks()
+        .ok_or("the generator has no JWKS document")?;
 
     let config = STARTER_CONFIG
         .replace("@LISTEN@", &listen.to_string())
@@ -63,7 +69,7 @@ pub(crate) fn init(
         jwks = abs(&dir.join("jwks.json")).display(),
     );
     write_new(&dir.join("registry-auth.yml"), &snippet)?;
-    let alg = key.algorithm();
+    let alg = generator.signing_key().algorithm();
     println!(
         "Wrote {dir}/token.key ({alg}), token.crt, config.toml, jwks.json and registry-auth.yml.\n\
          Add users with `registry-auth hash-password`, then run\n  \
@@ -165,7 +171,11 @@ fn arg_or_stdin(value: &str, what: &str) -> Result<String, String> {
     Ok(text.trim().to_owned())
 }
 
-/// `check`: what the ACL grants, rule by rule.
+/// `check`: what the server would grant, scope by scope, and which rule
+/// decided: the server's own decision ([`AuthServer::explain`]), for a
+/// user whose password is checked first when given.
+///
+/// [`AuthServer::explain`]: registry_auth::AuthServer::explain
 pub(crate) fn check(
     config_path: &Path,
     user: Option<String>,
@@ -175,61 +185,72 @@ pub(crate) fn check(
     scopes: &[String],
 ) -> Result<(), String> {
     let config = Config::load(config_path).map_err(|e| e.to_string())?;
-    let scopes = parse_scopes(scopes.iter().map(String::as_str)).map_err(|e| e.to_string())?;
-    let service = match (service, &config.services) {
-        (Some(s), Some(list)) if !list.contains(&s) => {
-            return Err(format!("service {s:?} is not in token.services"));
-        }
-        (Some(s), _) => s,
-        (None, Some(list)) if list.len() == 1 => list[0].clone(),
-        (None, _) => return Err("give --service (the configuration has no single service)".into()),
+    let scopes = Scope::parse_list(scopes.iter().map(String::as_str)).map_err(|e| e.to_string())?;
+    let server = config
+        .build_server(Default::default())
+        .map_err(|e| e.to_string())?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    // The service the server resolves when none is given: the only one.
+    let service_shown = service
+        .clone()
+        .or_else(|| config.services.as_ref().and_then(|s| s.first().cloned()))
+        .unwrap_or_default();
+    let mut request = TokenRequest::new(Credentials::Anonymous).with_scopes(scopes);
+    request.service = service;
+    request.client_ip = ip;
+    // The service as the server resolves it, in the configuration's words.
+    let explained = |error: Error| match error {
+        Error::UnknownService(s) => format!("service {s:?} is not in token.services"),
+        Error::MissingService => "give --service (the configuration has no single service)".into(),
+        other => other.to_string(),
     };
-    let identity = match (&user, password) {
+    let (heading, decisions) = match (&user, password) {
         (None, _) => {
             if !config.acl.allows_anonymous() {
                 println!("anonymous clients get 401: no rule names account = \"\"");
                 return Ok(());
             }
-            println!("anonymous on {service}");
-            Identity::anonymous()
+            let decisions = runtime.block_on(server.explain(&Identity::anonymous(), request));
+            (" on", decisions)
         }
         (Some(user), Some(password)) => {
             let password = arg_or_stdin(&password, "password")?;
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| format!("cannot start the runtime: {e}"))?;
             let credentials = Credentials::password(user.clone(), Secret::new(password));
             match runtime.block_on(config.users.authenticate(&credentials)) {
-                Ok(identity) => {
-                    println!("user {user}: password ok, on {service}");
-                    identity
-                }
+                Ok(identity) => (
+                    ": password ok, on",
+                    runtime.block_on(server.explain(&identity, request)),
+                ),
                 Err(_) => {
                     println!("user {user}: invalid username or password (the client gets 401)");
                     return Ok(());
                 }
             }
         }
-        (Some(user), None) => match config.users.identity(user) {
-            Some(identity) => {
-                println!("user {user} (password not checked) on {service}");
-                identity.clone()
-            }
-            None => {
-                println!(
-                    "user {user} is not configured: a real client gets 401; rules as if it were:"
-                );
-                Identity::new(user.clone())
-            }
-        },
+        (Some(user), None) => {
+            let identity = match config.users.identity(user) {
+                Some(identity) => identity.clone(),
+                None => {
+                    println!(
+                        "user {user} is not configured: a real client gets 401; rules as if it were:"
+                    );
+                    Identity::new(user.clone())
+                }
+            };
+            let decisions = runtime.block_on(server.explain(&identity, request));
+            (" (password not checked) on", decisions)
+        }
     };
-    let mut request = AccessRequest::new(service, scopes);
-    request.client_ip = ip;
-    for decision in config.acl.decide(&identity, &request) {
+    let decisions = decisions.map_err(explained)?;
+    let who = user.map_or_else(|| "anonymous".to_owned(), |u| format!("user {u}"));
+    println!("{who}{heading} {service_shown}");
+    for decision in decisions {
         let granted = decision.granted();
-        let why = match decision.rule {
-            Some(i) => {
+        let why = match decision.decided_by {
+            DecidedBy::Rule(i) => {
                 let comment = config
                     .acl
                     .comment(i)
@@ -241,7 +262,7 @@ pub(crate) fn check(
                     decision.allowed.join(", ")
                 )
             }
-            None => "no rule matches: denied".to_owned(),
+            _ => "no rule matches: denied".to_owned(),
         };
         println!(
             "{}\n  {why}\n  granted: {}",
@@ -264,31 +285,23 @@ pub(crate) fn token_decode(token: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// `token verify`.
+/// `token verify`: the configuration's own generator checks the token.
 pub(crate) fn token_verify(token: &str, config_path: &Path) -> Result<(), String> {
     let token = arg_or_stdin(token, "token")?;
     let config = Config::load(config_path).map_err(|e| e.to_string())?;
-    let key = SigningKey::from_pem_file(&config.signing_key).map_err(|e| e.to_string())?;
-    let key = match config.algorithm {
-        Some(alg) => key.with_algorithm(alg).map_err(|e| e.to_string())?,
-        None => key,
-    };
-    let verified = verify_token(
-        &token,
-        &key,
-        &config.issuer,
-        config.services.as_deref(),
-        SystemTime::now(),
-        Duration::from_secs(60),
-    )
-    .map_err(|e| format!("invalid token: {e}"))?;
+    let generator = config.jwt_generator().map_err(|e| e.to_string())?;
+    let mut validation = Validation::new(generator.issuer());
+    if let Some(services) = &config.services {
+        validation = validation.audiences(services.iter().cloned());
+    }
+    let verified = verify(&token, generator.signing_key(), &validation)
+        .map_err(|e| format!("invalid token: {e}"))?;
     let kid = verified.header["kid"].as_str().unwrap_or_default();
-    let expected = match config.key_id {
-        KeyIdMode::Thumbprint => key.jwk_thumbprint(),
-        _ => key.libtrust_key_id(),
-    };
-    if kid != expected {
-        println!("warning: kid {kid:?} is not this key's ({expected})");
+    if kid != generator.key_id() {
+        println!(
+            "warning: kid {kid:?} is not this key's ({})",
+            generator.key_id()
+        );
     }
     println!("valid\n{:#}", verified.claims);
     Ok(())

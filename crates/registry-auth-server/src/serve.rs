@@ -13,17 +13,18 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use registry_auth::serve::RustlsConfig;
-use registry_auth::{AuthServer, MemoryRefreshStore};
+use registry_auth::refresh::MemoryRefreshStore;
+use registry_auth::serve::{RustlsConfig, rustls_config, shutdown_signal};
 use tower::ServiceExt;
 
 use crate::config::Config;
 
-/// What the request handlers share: the server of the configuration in
-/// force, swapped whole on reload.
+/// What the request handlers share: the router of the token server of the
+/// configuration in force (built once per configuration), swapped whole on
+/// reload.
 #[derive(Clone)]
 struct Shared {
-    current: Arc<ArcSwap<AuthServer>>,
+    current: Arc<ArcSwap<Router>>,
     metrics: PrometheusHandle,
     refresh_store: Arc<MemoryRefreshStore>,
 }
@@ -51,7 +52,7 @@ pub(crate) async fn run(config_path: PathBuf) -> Result<(), String> {
     );
 
     let shared = Shared {
-        current: Arc::new(ArcSwap::from_pointee(server)),
+        current: Arc::new(ArcSwap::from_pointee(server.router())),
         metrics: metrics.clone(),
         refresh_store,
     };
@@ -70,17 +71,16 @@ pub(crate) async fn run(config_path: PathBuf) -> Result<(), String> {
     });
 
     let tls = match &config.tls {
-        Some(tls) => Some({
-            registry_auth::token::warn_if_readable_by_others(&tls.key);
-            RustlsConfig::from_pem_file(&tls.certificate, &tls.key)
+        Some(tls) => Some(
+            rustls_config(&tls.certificate, &tls.key)
                 .await
                 .map_err(|e| {
                     format!(
                         "{}: server.tls_certificate/tls_key: {e}",
                         config.path.display()
                     )
-                })?
-        }),
+                })?,
+        ),
         None => None,
     };
     tokio::spawn(reload_loop(config.clone(), shared, tls.clone()));
@@ -98,22 +98,22 @@ pub(crate) async fn run(config_path: PathBuf) -> Result<(), String> {
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     // Limits on connections take effect at start; request limits follow
     // every reload with the server they belong to.
-    registry_auth::serve::serve_app(
-        app,
-        listener,
-        tls,
-        &config.limits,
-        registry_auth::shutdown_signal(),
-    )
-    .await
-    .map_err(|e| format!("cannot serve on {listen}: {e}"))?;
+    let mut serving = registry_auth::serve(listener, app)
+        .limits(&config.limits)
+        .with_graceful_shutdown(shutdown_signal());
+    if let Some(tls) = tls {
+        serving = serving.tls(tls);
+    }
+    serving
+        .await
+        .map_err(|e| format!("cannot serve on {listen}: {e}"))?;
     tracing::info!("registry-auth stopped");
     Ok(())
 }
 
 async fn token_server(State(shared): State<Shared>, request: Request<Body>) -> Response {
-    let server = AuthServer::clone(&shared.current.load());
-    match server.oneshot(request).await {
+    let router = Router::clone(&shared.current.load());
+    match router.oneshot(request).await {
         Ok(response) => response,
         Err(never) => match never {},
     }
@@ -218,7 +218,7 @@ async fn reload(
             .await
             .map_err(|e| format!("{}: TLS certificate: {e}", path.display()))?;
     }
-    shared.current.store(Arc::new(server));
+    shared.current.store(Arc::new(server.router()));
     Ok(new)
 }
 

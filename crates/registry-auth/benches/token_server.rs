@@ -6,17 +6,14 @@
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use std::hint::black_box;
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::Request;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use registry_auth::token::{JwtGenerator, SystemClock};
-use registry_auth::{
-    AccessRequest, Acl, AclRuleSpec, AuthServer, Identity, KeyIdMode, MatchSpec, Scope, SigningKey,
-    TokenGenerator, parse_scopes,
-};
+use registry_auth::acl::{Acl, Match, Rule};
+use registry_auth::token::{JwtGenerator, TokenGenerator};
+use registry_auth::{AccessRequest, AuthServer, Identity, Scope};
 use tower::ServiceExt;
 
 fn fixture(name: &str) -> String {
@@ -35,7 +32,7 @@ fn scope_parsing(c: &mut Criterion) {
     for n in [1, 10, 50] {
         let text = scopes(n);
         group.bench_with_input(BenchmarkId::from_parameter(n), &text, |b, text| {
-            b.iter(|| parse_scopes([black_box(text.as_str())]).unwrap())
+            b.iter(|| Scope::parse_list([black_box(text.as_str())]).unwrap())
         });
     }
     group.finish();
@@ -52,15 +49,11 @@ fn signing(c: &mut Criterion) {
         ("RS256-2048", "rsa2048-pkcs1.pem"),
         ("EdDSA", "ed25519-pkcs8.pem"),
     ] {
-        let key = SigningKey::from_pem_file(fixture(key)).unwrap();
-        let generator = JwtGenerator::new(
-            key,
-            vec![],
-            KeyIdMode::Libtrust,
-            "bench",
-            Duration::from_secs(300),
-            Arc::new(SystemClock),
-        );
+        let generator = JwtGenerator::builder()
+            .signing_key_pem_file(fixture(key))
+            .issuer("bench")
+            .build()
+            .unwrap();
         group.bench_function(name, |b| {
             b.iter(|| {
                 generator
@@ -74,13 +67,13 @@ fn signing(c: &mut Criterion) {
 
 /// `n` rules shaped like a real configuration: one namespace rule per
 /// user, plus a few general rules at the end.
-fn rules(n: usize) -> Vec<AclRuleSpec> {
-    let mut specs: Vec<AclRuleSpec> = (0..n.saturating_sub(3))
-        .map(|i| AclRuleSpec {
-            conditions: MatchSpec {
+fn rules(n: usize) -> Vec<Rule> {
+    let mut specs: Vec<Rule> = (0..n.saturating_sub(3))
+        .map(|i| Rule {
+            conditions: Match {
                 account: Some(format!("user{i}")),
                 name: Some(format!("user{i}/*")),
-                ..MatchSpec::default()
+                ..Match::default()
             },
             actions: vec!["*".into()],
             comment: None,
@@ -91,11 +84,11 @@ fn rules(n: usize) -> Vec<AclRuleSpec> {
         ("library/*", vec!["pull"]),
         ("**", vec!["pull"]),
     ] {
-        specs.push(AclRuleSpec {
-            conditions: MatchSpec {
+        specs.push(Rule {
+            conditions: Match {
                 account: Some("/.+/".into()),
                 name: Some(name.into()),
-                ..MatchSpec::default()
+                ..Match::default()
             },
             actions: actions.into_iter().map(String::from).collect(),
             comment: None,
@@ -120,7 +113,7 @@ fn acl_decisions(c: &mut Criterion) {
             ],
         );
         group.bench_with_input(BenchmarkId::from_parameter(n), &acl, |b, acl| {
-            b.iter(|| acl.decide(black_box(&who), black_box(&request)))
+            b.iter(|| acl.evaluate(black_box(&who), black_box(&request)))
         });
     }
     group.finish();
@@ -131,11 +124,11 @@ fn full_request(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let acl = Acl::new(&[AclRuleSpec {
-        conditions: MatchSpec {
+    let acl = Acl::new(&[Rule {
+        conditions: Match {
             account: Some(String::new()),
             name: Some("bench/*".into()),
-            ..MatchSpec::default()
+            ..Match::default()
         },
         actions: vec!["pull".into()],
         comment: None,

@@ -13,14 +13,13 @@
 #[path = "common/dev_certs.rs"]
 mod dev_certs;
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
 use axum::routing::get;
-use axum_server::tls_rustls::RustlsConfig;
+use registry_auth::serve::rustls_config;
 use registry_auth::{
-    AccessRequest, AuthServer, Authenticator, AuthnError, Authorizer, AuthzError, Credentials,
+    AccessRequest, AuthServer, Authenticator, AuthnError, Authorizer, BackendError, Credentials,
     Identity, Scope, async_trait,
 };
 
@@ -53,7 +52,7 @@ impl Authorizer for ExampleAuthorizer {
         &self,
         who: &Identity,
         req: &AccessRequest,
-    ) -> Result<Vec<Scope>, AuthzError> {
+    ) -> Result<Vec<Scope>, BackendError> {
         Ok(req
             .scopes
             .iter()
@@ -81,26 +80,24 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .service("registry.local")
         .build()?;
 
-    // http.Handle("/auth", srv) in the Go package.
+    // http.Handle("/auth", srv) in the Go package: the token endpoint
+    // answers at /auth and /auth/token, its keys at
+    // /auth/.well-known/jwks.json.
     let app = axum::Router::new()
         .route(
             "/",
             get(|| async { "an app that also issues registry tokens\n" }),
         )
-        .nest_service("/auth", server);
+        .nest("/auth", server.router());
 
-    let addr: SocketAddr = "127.0.0.1:5001".parse()?;
-    let config = RustlsConfig::from_pem_file(&tls.cert, &tls.key).await?;
+    // serve() hands the client address to the token server (throttling,
+    // `ip` rules, the audit log) and applies the connection limits; it
+    // stops on Ctrl-C or SIGTERM.
+    let listener = std::net::TcpListener::bind("127.0.0.1:5001")?;
     eprintln!("token endpoint: https://localhost:5001/auth");
-    let handle = axum_server::Handle::new();
-    let on_signal = handle.clone();
-    tokio::spawn(async move {
-        registry_auth::shutdown_signal().await;
-        on_signal.graceful_shutdown(Some(Duration::from_secs(10)));
-    });
-    axum_server::bind_rustls(addr, config)
-        .handle(handle)
-        .serve(app.into_make_service_with_connect_info::<SocketAddr>())
+    registry_auth::serve(listener, app)
+        .tls(rustls_config(&tls.cert, &tls.key).await?)
+        .limits(server.limits())
         .await?;
     Ok(())
 }

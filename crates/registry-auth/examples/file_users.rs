@@ -19,7 +19,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use registry_auth::{AccessRequest, AuthServer, Identity, Scope, StaticUsers, authorizer_fn};
+use registry_auth::identity::StaticUsers;
+use registry_auth::{AccessRequest, AuthServer, Identity, Scope, authorizer_fn};
 
 const SERVICE: &str = "registry.local";
 const ISSUER: &str = "registry-auth";

@@ -9,27 +9,21 @@
 //! With THREADS > 1 the threads share one generator, as the server's
 //! workers do, and the rate printed is their sum.
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use registry_auth::token::{JwtGenerator, SystemClock};
-use registry_auth::{AccessRequest, Identity, KeyIdMode, Scope, SigningKey, TokenGenerator};
+use registry_auth::token::{JwtGenerator, TokenGenerator};
+use registry_auth::{AccessRequest, Identity, Scope};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let key_path = args.next().ok_or("usage: sign_rate KEY.pem [SECONDS]")?;
     let seconds: f64 = args.next().map_or(Ok(3.0), |s| s.parse())?;
     let threads: usize = args.next().map_or(Ok(1), |s| s.parse())?;
-    let key = SigningKey::from_pem_file(&key_path)?;
-    let alg = key.algorithm();
-    let generator = JwtGenerator::new(
-        key,
-        vec![],
-        KeyIdMode::Libtrust,
-        "bench",
-        Duration::from_secs(300),
-        Arc::new(SystemClock),
-    );
+    let generator = JwtGenerator::builder()
+        .signing_key_pem_file(&key_path)
+        .issuer("bench")
+        .build()?;
+    let alg = generator.signing_key().algorithm();
     let started = Instant::now();
     let count: u64 = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads.max(1))

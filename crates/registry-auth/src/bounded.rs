@@ -1,5 +1,6 @@
-//! Helpers shared by the bounded in-memory tables: the failed-login
+//! Layer 0 helpers shared by the bounded in-memory tables: the failed-login
 //! throttle, the verified-credential cache and the refresh-token store.
+//! May use nothing else of this crate.
 
 use std::collections::HashMap;
 use std::hash::Hash;

@@ -7,13 +7,10 @@
 //! [`Authorizer`], give it a signing key, and mount it in your axum app or
 //! serve it on its own.
 //!
-//! The protocol core does no I/O and knows nothing of HTTP
-//! ([`AuthServer::issue`] takes a parsed [`TokenRequest`]); the axum adapter
-//! around it is thin ([`AuthServer::router`]).
-//!
 //! ```no_run
 //! use std::time::Duration;
-//! use registry_auth::{authorizer_fn, AccessRequest, AuthServer, Identity, Scope, StaticUsers};
+//! use registry_auth::identity::StaticUsers;
+//! use registry_auth::{authorizer_fn, AccessRequest, AuthServer, Identity, Scope};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let users = StaticUsers::new()
@@ -41,8 +38,8 @@
 //!     .token_lifetime(Duration::from_secs(300))
 //!     .build()?;
 //!
-//! // Mounted in an app: the realm is https://host/auth (or /auth/token).
-//! let app: axum::Router = axum::Router::new().nest_service("/auth", server.clone());
+//! // Nested in an app: the realm is https://host/auth/token (or /auth).
+//! let app: axum::Router = axum::Router::new().nest("/auth", server.router());
 //! # let _ = app;
 //! // Or on its own, over HTTPS:
 //! server.serve_tls("0.0.0.0:5001".parse()?, "certs/tls.crt", "certs/tls.key").await?;
@@ -51,6 +48,30 @@
 //!
 //! The server runs on Tokio and needs its timer (backend and request
 //! timeouts): a runtime built with `enable_all()` or `#[tokio::main]`.
+//!
+//! # Layers
+//! Each layer uses only the ones below it; module docs say what each may
+//! use.
+//!
+//! 0. **The protocol's words** — [`Scope`], [`Credentials`],
+//!    [`TokenRequest`], [`Identity`], [`AccessRequest`], [`Error`] and its
+//!    wire mapping ([`Dialect`]), and the traits the core calls:
+//!    [`Authenticator`], [`Authorizer`].
+//! 1. **Parts** — [`token`] (signing), [`refresh`] (refresh-token store),
+//!    [`identity`] (built-in users), [`acl`] (built-in rules), and the
+//!    guards ([`Limits`], [`Throttling`]).
+//! 2. **The protocol core** — [`AuthServer::issue`]: a [`TokenRequest`] in,
+//!    a [`TokenResponse`] or an [`Error`] out. No I/O of its own and no
+//!    HTTP: any framework can call it.
+//! 3. **Adapters** — the axum router ([`AuthServer::router`], feature
+//!    `axum`) and standalone serving ([`serve()`](crate::serve()), feature
+//!    `serve`). Both features are on by default;
+//!    `default-features = false` leaves axum, hyper and rustls out.
+//!
+//! Feature `serde` (on by default) lets the option types ([`Limits`],
+//! [`Throttling`], [`acl::Rule`], [`token::KeyIdMode`],
+//! [`token::Algorithm`]) deserialize, as the `registry-auth` binary reads
+//! them from its configuration file.
 //!
 //! # Safe by default
 //! - Nothing is allowed unless the authorizer says so; the token carries
@@ -62,70 +83,57 @@
 
 #![doc(html_no_source)]
 
-mod acl;
-mod authn;
-mod authz;
 mod bounded;
-mod cache;
 mod core;
-mod error;
+mod guard;
+#[cfg(feature = "axum")]
 mod http;
-mod limits;
-mod password;
+mod protocol;
+mod setting;
+
+pub mod acl;
+pub mod identity;
 pub mod refresh;
-mod request;
-mod scope;
-pub mod serve;
-mod server;
-mod throttle;
 pub mod token;
-mod users;
+
+/// Serving on its own, over HTTP or HTTPS, with connection limits
+/// (feature `serve`).
+#[cfg(feature = "serve")]
+pub mod serve {
+    pub use crate::http::serve::{RustlsConfig, Serve, rustls_config, shutdown_signal};
+}
 
 pub use async_trait::async_trait;
 
 #[doc(inline)]
-pub use crate::acl::{Acl, AclDecision, AclError, AclRuleSpec, MatchSpec, OneOrMany};
-
+pub use crate::core::{AuthServer, AuthServerBuilder, TokenResponse};
 #[doc(inline)]
-pub use crate::authn::{
-    AnonymousOnly, Authenticator, AuthnError, BoxError, FnAuthenticator, Identity, authenticator_fn,
+pub use crate::guard::limits::Limits;
+#[doc(inline)]
+pub use crate::guard::throttle::Throttling;
+#[cfg(feature = "serve")]
+#[doc(inline)]
+pub use crate::http::serve::serve;
+#[doc(inline)]
+pub use crate::protocol::authn::{AnonymousOnly, Authenticator, AuthnError, authenticator_fn};
+#[doc(inline)]
+pub use crate::protocol::authz::{
+    AccessRequest, AllowAll, Authorizer, DecidedBy, ScopeDecision, authorizer_fn,
 };
 #[doc(inline)]
-pub use crate::authz::{
-    AccessRequest, AllowAll, Authorizer, AuthzError, FnAuthorizer, authorizer_fn,
-};
+pub use crate::protocol::backend::BackendError;
 #[doc(inline)]
-pub use crate::core::TokenResponse;
+pub use crate::protocol::credentials::{Credentials, Secret};
 #[doc(inline)]
-pub use crate::error::Error;
+pub use crate::protocol::error::{Dialect, Error};
 #[doc(inline)]
-pub use crate::limits::Limits;
+pub use crate::protocol::identity::Identity;
 #[doc(inline)]
-pub use crate::password::{PasswordHash, PasswordHashError};
+pub use crate::protocol::request::TokenRequest;
 #[doc(inline)]
-pub use crate::refresh::{MemoryRefreshStore, RefreshTokenStore};
+pub use crate::protocol::scope::{Scope, ScopeError};
 #[doc(inline)]
-pub use crate::request::{Credentials, Secret, TokenRequest};
-#[doc(inline)]
-pub use crate::scope::{MAX_NAME_LEN, Scope, ScopeError, WILDCARD, merge, parse_scopes};
-#[doc(inline)]
-pub use crate::serve::shutdown_signal;
-#[doc(inline)]
-pub use crate::server::{
-    AuthServer, AuthServerBuilder, BuildError, DEFAULT_REFRESH_TOKEN_LIFETIME, MIN_TOKEN_LIFETIME,
-};
-#[doc(inline)]
-pub use crate::throttle::Throttling;
-#[doc(inline)]
-pub use crate::token::{Algorithm, KeyIdMode, SigningKey, Token, TokenGenerator};
-#[doc(inline)]
-pub use crate::users::{HtpasswdError, StaticUsers};
-
-/// Whether `text` is an address or CIDR block as the ACL's `ip` condition
-/// and [`AuthServerBuilder::trusted_proxies`] take them.
-pub fn is_address_or_cidr(text: &str) -> bool {
-    acl::Cidr::parse(text).is_ok()
-}
+pub use crate::setting::BuildError;
 
 /// The README's code, compiled as a doctest so it stays true.
 #[cfg(doctest)]

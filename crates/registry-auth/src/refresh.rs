@@ -13,7 +13,10 @@
 //! Each token is bound to the subject, service and client id it was issued
 //! to, and expires. Using one never reuses old permissions: the authorizer
 //! runs again on every refresh, and the authenticator may refuse a disabled
-//! user ([`crate::Authenticator::refresh`]).
+//! user ([`Authenticator::refresh`](crate::Authenticator::refresh)).
+//!
+//! Layer 1: may use the protocol's words; the core calls it through
+//! [`RefreshTokenStore`].
 
 use std::collections::HashMap;
 use std::fmt;
@@ -25,12 +28,10 @@ use aws_lc_rs::digest::{SHA256, digest};
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use data_encoding::BASE64URL_NOPAD;
 
-use crate::authn::{BoxError, Identity};
-use crate::request::Secret;
-
-/// Every refresh token starts with this, so that it can be told from a
-/// password and found by secret scanners.
-pub const REFRESH_TOKEN_PREFIX: &str = "rart_";
+use crate::protocol::backend::BackendError;
+pub use crate::protocol::credentials::REFRESH_TOKEN_PREFIX;
+use crate::protocol::credentials::Secret;
+use crate::protocol::identity::Identity;
 
 /// The store's key for a token: the SHA-256 of the token text.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -92,38 +93,34 @@ impl RefreshRecord {
     }
 }
 
-/// A store that failed (its backend is down). The client gets 503.
-#[derive(Debug, thiserror::Error)]
-#[error("refresh token store unavailable: {0}")]
-pub struct StoreError(#[source] pub BoxError);
-
 /// Where refresh tokens live. Implement it over a shared database to run
 /// several instances; every method is keyed by [`TokenHash`], never by the
-/// token itself.
+/// token itself. A failing store answers the client 503 and never yields
+/// a token.
 #[async_trait]
 pub trait RefreshTokenStore: Send + Sync + 'static {
     /// Saves a new record.
-    async fn insert(&self, hash: TokenHash, record: RefreshRecord) -> Result<(), StoreError>;
+    async fn insert(&self, hash: TokenHash, record: RefreshRecord) -> Result<(), BackendError>;
     /// The record of a token, if it exists (expired or not).
-    async fn get(&self, hash: &TokenHash) -> Result<Option<RefreshRecord>, StoreError>;
+    async fn get(&self, hash: &TokenHash) -> Result<Option<RefreshRecord>, BackendError>;
     /// Deletes one token; whether it existed.
-    async fn revoke(&self, hash: &TokenHash) -> Result<bool, StoreError>;
+    async fn revoke(&self, hash: &TokenHash) -> Result<bool, BackendError>;
     /// Deletes every token of a subject; how many there were.
-    async fn revoke_subject(&self, subject: &str) -> Result<usize, StoreError>;
+    async fn revoke_subject(&self, subject: &str) -> Result<usize, BackendError>;
 }
 
 #[async_trait]
 impl<T: RefreshTokenStore + ?Sized> RefreshTokenStore for std::sync::Arc<T> {
-    async fn insert(&self, hash: TokenHash, record: RefreshRecord) -> Result<(), StoreError> {
+    async fn insert(&self, hash: TokenHash, record: RefreshRecord) -> Result<(), BackendError> {
         (**self).insert(hash, record).await
     }
-    async fn get(&self, hash: &TokenHash) -> Result<Option<RefreshRecord>, StoreError> {
+    async fn get(&self, hash: &TokenHash) -> Result<Option<RefreshRecord>, BackendError> {
         (**self).get(hash).await
     }
-    async fn revoke(&self, hash: &TokenHash) -> Result<bool, StoreError> {
+    async fn revoke(&self, hash: &TokenHash) -> Result<bool, BackendError> {
         (**self).revoke(hash).await
     }
-    async fn revoke_subject(&self, subject: &str) -> Result<usize, StoreError> {
+    async fn revoke_subject(&self, subject: &str) -> Result<usize, BackendError> {
         (**self).revoke_subject(subject).await
     }
 }
@@ -178,7 +175,7 @@ fn remove_oldest(records: &mut HashMap<TokenHash, RefreshRecord>, subject: Optio
 
 #[async_trait]
 impl RefreshTokenStore for MemoryRefreshStore {
-    async fn insert(&self, hash: TokenHash, record: RefreshRecord) -> Result<(), StoreError> {
+    async fn insert(&self, hash: TokenHash, record: RefreshRecord) -> Result<(), BackendError> {
         let mut records = self.lock();
         let subject = record.identity.subject().to_owned();
         let held = records
@@ -199,15 +196,15 @@ impl RefreshTokenStore for MemoryRefreshStore {
         Ok(())
     }
 
-    async fn get(&self, hash: &TokenHash) -> Result<Option<RefreshRecord>, StoreError> {
+    async fn get(&self, hash: &TokenHash) -> Result<Option<RefreshRecord>, BackendError> {
         Ok(self.lock().get(hash).cloned())
     }
 
-    async fn revoke(&self, hash: &TokenHash) -> Result<bool, StoreError> {
+    async fn revoke(&self, hash: &TokenHash) -> Result<bool, BackendError> {
         Ok(self.lock().remove(hash).is_some())
     }
 
-    async fn revoke_subject(&self, subject: &str) -> Result<usize, StoreError> {
+    async fn revoke_subject(&self, subject: &str) -> Result<usize, BackendError> {
         let mut records = self.lock();
         let before = records.len();
         records.retain(|_, r| r.identity.subject() != subject);

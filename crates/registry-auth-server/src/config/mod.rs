@@ -1,23 +1,27 @@
-//! The configuration file: parsed and checked into plain values first,
-//! then turned into a token server. Every error names the file and the key
-//! (or line and column) that is wrong.
+//! The configuration file: TOML read into the library's own option types,
+//! paths resolved, and every setting checked by the library (one
+//! validation path), with errors mapped back to the key and line that
+//! caused them.
+
+mod locate;
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
-use std::sync::Arc;
-
-use registry_auth::{
-    Acl, AclRuleSpec, AuthServer, Identity, KeyIdMode, Limits, MemoryRefreshStore, SigningKey,
-    StaticUsers, Throttling, token::Algorithm,
-};
+use registry_auth::acl::{self, Acl};
+use registry_auth::identity::StaticUsers;
+use registry_auth::refresh::MemoryRefreshStore;
+use registry_auth::token::{Algorithm, JwtGenerator, JwtGeneratorBuilder, KeyIdMode, SigningKey};
+use registry_auth::{AuthServer, AuthServerBuilder, BuildError, Identity, Limits, Throttling};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 
-/// A configuration that failed to load; the message names the file.
+/// A configuration that failed to load; the message names the file, and
+/// the line and key where it can.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ConfigError(pub(crate) String);
 
@@ -38,163 +42,78 @@ struct File {
     #[serde(default)]
     users: BTreeMap<String, UserValue>,
     #[serde(default)]
-    acl: Vec<AclRuleSpec>,
+    acl: Vec<acl::Rule>,
 }
 
+/// `[server]`. `limits` and `throttle` are the library's own types.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 struct ServerSection {
-    #[serde(default = "default_listen")]
     listen: SocketAddr,
     tls_certificate: Option<PathBuf>,
     tls_key: Option<PathBuf>,
-    #[serde(default = "default_realm")]
     realm: String,
-    #[serde(default = "default_true")]
     watch: bool,
-    #[serde(
-        default = "default_watch_interval",
-        deserialize_with = "humane_duration"
-    )]
+    #[serde(with = "humantime_serde")]
     watch_interval: Duration,
-    #[serde(default = "default_cache", deserialize_with = "humane_duration")]
+    #[serde(with = "humantime_serde")]
     credential_cache: Duration,
-    #[serde(default)]
     trusted_proxies: Vec<String>,
-    #[serde(default)]
-    limits: LimitsSection,
-    #[serde(default)]
-    throttle: ThrottleSection,
-}
-
-/// `[server.limits]`: each key defaults to the library's `Limits`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LimitsSection {
-    max_query_bytes: Option<usize>,
-    max_header_bytes: Option<usize>,
-    max_scopes: Option<usize>,
-    max_body_bytes: Option<usize>,
-    #[serde(default, deserialize_with = "humane_duration_opt")]
-    request_timeout: Option<Duration>,
-    #[serde(default, deserialize_with = "humane_duration_opt")]
-    header_read_timeout: Option<Duration>,
-    #[serde(default, deserialize_with = "humane_duration_opt")]
-    backend_timeout: Option<Duration>,
-    max_connections: Option<usize>,
-}
-
-/// `[server.throttle]`: each key defaults to the library's `Throttling`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ThrottleSection {
-    #[serde(default = "default_true")]
-    enabled: bool,
-    free_failures: Option<u32>,
-    free_failures_per_address: Option<u32>,
-    #[serde(default, deserialize_with = "humane_duration_opt")]
-    base_delay: Option<Duration>,
-    #[serde(default, deserialize_with = "humane_duration_opt")]
-    max_delay: Option<Duration>,
-    #[serde(default, deserialize_with = "humane_duration_opt")]
-    forget_after: Option<Duration>,
-    capacity: Option<usize>,
-}
-
-impl Default for ThrottleSection {
-    fn default() -> Self {
-        ThrottleSection {
-            enabled: true,
-            free_failures: None,
-            free_failures_per_address: None,
-            base_delay: None,
-            max_delay: None,
-            forget_after: None,
-            capacity: None,
-        }
-    }
+    limits: Limits,
+    throttle: Throttling,
 }
 
 impl Default for ServerSection {
     fn default() -> Self {
         ServerSection {
-            listen: default_listen(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 5001)),
             tls_certificate: None,
             tls_key: None,
-            realm: default_realm(),
+            realm: AuthServerBuilder::DEFAULT_REALM.to_owned(),
             watch: true,
-            watch_interval: default_watch_interval(),
-            credential_cache: default_cache(),
+            watch_interval: Duration::from_secs(2),
+            // The server keeps verified credentials for a minute (the
+            // library's default is off): a reload starts the cache empty.
+            credential_cache: Duration::from_secs(60),
             trusted_proxies: Vec::new(),
-            limits: LimitsSection::default(),
-            throttle: ThrottleSection::default(),
+            limits: Limits::default(),
+            throttle: Throttling::default(),
         }
     }
 }
 
-fn default_cache() -> Duration {
-    Duration::from_secs(60)
-}
-
-fn humane_duration_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-    humane_duration(d).map(Some)
-}
-
-fn default_listen() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], 5001))
-}
-fn default_realm() -> String {
-    "registry-auth".into()
-}
-fn default_true() -> bool {
-    true
-}
-fn default_watch_interval() -> Duration {
-    Duration::from_secs(2)
-}
-fn default_refresh_lifetime() -> Duration {
-    registry_auth::DEFAULT_REFRESH_TOKEN_LIFETIME
-}
-fn default_lifetime() -> Duration {
-    Duration::from_secs(300)
-}
-
+/// `[token]`. `key_id` and `algorithm` are the library's own types; the
+/// defaults are the library's.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct TokenSection {
     issuer: String,
     services: Option<Vec<String>>,
-    #[serde(default = "default_lifetime", deserialize_with = "humane_duration")]
+    #[serde(default = "default_lifetime", with = "humantime_serde")]
     lifetime: Duration,
     signing_key: PathBuf,
     certificate: Option<PathBuf>,
     #[serde(default)]
-    key_id: KeyIdSetting,
-    algorithm: Option<AlgorithmSetting>,
+    key_id: KeyIdMode,
+    algorithm: Option<Algorithm>,
     #[serde(default)]
     generate_key: bool,
-    #[serde(default = "default_true")]
+    #[serde(default = "yes")]
     refresh_tokens: bool,
-    #[serde(
-        default = "default_refresh_lifetime",
-        deserialize_with = "humane_duration"
-    )]
+    #[serde(default = "default_refresh_lifetime", with = "humantime_serde")]
     refresh_lifetime: Duration,
 }
 
-#[derive(Debug, Default, Clone, Copy, Deserialize)]
-#[serde(rename_all = "lowercase")]
-enum KeyIdSetting {
-    #[default]
-    Libtrust,
-    Thumbprint,
+fn default_lifetime() -> Duration {
+    JwtGeneratorBuilder::DEFAULT_TOKEN_LIFETIME
 }
 
-#[derive(Debug, Clone, Copy, Deserialize)]
-enum AlgorithmSetting {
-    RS256,
-    RS384,
-    RS512,
+fn default_refresh_lifetime() -> Duration {
+    AuthServerBuilder::DEFAULT_REFRESH_TOKEN_LIFETIME
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// A user entry: a hash string, or a table with the hash and labels.
@@ -232,54 +151,12 @@ impl<'de> Deserialize<'de> for UserValue {
     }
 }
 
-fn humane_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    let text = String::deserialize(d)?;
-    humantime::parse_duration(&text).map_err(|e| {
-        de::Error::custom(format!(
-            "invalid duration {text:?}: {e} (write e.g. \"90s\", \"5m\", \"1h\")"
-        ))
-    })
-}
-
-impl LimitsSection {
-    fn resolve(&self) -> Limits {
-        let d = Limits::default();
-        let mut l = d.clone();
-        l.max_query_bytes = self.max_query_bytes.unwrap_or(d.max_query_bytes);
-        l.max_header_bytes = self.max_header_bytes.unwrap_or(d.max_header_bytes);
-        l.max_scopes = self.max_scopes.unwrap_or(d.max_scopes);
-        l.max_body_bytes = self.max_body_bytes.unwrap_or(d.max_body_bytes);
-        l.request_timeout = self.request_timeout.unwrap_or(d.request_timeout);
-        l.header_read_timeout = self.header_read_timeout.unwrap_or(d.header_read_timeout);
-        l.backend_timeout = self.backend_timeout.unwrap_or(d.backend_timeout);
-        l.max_connections = self.max_connections.unwrap_or(d.max_connections);
-        l
-    }
-}
-
-impl ThrottleSection {
-    fn resolve(&self) -> Option<Throttling> {
-        if !self.enabled {
-            return None;
-        }
-        let d = Throttling::default();
-        let mut t = d.clone();
-        t.free_failures = self.free_failures.unwrap_or(d.free_failures);
-        t.free_failures_per_address = self
-            .free_failures_per_address
-            .unwrap_or(d.free_failures_per_address);
-        t.base_delay = self.base_delay.unwrap_or(d.base_delay);
-        t.max_delay = self.max_delay.unwrap_or(d.max_delay);
-        t.forget_after = self.forget_after.unwrap_or(d.forget_after);
-        t.capacity = self.capacity.unwrap_or(d.capacity);
-        Some(t)
-    }
-}
-
 /// The checked configuration.
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
     pub(crate) path: PathBuf,
+    /// The file as read, to find the line of a key in later errors.
+    text: Arc<str>,
     pub(crate) listen: SocketAddr,
     pub(crate) tls: Option<Tls>,
     pub(crate) realm: String,
@@ -287,7 +164,7 @@ pub(crate) struct Config {
     pub(crate) credential_cache: Duration,
     pub(crate) trusted_proxies: Vec<String>,
     pub(crate) limits: Limits,
-    pub(crate) throttling: Option<Throttling>,
+    pub(crate) throttling: Throttling,
     pub(crate) issuer: String,
     pub(crate) services: Option<Vec<String>>,
     pub(crate) lifetime: Duration,
@@ -321,23 +198,38 @@ impl Config {
     /// Parses and checks text as far as that needs no other file: syntax,
     /// keys, values, hashes and rules (an htpasswd file is not read).
     pub(crate) fn parse_text_only(text: &str) -> Result<(), ConfigError> {
-        let file: File = toml::from_str(text).map_err(|e| ConfigError(e.to_string()))?;
-        Config::check(file, Path::new("config.toml"), false).map(|_| ())
+        Config::read(text, Path::new("config.toml"), false).map(|_| ())
     }
 
     /// Parses configuration text; relative paths are taken from the
     /// directory of `path`.
     pub(crate) fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        let shown = path.display().to_string();
-        let err = |msg: String| ConfigError(format!("{shown}: {msg}"));
-        let file: File =
-            toml::from_str(text).map_err(|e| err(e.to_string().trim_end().to_owned()))?;
-        Config::check(file, path, true)
+        Config::read(text, path, true)
     }
 
-    fn check(file: File, path: &Path, read_files: bool) -> Result<Config, ConfigError> {
+    fn read(text: &str, path: &Path, read_files: bool) -> Result<Config, ConfigError> {
         let shown = path.display().to_string();
-        let err = |msg: String| ConfigError(format!("{shown}: {msg}"));
+        let file: File = toml::from_str(text)
+            .map_err(|e| ConfigError(format!("{shown}: {}", e.to_string().trim_end())))?;
+        let config = Config::from_file(file, text, path, read_files)?;
+        // Every library setting is checked by the library, here as when
+        // the server is built.
+        config
+            .jwt_settings()
+            .validate()
+            .and_then(|()| config.server_settings().validate())
+            .map_err(|e| config.setting_error(&e))?;
+        Ok(config)
+    }
+
+    fn from_file(
+        file: File,
+        text: &str,
+        path: &Path,
+        read_files: bool,
+    ) -> Result<Config, ConfigError> {
+        let shown = path.display().to_string();
+        let at = |key: &str, msg: String| located(&shown, text, key, &msg);
         let dir = path.parent().unwrap_or(Path::new("."));
         let resolve = |p: &Path| {
             if p.is_absolute() {
@@ -353,127 +245,48 @@ impl Config {
                 key: resolve(k),
             }),
             (None, None) => None,
-            _ => {
-                return Err(err(
+            (Some(_), None) | (None, Some(_)) => {
+                let key = if file.server.tls_key.is_some() {
+                    "server.tls_key"
+                } else {
+                    "server.tls_certificate"
+                };
+                return Err(at(
+                    key,
                     "server.tls_certificate and server.tls_key go together: set both or neither"
                         .into(),
                 ));
             }
         };
-        if file.server.realm.contains('"') || file.server.realm.chars().any(char::is_control) {
-            return Err(err(
-                "server.realm must not contain quotes or control characters".into(),
-            ));
-        }
-        if file.token.issuer.is_empty() {
-            return Err(err("token.issuer must not be empty".into()));
-        }
-        if let Some(services) = &file.token.services
-            && (services.is_empty() || services.iter().any(String::is_empty))
-        {
-            return Err(err(
-                "token.services must list at least one non-empty service (or be left out to accept any)".into(),
-            ));
-        }
-        if file.token.refresh_lifetime < registry_auth::MIN_TOKEN_LIFETIME {
-            return Err(err(format!(
-                "token.refresh_lifetime {} is shorter than the minimum of 60s",
-                humantime::format_duration(file.token.refresh_lifetime)
-            )));
-        }
-        if file.token.lifetime < registry_auth::MIN_TOKEN_LIFETIME {
-            return Err(err(format!(
-                "token.lifetime {} is shorter than the minimum of 60s",
-                humantime::format_duration(file.token.lifetime)
-            )));
-        }
 
-        let mut users = StaticUsers::new();
-        let mut htpasswd = None;
-        for (name, value) in &file.users {
-            match (name.as_str(), value) {
-                ("htpasswd", UserValue::Hash(p)) => htpasswd = Some(resolve(Path::new(p))),
-                ("htpasswd", UserValue::Entry(_)) => {
-                    return Err(err(
-                        "users.htpasswd is the path of an htpasswd file, not a user".into(),
-                    ));
-                }
-                (_, UserValue::Hash(hash)) => {
-                    users = users
-                        .user(name, hash)
-                        .map_err(|e| err(format!("users.{name}: {e}")))?;
-                }
-                (_, UserValue::Entry(entry)) => {
-                    let mut identity = Identity::new(name.clone());
-                    for (key, values) in &entry.labels {
-                        identity = identity.with_attribute(key.clone(), values.iter().cloned());
-                    }
-                    users = users
-                        .user_with_identity(name, &entry.password, identity)
-                        .map_err(|e| err(format!("users.{name}.password: {e}")))?;
-                }
-            }
-        }
-        if let Some(path) = htpasswd.as_ref().filter(|_| read_files) {
-            let text = std::fs::read_to_string(path).map_err(|e| {
-                err(format!(
-                    "users.htpasswd: cannot read {}: {e}",
-                    path.display()
-                ))
-            })?;
-            let from_file = StaticUsers::new()
-                .with_htpasswd(&text)
-                .map_err(|e| err(format!("users.htpasswd: {}: {e}", path.display())))?;
-            for name in from_file.names() {
-                if users.contains(name) {
-                    return Err(err(format!(
-                        "user {name} is both in [users] and in {}",
-                        path.display()
-                    )));
-                }
-            }
-            users = users.merge(from_file);
-        }
+        let (users, htpasswd) =
+            read_users(&file.users, &resolve, read_files).map_err(|(key, msg)| at(&key, msg))?;
 
-        let acl = Acl::new(&file.acl).map_err(|e| err(e.to_string()))?;
-        let limits = file.server.limits.resolve();
-        if limits.max_scopes == 0 || limits.max_connections == 0 {
-            return Err(err(
-                "server.limits: max_scopes and max_connections must be at least 1".into(),
-            ));
-        }
-        let throttling = file.server.throttle.resolve();
-        for proxy in &file.server.trusted_proxies {
-            if !registry_auth::is_address_or_cidr(proxy) {
-                return Err(err(format!(
-                    "server.trusted_proxies: {proxy:?} is not an address or CIDR block"
-                )));
-            }
-        }
+        let acl = Acl::new(&file.acl).map_err(|e| {
+            let line = locate::line_of_array_entry(text, "acl", e.rule - 1);
+            ConfigError(match line {
+                Some(line) => format!("{shown}: line {line}: {e}"),
+                None => format!("{shown}: {e}"),
+            })
+        })?;
         Ok(Config {
             path: path.to_path_buf(),
+            text: text.into(),
             listen: file.server.listen,
             tls,
             realm: file.server.realm,
             watch: file.server.watch.then_some(file.server.watch_interval),
             credential_cache: file.server.credential_cache,
-            trusted_proxies: file.server.trusted_proxies.clone(),
-            limits,
-            throttling,
+            trusted_proxies: file.server.trusted_proxies,
+            limits: file.server.limits,
+            throttling: file.server.throttle,
             issuer: file.token.issuer,
             services: file.token.services,
             lifetime: file.token.lifetime,
             signing_key: resolve(&file.token.signing_key),
             certificate: file.token.certificate.as_deref().map(resolve),
-            key_id: match file.token.key_id {
-                KeyIdSetting::Libtrust => KeyIdMode::Libtrust,
-                KeyIdSetting::Thumbprint => KeyIdMode::Thumbprint,
-            },
-            algorithm: file.token.algorithm.map(|a| match a {
-                AlgorithmSetting::RS256 => Algorithm::RS256,
-                AlgorithmSetting::RS384 => Algorithm::RS384,
-                AlgorithmSetting::RS512 => Algorithm::RS512,
-            }),
+            key_id: file.token.key_id,
+            algorithm: file.token.algorithm,
             generate_key: file.token.generate_key,
             refresh_tokens: file.token.refresh_tokens,
             refresh_lifetime: file.token.refresh_lifetime,
@@ -481,6 +294,17 @@ impl Config {
             htpasswd,
             acl,
         })
+    }
+
+    /// A library error, named by the TOML key it came from and its line.
+    fn setting_error(&self, error: &BuildError) -> ConfigError {
+        let key = locate::toml_key(error.setting());
+        located(
+            &self.path.display().to_string(),
+            &self.text,
+            &key,
+            error.reason(),
+        )
     }
 
     /// The files whose change triggers a reload.
@@ -495,29 +319,74 @@ impl Config {
         files
     }
 
+    /// The signing settings of `[token]`, without the key files.
+    fn jwt_settings(&self) -> JwtGeneratorBuilder {
+        let builder = JwtGenerator::builder()
+            .issuer(self.issuer.clone())
+            .token_lifetime(self.lifetime)
+            .key_id(self.key_id);
+        match self.algorithm {
+            Some(algorithm) => builder.algorithm(algorithm),
+            None => builder,
+        }
+    }
+
+    /// Every other library setting: `[server]`'s realm, cache, proxies,
+    /// limits and throttling, and `[token]`'s services and refresh tokens.
+    fn server_settings(&self) -> AuthServerBuilder {
+        let builder = AuthServer::builder()
+            .realm(self.realm.clone())
+            .credential_cache(self.credential_cache)
+            .trusted_proxies(self.trusted_proxies.clone())
+            .limits(self.limits.clone())
+            .throttling(self.throttling.clone())
+            .refresh_tokens(self.refresh_tokens)
+            .refresh_token_lifetime(self.refresh_lifetime);
+        match &self.services {
+            Some(services) => builder.services(services.clone()),
+            None => builder.accept_any_service(),
+        }
+    }
+
     /// Loads the signing key, making a development key (and certificate)
     /// first when `generate_key` is on and the key file is missing.
-    pub(crate) fn signing_key(&self) -> Result<SigningKey, ConfigError> {
-        let shown = self.path.display();
+    fn signing_key(&self) -> Result<SigningKey, ConfigError> {
         if self.generate_key && !self.signing_key.exists() {
             crate::keys::generate_key_and_certificate(
                 &self.signing_key,
                 self.certificate.as_deref(),
             )
-            .map_err(|e| ConfigError(format!("{shown}: token.generate_key: {e}")))?;
+            .map_err(|e| {
+                located(
+                    &self.path.display().to_string(),
+                    &self.text,
+                    "token.generate_key",
+                    &e,
+                )
+            })?;
             tracing::warn!(
                 key = %self.signing_key.display(),
                 "generated a new signing key (token.generate_key is on); registries must trust its certificate"
             );
         }
-        let key = SigningKey::from_pem_file(&self.signing_key)
-            .map_err(|e| ConfigError(format!("{shown}: token.signing_key: {e}")))?;
-        match self.algorithm {
-            Some(alg) => key
-                .with_algorithm(alg)
-                .map_err(|e| ConfigError(format!("{shown}: token.algorithm: {e}"))),
-            None => Ok(key),
+        SigningKey::from_pem_file(&self.signing_key).map_err(|e| {
+            located(
+                &self.path.display().to_string(),
+                &self.text,
+                "token.signing_key",
+                &e.to_string(),
+            )
+        })
+    }
+
+    /// The token generator of `[token]`: its key and certificate read,
+    /// every setting checked by the library.
+    pub(crate) fn jwt_generator(&self) -> Result<JwtGenerator, ConfigError> {
+        let mut builder = self.jwt_settings().signing_key(self.signing_key()?);
+        if let Some(certificate) = &self.certificate {
+            builder = builder.certificate_pem_file(certificate);
         }
+        builder.build().map_err(|e| self.setting_error(&e))
     }
 
     /// Builds the token server this configuration describes, keeping
@@ -527,33 +396,14 @@ impl Config {
         &self,
         refresh_store: Arc<MemoryRefreshStore>,
     ) -> Result<AuthServer, ConfigError> {
-        let shown = self.path.display();
-        let mut builder = AuthServer::builder()
-            .credential_cache(self.credential_cache)
-            .throttling(self.throttling.clone())
-            .limits(self.limits.clone())
-            .trusted_proxies(self.trusted_proxies.clone())
-            .refresh_tokens(self.refresh_tokens)
-            .refresh_token_lifetime(self.refresh_lifetime)
+        self.server_settings()
+            .token_generator(self.jwt_generator()?)
             .refresh_token_store(refresh_store)
             .authenticator(self.users.clone())
             .authorizer(self.acl.clone())
             .allow_anonymous(self.acl.allows_anonymous())
-            .signing_key(self.signing_key()?)
-            .key_id(self.key_id)
-            .issuer(self.issuer.clone())
-            .token_lifetime(self.lifetime)
-            .realm(self.realm.clone());
-        if let Some(cert) = &self.certificate {
-            builder = builder.certificate_pem_file(cert);
-        }
-        builder = match &self.services {
-            Some(services) => services.iter().fold(builder, |b, s| b.service(s.clone())),
-            None => builder.accept_any_service(),
-        };
-        builder
             .build()
-            .map_err(|e| ConfigError(format!("{shown}: token: {e}")))
+            .map_err(|e| self.setting_error(&e))
     }
 
     /// The registry's `auth.token` block for this configuration.
@@ -581,6 +431,69 @@ impl Config {
             bundle = bundle.display(),
         )
     }
+}
+
+/// `file: line N: key: message`, or without the line when the key is not
+/// in the text.
+fn located(file: &str, text: &str, key: &str, message: &str) -> ConfigError {
+    ConfigError(match locate::line_of_key(text, key) {
+        Some(line) => format!("{file}: line {line}: {key}: {message}"),
+        None => format!("{file}: {key}: {message}"),
+    })
+}
+
+/// The users of `[users]` and of the htpasswd file it names; an error is
+/// the key it belongs to and what is wrong.
+fn read_users(
+    table: &BTreeMap<String, UserValue>,
+    resolve: &dyn Fn(&Path) -> PathBuf,
+    read_files: bool,
+) -> Result<(StaticUsers, Option<PathBuf>), (String, String)> {
+    let mut users = StaticUsers::new();
+    let mut htpasswd = None;
+    for (name, value) in table {
+        match (name.as_str(), value) {
+            ("htpasswd", UserValue::Hash(p)) => htpasswd = Some(resolve(Path::new(p))),
+            ("htpasswd", UserValue::Entry(_)) => {
+                return Err((
+                    "users.htpasswd".into(),
+                    "the path of an htpasswd file, not a user".into(),
+                ));
+            }
+            (_, UserValue::Hash(hash)) => {
+                users = users
+                    .user(name, hash)
+                    .map_err(|e| (format!("users.{name}"), e.to_string()))?;
+            }
+            (_, UserValue::Entry(entry)) => {
+                let mut identity = Identity::new(name.clone());
+                for (key, values) in &entry.labels {
+                    identity = identity.with_attribute(key.clone(), values.iter().cloned());
+                }
+                users = users
+                    .user_with_identity(name, &entry.password, identity)
+                    .map_err(|e| (format!("users.{name}.password"), e.to_string()))?;
+            }
+        }
+    }
+    if let Some(path) = htpasswd.as_ref().filter(|_| read_files) {
+        let key = || "users.htpasswd".to_owned();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| (key(), format!("cannot read {}: {e}", path.display())))?;
+        let from_file = StaticUsers::new()
+            .with_htpasswd(&text)
+            .map_err(|e| (key(), format!("{}: {e}", path.display())))?;
+        for name in from_file.names() {
+            if users.contains(name) {
+                return Err((
+                    format!("users.{name}"),
+                    format!("user {name} is both in [users] and in {}", path.display()),
+                ));
+            }
+        }
+        users = users.merge(from_file);
+    }
+    Ok((users, htpasswd))
 }
 
 #[cfg(test)]

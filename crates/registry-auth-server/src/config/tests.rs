@@ -117,7 +117,7 @@ actions = []
     throttling.max_delay = Duration::from_secs(60);
     throttling.forget_after = Duration::from_secs(600);
     throttling.capacity = 1000;
-    assert_eq!(c.throttling, Some(throttling));
+    assert_eq!(c.throttling, throttling);
     assert_eq!(c.issuer, "registry-auth");
     assert_eq!(
         c.services,
@@ -154,7 +154,7 @@ fn defaults() {
     assert_eq!(c.credential_cache, Duration::from_secs(60));
     assert!(c.trusted_proxies.is_empty());
     assert_eq!(c.limits, registry_auth::Limits::default());
-    assert_eq!(c.throttling, Some(registry_auth::Throttling::default()));
+    assert_eq!(c.throttling, registry_auth::Throttling::default());
     assert_eq!(c.services, None);
     assert_eq!(c.lifetime, Duration::from_secs(300));
     assert_eq!(c.key_id, KeyIdMode::Libtrust);
@@ -192,22 +192,22 @@ fn bad_values_name_the_key() {
     let cases = [
         (
             minimal("lifetime = \"5 parsecs\"\n"),
-            "invalid duration \"5 parsecs\"",
+            "invalid value: string \"5 parsecs\", expected a duration",
         ),
         (
             minimal("lifetime = \"30s\"\n"),
-            "token.lifetime 30s is shorter than the minimum of 60s",
+            "line 4: token.lifetime: 30s is shorter than the minimum of 60s",
         ),
         (
             format!(
                 "[server]\ntrusted_proxies = [\"proxy.local\"]\n{}",
                 minimal("")
             ),
-            "server.trusted_proxies: \"proxy.local\" is not an address or CIDR block",
+            "line 2: server.trusted_proxies: \"proxy.local\" is not an address or CIDR block",
         ),
         (
             format!("[server.limits]\nmax_scopes = 0\n{}", minimal("")),
-            "server.limits: max_scopes and max_connections must be at least 1",
+            "line 2: server.limits.max_scopes: must be at least 1",
         ),
         (
             format!("[server.limits]\nmax_scope = 5\n{}", minimal("")),
@@ -215,11 +215,11 @@ fn bad_values_name_the_key() {
         ),
         (
             format!("[server.throttle]\nbase_delay = \"soon\"\n{}", minimal("")),
-            "invalid duration \"soon\"",
+            "invalid value: string \"soon\", expected a duration",
         ),
         (
             minimal("services = []\n"),
-            "token.services must list at least one non-empty service",
+            "line 4: token.services: must name at least one service (or accept any)",
         ),
         (minimal("key_id = \"sha1\"\n"), "unknown variant `sha1`"),
         (
@@ -236,7 +236,7 @@ fn bad_values_name_the_key() {
         ),
         (
             "[token]\nissuer = \"\"\nsigning_key = \"k\"\n".to_owned(),
-            "token.issuer must not be empty",
+            "line 2: token.issuer: must not be empty",
         ),
         (
             minimal("[users]\nalice = \"plaintext\"\n"),
@@ -252,7 +252,7 @@ fn bad_values_name_the_key() {
         ),
         (
             minimal("[users.htpasswd]\npassword = \"x\"\n"),
-            "users.htpasswd is the path of an htpasswd file, not a user",
+            "users.htpasswd: the path of an htpasswd file, not a user",
         ),
         (
             minimal("[users]\nhtpasswd = \"missing.htpasswd\"\n"),
@@ -368,4 +368,158 @@ fn the_readme_examples_load() {
     let c =
         Config::parse(example, &dir.path().join("example.toml")).unwrap_or_else(|e| panic!("{e}"));
     assert!(c.acl.allows_anonymous());
+}
+
+/// The library and the configuration file refuse the same values for the
+/// same reason: the file's error is the library's, named by its key and
+/// line.
+#[test]
+fn library_and_file_refuse_the_same_settings_for_the_same_reason() {
+    use registry_auth::{AllowAll, AnonymousOnly, AuthServer, AuthServerBuilder};
+    use std::time::Duration;
+
+    let key = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../registry-auth/tests/data/p256-sec1.pem"
+    );
+    let library = || {
+        AuthServer::builder()
+            .authenticator(AnonymousOnly)
+            .authorizer(AllowAll)
+            .signing_key_pem_file(key)
+            .issuer("i")
+            .accept_any_service()
+    };
+    type Case = (
+        &'static str,
+        fn(AuthServerBuilder) -> AuthServerBuilder,
+        &'static str,
+    );
+    let cases: [Case; 10] = [
+        (
+            "[server.limits]\nmax_scopes = 0\n",
+            |b| {
+                let mut limits = registry_auth::Limits::default();
+                limits.max_scopes = 0;
+                b.limits(limits)
+            },
+            "line 2: server.limits.max_scopes",
+        ),
+        (
+            "[server.limits]\nmax_connections = 0\n",
+            |b| {
+                let mut limits = registry_auth::Limits::default();
+                limits.max_connections = 0;
+                b.limits(limits)
+            },
+            "line 2: server.limits.max_connections",
+        ),
+        (
+            "[server.limits]\nbackend_timeout = \"0s\"\n",
+            |b| {
+                let mut limits = registry_auth::Limits::default();
+                limits.backend_timeout = Duration::ZERO;
+                b.limits(limits)
+            },
+            "line 2: server.limits.backend_timeout",
+        ),
+        (
+            "[server.throttle]\nbase_delay = \"1m\"\nmax_delay = \"10s\"\n",
+            |b| {
+                let mut throttling = registry_auth::Throttling::default();
+                throttling.base_delay = Duration::from_secs(60);
+                throttling.max_delay = Duration::from_secs(10);
+                b.throttling(throttling)
+            },
+            "line 3: server.throttle.max_delay",
+        ),
+        (
+            "[server]\nrealm = \"a \\\"b\\\"\"\n",
+            |b| b.realm("a \"b\""),
+            "line 2: server.realm",
+        ),
+        (
+            "[server]\ntrusted_proxies = [\"10.0.0.0/33\"]\n",
+            |b| b.trusted_proxies(["10.0.0.0/33"]),
+            "line 2: server.trusted_proxies",
+        ),
+        (
+            "[token]\nservices = [\"\"]\n",
+            |b| b.service(""),
+            "line 2: token.services",
+        ),
+        (
+            "[token]\nissuer = \"\"\n",
+            |b| b.issuer(""),
+            "line 2: token.issuer",
+        ),
+        (
+            "[token]\nlifetime = \"59s\"\n",
+            |b| b.token_lifetime(Duration::from_secs(59)),
+            "line 2: token.lifetime",
+        ),
+        (
+            "[token]\nrefresh_lifetime = \"30s\"\n",
+            |b| b.refresh_token_lifetime(Duration::from_secs(30)),
+            "line 2: token.refresh_lifetime",
+        ),
+    ];
+    for (toml, change, where_) in cases {
+        let reason = match change(library()).build() {
+            Ok(_) => panic!("the library accepts what the file refuses: {toml}"),
+            Err(e) => e.reason().to_owned(),
+        };
+        // The case's keys, merged into a configuration that is otherwise
+        // valid (a [token] in the case replaces the default one).
+        let text = if toml.starts_with("[token]") {
+            let issuer = if toml.contains("issuer") {
+                ""
+            } else {
+                "issuer = \"i\"\n"
+            };
+            format!("{toml}{issuer}signing_key = \"k.pem\"\n")
+        } else {
+            format!("{toml}[token]\nissuer = \"i\"\nsigning_key = \"k.pem\"\n")
+        };
+        let refused = error(&text);
+        assert_eq!(
+            refused,
+            format!("/etc/registry-auth/config.toml: {where_}: {reason}"),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn key_files_that_do_not_fit_name_their_key() {
+    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/../registry-auth/tests/data");
+    let text = format!(
+        "[token]\nissuer = \"i\"\nsigning_key = \"{data}/p256-sec1.pem\"\n\
+         certificate = \"{data}/p384.crt\"\n"
+    );
+    let c = parse(&text).unwrap_or_else(|e| panic!("{e}"));
+    let e = c
+        .build_server(Default::default())
+        .map(|_| ())
+        .unwrap_err()
+        .0;
+    assert_eq!(
+        e,
+        "/etc/registry-auth/config.toml: line 4: token.certificate: \
+         the certificate does not match the signing key (its public key differs)"
+    );
+    let text = format!(
+        "[token]\nissuer = \"i\"\nsigning_key = \"{data}/p256-sec1.pem\"\nalgorithm = \"RS384\"\n"
+    );
+    let c = parse(&text).unwrap_or_else(|e| panic!("{e}"));
+    let e = c
+        .build_server(Default::default())
+        .map(|_| ())
+        .unwrap_err()
+        .0;
+    assert_eq!(
+        e,
+        "/etc/registry-auth/config.toml: line 4: token.algorithm: \
+         RS384 does not fit the signing key, whose algorithm is ES256"
+    );
 }

@@ -26,76 +26,78 @@
 //! and matches the empty string (`account = ""`): a rule that names no
 //! account is for authenticated users only, so forgetting the condition
 //! never opens a repository to the world.
+//!
+//! Layer 1: may use the protocol's words and implements its
+//! [`Authorizer`]; each decision carries the rule that
+//! made it ([`DecidedBy::Rule`]).
 
 mod pattern;
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::IpAddr;
 
 use async_trait::async_trait;
-use serde::Deserialize;
 
-use crate::authn::Identity;
-use crate::authz::{AccessRequest, Authorizer, AuthzError};
-use crate::scope::Scope;
+use crate::protocol::authz::{AccessRequest, Authorizer, DecidedBy, ScopeDecision};
+use crate::protocol::backend::BackendError;
+use crate::protocol::cidr::Cidr;
+use crate::protocol::identity::Identity;
+use crate::protocol::scope::Scope;
 use pattern::{Pattern, Vars};
 
-/// One rule as written in a configuration file.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AclRuleSpec {
+/// One rule, as written in a configuration file (`[[acl]]`).
+///
+/// With the `serde` feature it deserializes from the keys `match`,
+/// `actions` and `comment`; unknown keys are refused.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
+pub struct Rule {
     /// The conditions; all must hold. None at all matches every
     /// authenticated request.
-    #[serde(rename = "match", default)]
-    pub conditions: MatchSpec,
+    #[cfg_attr(feature = "serde", serde(rename = "match", default))]
+    pub conditions: Match,
     /// What the rule allows: action names, `*` for all, empty to deny.
     pub actions: Vec<String>,
     /// Free text shown by `check` and in logs.
-    #[serde(default)]
+    #[cfg_attr(feature = "serde", serde(default))]
     pub comment: Option<String>,
 }
 
 /// The conditions of a rule; see the module docs.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MatchSpec {
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(deny_unknown_fields, default))]
+pub struct Match {
     /// Pattern for the subject (`""` is anonymous).
-    #[serde(default)]
     pub account: Option<String>,
     /// Pattern for the resource type.
-    #[serde(rename = "type", default)]
+    #[cfg_attr(feature = "serde", serde(rename = "type"))]
     pub resource_type: Option<String>,
     /// Pattern for the resource name.
-    #[serde(default)]
     pub name: Option<String>,
     /// Pattern for the service.
-    #[serde(default)]
     pub service: Option<String>,
-    /// CIDR blocks (or single addresses) the client address must be in.
-    #[serde(default)]
-    pub ip: Option<OneOrMany>,
+    /// CIDR blocks (or single addresses) the client address must be in;
+    /// empty: any address. Deserializes from a string or a list.
+    #[cfg_attr(feature = "serde", serde(deserialize_with = "one_or_many"))]
+    pub ip: Vec<String>,
     /// Patterns for identity attributes.
-    #[serde(default)]
     pub labels: BTreeMap<String, String>,
 }
 
-/// A string or a list of strings.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(untagged)]
-pub enum OneOrMany {
-    /// One.
-    One(String),
-    /// Several.
-    Many(Vec<String>),
-}
-
-impl OneOrMany {
-    fn as_slice(&self) -> &[String] {
-        match self {
-            OneOrMany::One(s) => std::slice::from_ref(s),
-            OneOrMany::Many(v) => v,
-        }
+/// A string or a list of strings, as a list.
+#[cfg(feature = "serde")]
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
     }
+    Ok(match serde::Deserialize::deserialize(d)? {
+        OneOrMany::One(s) => vec![s],
+        OneOrMany::Many(v) => v,
+    })
 }
 
 /// A rule that cannot be compiled.
@@ -108,8 +110,9 @@ pub struct AclError {
     pub reason: String,
 }
 
+/// A rule, compiled.
 #[derive(Clone, Debug)]
-struct Rule {
+struct Compiled {
     account: Option<Pattern>,
     resource_type: Option<Pattern>,
     name: Option<Pattern>,
@@ -120,39 +123,10 @@ struct Rule {
     comment: Option<String>,
 }
 
-/// The decision on one requested scope.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct AclDecision {
-    /// The scope as requested.
-    pub requested: Scope,
-    /// The index (from 0) of the rule that decided, if one matched.
-    pub rule: Option<usize>,
-    /// What the rule allows (empty: denied).
-    pub allowed: Vec<String>,
-}
-
-impl AclDecision {
-    /// The actions a token would carry for this scope: what was asked
-    /// intersected with what the rule allows, by the same rule the server
-    /// applies (a requested `*` gets every allowed action).
-    pub fn granted(&self) -> Vec<String> {
-        let allowed = Scope::new(
-            self.requested.resource_type.clone(),
-            self.requested.name.clone(),
-            self.allowed.iter().cloned(),
-        );
-        crate::authz::intersect(std::slice::from_ref(&self.requested), &[allowed])
-            .into_iter()
-            .flat_map(|s| s.actions)
-            .collect()
-    }
-}
-
 /// Compiled ACL rules; an [`Authorizer`].
 #[derive(Clone, Debug)]
 pub struct Acl {
-    rules: Vec<Rule>,
+    rules: Vec<Compiled>,
     /// Rules whose account is an exact string, by that string, in order.
     by_account: HashMap<String, Vec<usize>>,
     /// All other rules, in order.
@@ -161,7 +135,7 @@ pub struct Acl {
 
 impl Acl {
     /// Compiles rules; errors name the rule (from 1) and what is wrong.
-    pub fn new(specs: &[AclRuleSpec]) -> Result<Acl, AclError> {
+    pub fn new(specs: &[Rule]) -> Result<Acl, AclError> {
         let mut rules = Vec::with_capacity(specs.len());
         let mut by_account: HashMap<String, Vec<usize>> = HashMap::new();
         let mut general = Vec::new();
@@ -217,20 +191,25 @@ impl Acl {
             .any(|r| r.account.as_ref().is_some_and(|a| a.matches("", &vars)))
     }
 
-    /// Decides every scope of `request` for `who`.
-    pub fn decide(&self, who: &Identity, request: &AccessRequest) -> Vec<AclDecision> {
+    /// Decides every scope of `request` for `who`, at once (the
+    /// [`Authorizer`] implementation answers with this).
+    pub fn evaluate(&self, who: &Identity, request: &AccessRequest) -> Vec<ScopeDecision> {
         request
             .scopes
             .iter()
             .map(|scope| {
-                let rule = self.first_match(who, scope, request);
-                AclDecision {
-                    requested: scope.clone(),
-                    rule,
-                    allowed: rule
-                        .and_then(|i| self.rules.get(i))
-                        .map(|r| r.actions.clone())
-                        .unwrap_or_default(),
+                let rule = self
+                    .first_match(who, scope, request)
+                    .and_then(|i| Some((i, self.rules.get(i)?)));
+                match rule {
+                    Some((index, rule)) => ScopeDecision::new(
+                        scope.clone(),
+                        rule.actions.iter().cloned(),
+                        DecidedBy::Rule(index),
+                    ),
+                    None => {
+                        ScopeDecision::new(scope.clone(), Vec::<String>::new(), DecidedBy::NoRule)
+                    }
                 }
             })
             .collect()
@@ -267,7 +246,7 @@ impl Acl {
 }
 
 fn rule_matches(
-    rule: &Rule,
+    rule: &Compiled,
     who: &Identity,
     scope: &Scope,
     request: &AccessRequest,
@@ -293,7 +272,7 @@ fn rule_matches(
         })
 }
 
-fn compile(spec: &AclRuleSpec) -> Result<Rule, String> {
+fn compile(spec: &Rule) -> Result<Compiled, String> {
     let c = &spec.conditions;
     let pattern = |field: &str, p: &Option<String>| {
         p.as_deref()
@@ -316,14 +295,13 @@ fn compile(spec: &AclRuleSpec) -> Result<Rule, String> {
         ));
     }
     let ips =
-        c.ip.as_ref()
-            .map(|ips| ips.as_slice().iter().map(|s| Cidr::parse(s)).collect())
-            .transpose()?
-            .unwrap_or_default();
+        c.ip.iter()
+            .map(|s| Cidr::parse(s).map_err(|e| format!("ip: {e}")))
+            .collect::<Result<_, _>>()?;
     let mut actions = spec.actions.clone();
     actions.sort();
     actions.dedup();
-    Ok(Rule {
+    Ok(Compiled {
         account: pattern("account", &c.account)?,
         resource_type: pattern("type", &c.resource_type)?,
         name: pattern("name", &c.name)?,
@@ -341,60 +319,23 @@ impl Authorizer for Acl {
         &self,
         who: &Identity,
         request: &AccessRequest,
-    ) -> Result<Vec<Scope>, AuthzError> {
-        let decisions = self.decide(who, request);
-        let rules: Vec<String> = decisions
-            .iter()
-            .map(|d| match d.rule {
-                Some(i) => format!("{}=rule {}", d.requested, i + 1),
-                None => format!("{}=no rule", d.requested),
-            })
-            .collect();
-        tracing::Span::current().record("rules", rules.join(" ").as_str());
-        Ok(decisions
+    ) -> Result<Vec<Scope>, BackendError> {
+        Ok(self
+            .evaluate(who, request)
             .into_iter()
             .map(|d| Scope::new(d.requested.resource_type, d.requested.name, d.allowed))
             .collect())
     }
-}
 
-/// An address block: `10.0.0.0/8`, `2001:db8::/32`, or one address.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Cidr {
-    network: IpAddr,
-    prefix: u8,
-}
-
-impl Cidr {
-    pub(crate) fn parse(s: &str) -> Result<Cidr, String> {
-        let bad = || format!("ip: {s:?} is not an address or CIDR block");
-        let (addr, prefix) = match s.split_once('/') {
-            Some((a, p)) => (a, Some(p.parse::<u8>().map_err(|_| bad())?)),
-            None => (s, None),
-        };
-        let network: IpAddr = addr.parse().map_err(|_| bad())?;
-        let max = if network.is_ipv4() { 32 } else { 128 };
-        let prefix = prefix.unwrap_or(max);
-        if prefix > max {
-            return Err(bad());
-        }
-        Ok(Cidr { network, prefix })
-    }
-
-    pub(crate) fn contains(&self, ip: IpAddr) -> bool {
-        // A v4 client seen through a v6 socket is still a v4 client.
-        let ip = ip.to_canonical();
-        let (net, ip, bits) = match (self.network, ip) {
-            (IpAddr::V4(n), IpAddr::V4(i)) => {
-                (u128::from(n.to_bits()), u128::from(i.to_bits()), 32)
-            }
-            (IpAddr::V6(n), IpAddr::V6(i)) => (n.to_bits(), i.to_bits(), 128),
-            _ => return false,
-        };
-        let shift = bits - u32::from(self.prefix);
-        shift >= bits || (net >> shift) == (ip >> shift)
+    async fn decide(
+        &self,
+        who: &Identity,
+        request: &AccessRequest,
+    ) -> Result<Vec<ScopeDecision>, BackendError> {
+        Ok(self.evaluate(who, request))
     }
 }
 
-#[cfg(test)]
+// The tests write rules as JSON, through the `serde` feature.
+#[cfg(all(test, feature = "serde"))]
 mod tests;

@@ -2,9 +2,9 @@ use super::*;
 
 fn rules(toml_like: &[(&str, &[&str])]) -> Acl {
     // Each rule given as a JSON object of conditions and its actions.
-    let specs: Vec<AclRuleSpec> = toml_like
+    let specs: Vec<Rule> = toml_like
         .iter()
-        .map(|(conditions, actions)| AclRuleSpec {
+        .map(|(conditions, actions)| Rule {
             conditions: serde_json::from_str(conditions)
                 .unwrap_or_else(|e| panic!("{conditions}: {e}")),
             actions: actions.iter().map(|a| a.to_string()).collect(),
@@ -28,8 +28,13 @@ fn decide(
         vec![Scope::parse(scope).unwrap_or_else(|e| panic!("{e}"))],
     );
     req.client_ip = ip.and_then(|i| i.parse().ok());
-    let d = acl.decide(who, &req).remove(0);
-    (d.rule, d.allowed)
+    let d = acl.evaluate(who, &req).remove(0);
+    let rule = match d.decided_by {
+        DecidedBy::Rule(index) => Some(index),
+        DecidedBy::NoRule => None,
+        other => panic!("an ACL decides by rule, not {other:?}"),
+    };
+    (rule, d.allowed)
 }
 
 fn user(name: &str) -> Identity {
@@ -217,12 +222,12 @@ fn first_match_wins_across_the_account_index() {
 #[test]
 fn bad_rules_are_named() {
     let bad = |conditions: &str, actions: &[&str]| {
-        let spec = AclRuleSpec {
+        let spec = Rule {
             conditions: serde_json::from_str(conditions).unwrap_or_default(),
             actions: actions.iter().map(|a| a.to_string()).collect(),
             comment: None,
         };
-        Acl::new(&[AclRuleSpec::default(), spec])
+        Acl::new(&[Rule::default(), spec])
             .err()
             .map(|e| e.to_string())
     };

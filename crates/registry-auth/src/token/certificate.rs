@@ -9,7 +9,7 @@ use rustls_pki_types::pem::PemObject;
 /// Why a certificate chain was refused.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum CertificateError {
+pub(crate) enum CertificateError {
     /// The file could not be read.
     #[error("cannot read {path}: {source}")]
     Read {

@@ -1,6 +1,7 @@
 //! The default token generator: the JWT of the distribution token spec.
 
 use std::fmt;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -9,10 +10,12 @@ use data_encoding::{BASE64, BASE64URL_NOPAD};
 use serde::Serialize;
 use serde_json::json;
 
-use super::{Clock, KeyIdMode, SigningKey, Token, TokenError, TokenGenerator};
-use crate::authn::Identity;
-use crate::authz::AccessRequest;
-use crate::scope::Scope;
+use super::{Algorithm, Clock, KeyIdMode, SigningKey, SystemClock, Token, TokenGenerator};
+use crate::protocol::authz::AccessRequest;
+use crate::protocol::backend::BackendError;
+use crate::protocol::identity::Identity;
+use crate::protocol::scope::Scope;
+use crate::setting::{BuildError, at_least_a_minute};
 
 /// Signs registry tokens with a [`SigningKey`].
 ///
@@ -59,14 +62,35 @@ struct Claims<'a> {
 }
 
 impl JwtGenerator {
-    /// A generator; `chain` is the DER certificate chain (leaf first) to
-    /// send as `x5c`, or empty for none. The chain is expected to match the
-    /// key (the server builder checks it).
-    pub fn new(
+    /// Starts building a generator. Required: the signing key and the
+    /// issuer.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use registry_auth::token::{JwtGenerator, KeyIdMode};
+    ///
+    /// let generator = JwtGenerator::builder()
+    ///     .signing_key_pem_file("certs/token.key")
+    ///     .certificate_pem_file("certs/token.crt")
+    ///     .key_id(KeyIdMode::Thumbprint)
+    ///     .issuer("registry-auth")
+    ///     .token_lifetime(Duration::from_secs(300))
+    ///     .build()?;
+    /// println!("kid {}", generator.key_id());
+    /// # Ok::<(), registry_auth::BuildError>(())
+    /// ```
+    pub fn builder() -> JwtGeneratorBuilder {
+        JwtGeneratorBuilder::default()
+    }
+
+    /// A generator whose settings [`JwtGeneratorBuilder::build`] checked:
+    /// the chain matches the key, the issuer is set, the lifetime is long
+    /// enough.
+    fn new(
         key: SigningKey,
-        chain: Vec<Vec<u8>>,
+        chain: &[Vec<u8>],
         key_id: KeyIdMode,
-        issuer: impl Into<String>,
+        issuer: String,
         lifetime: Duration,
         clock: Arc<dyn Clock>,
     ) -> Self {
@@ -88,7 +112,7 @@ impl JwtGenerator {
             encoded_header: BASE64URL_NOPAD.encode(header.as_bytes()),
             key,
             kid,
-            issuer: issuer.into(),
+            issuer,
             lifetime,
             clock,
             rng: SystemRandom::new(),
@@ -105,6 +129,16 @@ impl JwtGenerator {
         &self.key
     }
 
+    /// The issuer tokens carry (`iss`).
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// How long tokens are valid.
+    pub fn token_lifetime(&self) -> Duration {
+        self.lifetime
+    }
+
     /// Signs claims for `subject` on `audience`, at `now`.
     fn sign(
         &self,
@@ -112,12 +146,12 @@ impl JwtGenerator {
         audience: &str,
         access: &[Scope],
         now: SystemTime,
-    ) -> Result<String, TokenError> {
+    ) -> Result<String, BackendError> {
         let iat = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let mut jti = [0u8; 16];
         self.rng
             .fill(&mut jti)
-            .map_err(|_| TokenError("random number generator failed".into()))?;
+            .map_err(|_| BackendError::new("random number generator failed"))?;
         let jti = BASE64URL_NOPAD.encode(&jti);
         let claims = Claims {
             iss: &self.issuer,
@@ -129,7 +163,7 @@ impl JwtGenerator {
             jti: &jti,
             access,
         };
-        let claims = serde_json::to_vec(&claims).map_err(|e| TokenError(e.into()))?;
+        let claims = serde_json::to_vec(&claims).map_err(BackendError::new)?;
         let mut token =
             String::with_capacity(self.encoded_header.len() + claims.len() * 4 / 3 + 400);
         token.push_str(&self.encoded_header);
@@ -138,7 +172,7 @@ impl JwtGenerator {
         let signature = self
             .key
             .sign(token.as_bytes())
-            .map_err(|_| TokenError("signing failed".into()))?;
+            .map_err(|_| BackendError::new("signing failed"))?;
         token.push('.');
         BASE64URL_NOPAD.encode_append(&signature, &mut token);
         Ok(token)
@@ -151,7 +185,7 @@ impl TokenGenerator for JwtGenerator {
         who: &Identity,
         granted: &[Scope],
         request: &AccessRequest,
-    ) -> Result<Token, TokenError> {
+    ) -> Result<Token, BackendError> {
         let now = self.clock.now();
         // Whole seconds, so that iat and issued_at agree.
         let now = UNIX_EPOCH
@@ -177,5 +211,215 @@ impl TokenGenerator for JwtGenerator {
             self.key.algorithm(),
             super::Algorithm::ES256 | super::Algorithm::EdDSA
         )
+    }
+}
+
+/// Builds a [`JwtGenerator`]; see [`JwtGenerator::builder`]. Every setter
+/// documents its default. Errors (an unreadable key file, say) are kept
+/// and reported by [`build`](JwtGeneratorBuilder::build), so the setters
+/// chain.
+#[must_use]
+pub struct JwtGeneratorBuilder {
+    key: Option<SigningKey>,
+    chain: Vec<Vec<u8>>,
+    key_id: KeyIdMode,
+    algorithm: Option<Algorithm>,
+    issuer: Option<String>,
+    lifetime: Duration,
+    clock: Arc<dyn Clock>,
+    error: Option<BuildError>,
+}
+
+impl Default for JwtGeneratorBuilder {
+    fn default() -> Self {
+        JwtGeneratorBuilder {
+            key: None,
+            chain: Vec::new(),
+            key_id: KeyIdMode::default(),
+            algorithm: None,
+            issuer: None,
+            lifetime: JwtGeneratorBuilder::DEFAULT_TOKEN_LIFETIME,
+            clock: Arc::new(SystemClock),
+            error: None,
+        }
+    }
+}
+
+impl fmt::Debug for JwtGeneratorBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwtGeneratorBuilder")
+            .field("key", &self.key)
+            .field("key_id", &self.key_id)
+            .field("issuer", &self.issuer)
+            .field("lifetime", &self.lifetime)
+            .finish_non_exhaustive()
+    }
+}
+
+impl JwtGeneratorBuilder {
+    /// How long tokens are valid unless set otherwise: 5 minutes.
+    pub const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(300);
+
+    fn fail(mut self, error: BuildError) -> Self {
+        self.error.get_or_insert(error);
+        self
+    }
+
+    /// The signing key. Required.
+    pub fn signing_key(mut self, key: SigningKey) -> Self {
+        self.key = Some(key);
+        self
+    }
+
+    /// Reads the signing key from a PEM file (PKCS#8, PKCS#1 or SEC1).
+    pub fn signing_key_pem_file(self, path: impl AsRef<Path>) -> Self {
+        match SigningKey::from_pem_file(path) {
+            Ok(key) => self.signing_key(key),
+            Err(e) => self.fail(BuildError::invalid("signing_key", e.to_string())),
+        }
+    }
+
+    /// Parses the signing key from PEM text.
+    pub fn signing_key_pem(self, pem: &[u8]) -> Self {
+        match SigningKey::from_pem(pem) {
+            Ok(key) => self.signing_key(key),
+            Err(e) => self.fail(BuildError::invalid("signing_key", e.to_string())),
+        }
+    }
+
+    /// Reads the certificate chain of the signing key from a PEM file (leaf
+    /// first). When given, tokens carry it as `x5c`, which both registry
+    /// 2.8 and v3 accept when the certificate is in their `rootcertbundle`.
+    /// Defaults to none (tokens carry only `kid`).
+    pub fn certificate_pem_file(mut self, path: impl AsRef<Path>) -> Self {
+        match super::read_chain_file(path.as_ref()) {
+            Ok(chain) => {
+                self.chain = chain;
+                self
+            }
+            Err(e) => self.fail(BuildError::invalid("certificate", e.to_string())),
+        }
+    }
+
+    /// Parses the certificate chain from PEM text; see
+    /// [`certificate_pem_file`](Self::certificate_pem_file).
+    pub fn certificate_pem(mut self, pem: &[u8]) -> Self {
+        match super::parse_chain(pem) {
+            Ok(chain) => {
+                self.chain = chain;
+                self
+            }
+            Err(e) => self.fail(BuildError::invalid("certificate", e.to_string())),
+        }
+    }
+
+    /// How the `kid` header is computed. Defaults to
+    /// [`KeyIdMode::Libtrust`].
+    pub fn key_id(mut self, mode: KeyIdMode) -> Self {
+        self.key_id = mode;
+        self
+    }
+
+    /// The signing algorithm; it must fit the key (RS256, RS384 or RS512
+    /// for an RSA key; an EC or Ed25519 key has exactly one). Defaults to
+    /// the key's own (RS256 for RSA).
+    pub fn algorithm(mut self, algorithm: Algorithm) -> Self {
+        self.algorithm = Some(algorithm);
+        self
+    }
+
+    /// The token issuer (`iss`); must equal the registry's
+    /// `auth.token.issuer`. Required, not empty.
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuer = Some(issuer.into());
+        self
+    }
+
+    /// How long tokens are valid. Defaults to 5 minutes; at least 60 s.
+    pub fn token_lifetime(mut self, lifetime: Duration) -> Self {
+        self.lifetime = lifetime;
+        self
+    }
+
+    /// The clock tokens are dated by. Defaults to the system clock.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Whether any setting of the generator itself was given (the clock
+    /// aside): the server builder refuses them next to a custom generator.
+    pub(crate) fn is_touched(&self) -> bool {
+        self.key.is_some()
+            || self.error.is_some()
+            || !self.chain.is_empty()
+            || self.key_id != KeyIdMode::default()
+            || self.algorithm.is_some()
+            || self.issuer.is_some()
+            || self.lifetime != JwtGeneratorBuilder::DEFAULT_TOKEN_LIFETIME
+    }
+
+    /// Checks every value that was set, without building: what
+    /// [`build`](Self::build) refuses, except that the signing key and the
+    /// issuer may still be missing (the algorithm and certificate are
+    /// checked against the key once there is one). For tools that check a
+    /// configuration.
+    pub fn validate(&self) -> Result<(), BuildError> {
+        if let Some(error) = &self.error {
+            return Err(error.clone());
+        }
+        if self.issuer.as_deref() == Some("") {
+            return Err(BuildError::invalid("issuer", "must not be empty"));
+        }
+        at_least_a_minute("token_lifetime", self.lifetime)?;
+        let Some(key) = &self.key else {
+            return Ok(());
+        };
+        if let Some(alg) = self.algorithm.filter(|alg| !key.fits(*alg)) {
+            return Err(BuildError::invalid(
+                "algorithm",
+                format!(
+                    "{alg} does not fit the signing key, whose algorithm is {}",
+                    key.algorithm()
+                ),
+            ));
+        }
+        if !self.chain.is_empty() {
+            super::check_leaf_matches(&self.chain, key.public_key_der())
+                .map_err(|e| BuildError::invalid("certificate", e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    /// Checks the settings and makes the generator.
+    pub fn build(self) -> Result<JwtGenerator, BuildError> {
+        self.validate()?;
+        let key = self.key.ok_or_else(|| {
+            BuildError::missing(
+                "signing_key",
+                "call .signing_key_pem_file(...) (or .token_generator(...))",
+            )
+        })?;
+        let issuer = self.issuer.ok_or_else(|| {
+            BuildError::missing(
+                "issuer",
+                "call .issuer(...) with the registry's auth.token.issuer",
+            )
+        })?;
+        let key = match self.algorithm {
+            // validate() checked that it fits.
+            Some(alg) => key
+                .with_algorithm(alg)
+                .map_err(|e| BuildError::invalid("algorithm", e.to_string()))?,
+            None => key,
+        };
+        Ok(JwtGenerator::new(
+            key,
+            &self.chain,
+            self.key_id,
+            issuer,
+            self.lifetime,
+            self.clock,
+        ))
     }
 }

@@ -16,7 +16,10 @@ use serde_json::json;
 use super::key_id;
 
 /// A JWS signing algorithm the registry verifies.
+///
+/// With the `serde` feature it deserializes from its JOSE name (`"RS384"`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Deserialize))]
 #[non_exhaustive]
 pub enum Algorithm {
     /// RSASSA-PKCS1-v1_5 with SHA-256.
@@ -192,11 +195,7 @@ impl SigningKey {
 
     /// Chooses RS384 or RS512 for an RSA key (RS256 is the default).
     pub fn with_algorithm(mut self, alg: Algorithm) -> Result<Self, KeyError> {
-        let fits = match self.pair {
-            Pair::Rsa(_) => matches!(alg, Algorithm::RS256 | Algorithm::RS384 | Algorithm::RS512),
-            _ => alg == self.alg,
-        };
-        if !fits {
+        if !self.fits(alg) {
             return Err(KeyError::AlgorithmMismatch {
                 alg,
                 key: self.key_type(),
@@ -204,6 +203,14 @@ impl SigningKey {
         }
         self.alg = alg;
         Ok(self)
+    }
+
+    /// Whether this key can sign with `alg`.
+    pub(crate) fn fits(&self, alg: Algorithm) -> bool {
+        match self.pair {
+            Pair::Rsa(_) => matches!(alg, Algorithm::RS256 | Algorithm::RS384 | Algorithm::RS512),
+            _ => alg == self.alg,
+        }
     }
 
     /// The algorithm tokens are signed with.
@@ -310,7 +317,7 @@ impl SigningKey {
 
 impl SigningKey {
     /// Whether `signature` is this key's signature of `message` (checks a
-    /// token this server issued; see [`crate::token::verify_token`]).
+    /// token this server issued; see [`verify`](crate::token::verify)).
     pub fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
         use aws_lc_rs::signature::{UnparsedPublicKey, VerificationAlgorithm};
         let (alg, public): (&'static dyn VerificationAlgorithm, &[u8]) = match &self.pair {
@@ -340,7 +347,7 @@ impl SigningKey {
 
 /// Private keys belong to their owner: a key file that group or others may
 /// read draws a warning (it still loads; the deployer decides).
-pub fn warn_if_readable_by_others(path: &Path) {
+pub(crate) fn warn_if_readable_by_others(path: &Path) {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

@@ -5,7 +5,12 @@ use aws_lc_rs::digest::{SHA256, digest};
 use data_encoding::{BASE32_NOPAD, BASE64URL_NOPAD};
 
 /// How the `kid` header of a token is computed.
+///
+/// With the `serde` feature it deserializes from `"libtrust"` or
+/// `"thumbprint"`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
 #[non_exhaustive]
 pub enum KeyIdMode {
     /// The libtrust fingerprint of the public key, which registry 2.8.x

@@ -1,4 +1,9 @@
-//! Tokens: the [`TokenGenerator`] trait and the default JWT generator.
+//! Tokens: the [`TokenGenerator`] trait, the default JWT generator and its
+//! signing keys, and checking a token this server issued.
+//!
+//! Layer 1: may use the protocol's words ([`Identity`], [`Scope`],
+//! [`AccessRequest`]); the core calls it through [`TokenGenerator`]. No
+//! I/O beyond reading key and certificate files when asked to.
 
 mod certificate;
 mod jwt;
@@ -9,17 +14,18 @@ mod verify;
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
-pub use certificate::CertificateError;
 pub(crate) use certificate::{check_leaf_matches, parse_chain, read_chain_file};
-pub use jwt::JwtGenerator;
-pub use key::warn_if_readable_by_others;
+pub use jwt::{JwtGenerator, JwtGeneratorBuilder};
+#[cfg(feature = "serve")]
+pub(crate) use key::warn_if_readable_by_others;
 pub use key::{Algorithm, KeyError, SigningKey};
 pub use key_id::KeyIdMode;
-pub use verify::{VerifiedToken, VerifyError, decode_unverified, verify_token};
+pub use verify::{Validation, VerifiedToken, VerifyError, decode_unverified, verify};
 
-use crate::authn::{BoxError, Identity};
-use crate::authz::AccessRequest;
-use crate::scope::Scope;
+use crate::protocol::authz::AccessRequest;
+use crate::protocol::backend::BackendError;
+use crate::protocol::identity::Identity;
+use crate::protocol::scope::Scope;
 
 /// A signed token, ready to send.
 #[derive(Clone)]
@@ -42,18 +48,13 @@ impl fmt::Debug for Token {
     }
 }
 
-/// Why a token could not be produced. The client gets 500; the inner error
-/// is logged.
-#[derive(Debug, thiserror::Error)]
-#[error("token generation failed: {0}")]
-pub struct TokenError(#[source] pub BoxError);
-
 /// Produces the token for a decision.
 ///
 /// The default, [`JwtGenerator`], signs the JWT the registry verifies.
 /// Replace it to add claims, sign with a key held elsewhere (HSM, KMS), or
 /// issue tokens for a registry of your own. Signing is CPU work of tens of
-/// microseconds to a millisecond, so this is a plain function.
+/// microseconds to a millisecond, so this is a plain function. An error
+/// answers the client 500 and is logged.
 pub trait TokenGenerator: Send + Sync + 'static {
     /// Makes a token granting `granted` to `who` for `request.service`.
     fn generate(
@@ -61,7 +62,7 @@ pub trait TokenGenerator: Send + Sync + 'static {
         who: &Identity,
         granted: &[Scope],
         request: &AccessRequest,
-    ) -> Result<Token, TokenError>;
+    ) -> Result<Token, BackendError>;
 
     /// The JWKS document (`{"keys": [...]}`) of the keys that verify this
     /// generator's tokens, served at `/.well-known/jwks.json`. `None` (the
@@ -86,7 +87,7 @@ pub trait Clock: Send + Sync + fmt::Debug + 'static {
 
 /// The system clock. The default.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct SystemClock;
+pub(crate) struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> SystemTime {

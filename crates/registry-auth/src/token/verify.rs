@@ -1,5 +1,5 @@
-//! Checking a token this server issued: what `registry-auth token verify`
-//! does, and what a registry does, minus the access check.
+//! Checking a token this server issued: what a registry does, minus the
+//! access check (and what `registry-auth token verify` runs).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -69,17 +69,78 @@ pub fn decode_unverified(token: &str) -> Result<VerifiedToken, VerifyError> {
     })
 }
 
+/// What [`verify`] checks besides the signature: the issuer, the audience
+/// and the validity window.
+///
+/// ```
+/// use std::time::Duration;
+/// use registry_auth::token::Validation;
+///
+/// let validation = Validation::new("registry-auth")
+///     .audience("registry.example.com")
+///     .leeway(Duration::from_secs(30));
+/// # let _ = validation;
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Validation {
+    issuer: String,
+    audiences: Option<Vec<String>>,
+    leeway: Duration,
+    now: Option<SystemTime>,
+}
+
+impl Validation {
+    /// `iss` must equal `issuer`. Any audience is accepted, with the
+    /// registry's 60 s of clock skew, at the current time, until set
+    /// otherwise.
+    pub fn new(issuer: impl Into<String>) -> Self {
+        Validation {
+            issuer: issuer.into(),
+            audiences: None,
+            leeway: Duration::from_secs(60),
+            now: None,
+        }
+    }
+
+    /// Adds an audience `aud` may be; once one is given, no other is
+    /// accepted. Defaults to any.
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.audiences
+            .get_or_insert_with(Vec::new)
+            .push(audience.into());
+        self
+    }
+
+    /// Adds several audiences; see [`audience`](Self::audience).
+    pub fn audiences<I, S>(self, audiences: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        audiences.into_iter().fold(self, Self::audience)
+    }
+
+    /// The clock skew allowed on `exp` and `nbf`. Defaults to 60 s, as the
+    /// registry allows.
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.leeway = leeway;
+        self
+    }
+
+    /// Checks the validity window at `now` instead of the current time.
+    pub fn at(mut self, now: SystemTime) -> Self {
+        self.now = Some(now);
+        self
+    }
+}
+
 /// Verifies a token against `key`: the header's `alg` first (it must be the
-/// key's), then the signature, then `iss`, `aud` (when `services` is given)
-/// and the validity window, allowing `leeway` of clock skew (the registry
-/// allows 60 s).
-pub fn verify_token(
+/// key's), then the signature, then what `validation` asks: `iss`, `aud`
+/// and the validity window.
+pub fn verify(
     token: &str,
     key: &SigningKey,
-    issuer: &str,
-    services: Option<&[String]>,
-    now: SystemTime,
-    leeway: Duration,
+    validation: &Validation,
 ) -> Result<VerifiedToken, VerifyError> {
     let decoded = decode_unverified(token)?;
     let alg = decoded.header["alg"].as_str().unwrap_or_default();
@@ -100,15 +161,23 @@ pub fn verify_token(
     }
     let claims = &decoded.claims;
     let iss = claims["iss"].as_str().unwrap_or_default();
-    if iss != issuer {
+    if iss != validation.issuer {
         return Err(VerifyError::Issuer(iss.to_owned()));
     }
     let aud = claims["aud"].as_str().unwrap_or_default();
-    if services.is_some_and(|list| !list.iter().any(|s| s == aud)) {
+    if validation
+        .audiences
+        .as_ref()
+        .is_some_and(|list| !list.iter().any(|s| s == aud))
+    {
         return Err(VerifyError::Audience(aud.to_owned()));
     }
-    let now = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let leeway = leeway.as_secs();
+    let now = validation
+        .now
+        .unwrap_or_else(SystemTime::now)
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let leeway = validation.leeway.as_secs();
     if claims["exp"]
         .as_u64()
         .is_none_or(|exp| now > exp.saturating_add(leeway))

@@ -1,0 +1,625 @@
+//! The `registry-auth` binary, run as a user would: every subcommand,
+//! serving, reload and shutdown.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::support::{Server, Site, access, run, text, token};
+
+#[test]
+fn init_writes_a_working_setup_and_refuses_to_overwrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let out = run(
+        &[
+            "init",
+            d,
+            "--service",
+            "registry.example.com",
+            "--key-type",
+            "rsa",
+        ],
+        None,
+    );
+    let (stdout, _) = text(&out);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("service: registry.example.com"), "{stdout}");
+    assert!(stdout.contains("rootcertbundle: "), "{stdout}");
+    for f in [
+        "token.key",
+        "token.crt",
+        "config.toml",
+        "registry-auth.yml",
+        "jwks.json",
+    ] {
+        assert!(dir.path().join(f).is_file(), "{f}");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join("token.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let jwks: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("jwks.json")).unwrap())
+            .unwrap();
+    assert_eq!(jwks["keys"][0]["alg"], "RS256");
+    // The starter configuration loads as it is.
+    let config = dir.path().join("config.toml");
+    let out = run(
+        &["registry-config", "--config", config.to_str().unwrap()],
+        None,
+    );
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert!(text(&out).0.contains("issuer: registry-auth"));
+
+    let again = run(&["init", d], None);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        text(&again)
+            .1
+            .starts_with("registry-auth: error: refusing to overwrite "),
+        "{:?}",
+        text(&again)
+    );
+}
+
+#[test]
+fn hash_password_reads_stdin_and_hashes_with_bcrypt_or_argon2() {
+    let out = run(&["hash-password", "--cost", "4"], Some("s3cret\n"));
+    let hash = text(&out).0.trim().to_owned();
+    assert!(hash.starts_with("$2b$04$"), "{hash}");
+    let parsed = registry_auth::identity::PasswordHash::parse(&hash).unwrap();
+    assert!(parsed.verify("s3cret") && !parsed.verify("s3cret\n"));
+
+    let out = run(&["hash-password", "--argon2"], Some("s3cret"));
+    let hash = text(&out).0.trim().to_owned();
+    assert!(hash.starts_with("$argon2id$"), "{hash}");
+    assert!(
+        registry_auth::identity::PasswordHash::parse(&hash)
+            .unwrap()
+            .verify("s3cret")
+    );
+
+    let out = run(&["hash-password"], Some("\n"));
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(text(&out).1, "registry-auth: error: empty password\n");
+    let out = run(&["hash-password", "--cost", "99"], Some("x\n"));
+    assert_eq!(
+        text(&out).1,
+        "registry-auth: error: bcrypt cost must be 4 to 31\n"
+    );
+}
+
+#[test]
+fn check_explains_each_decision() {
+    let site = Site::new();
+    let config = site.config_path();
+    let c = config.to_str().unwrap();
+    let out = run(
+        &[
+            "check",
+            "-c",
+            c,
+            "--user",
+            "bob",
+            "--scope",
+            "repository:web/site:push,pull",
+            "repository:alice/x:push",
+            "registry:catalog:*",
+        ],
+        None,
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(
+        stdout,
+        "user bob (password not checked) on registry.test\n\
+         repository:web/site:pull,push\n  rule 3 (team namespace) allows [pull, push]\n  granted: pull,push\n\
+         repository:alice/x:push\n  rule 5 (users pull) allows [pull]\n  granted: nothing\n\
+         registry:catalog:*\n  no rule matches: denied\n  granted: nothing\n"
+    );
+    let out = run(
+        &[
+            "check",
+            "-c",
+            c,
+            "--user",
+            "admin",
+            "--password",
+            "-",
+            "--scope",
+            "registry:catalog:*",
+        ],
+        Some("admin-pw"),
+    );
+    assert_eq!(
+        text(&out).0,
+        "user admin: password ok, on registry.test\nregistry:catalog:*\n  rule 1 (admins) allows [*]\n  granted: *\n"
+    );
+    let out = run(
+        &[
+            "check",
+            "-c",
+            c,
+            "--user",
+            "admin",
+            "--password",
+            "nope",
+            "--scope",
+            "registry:catalog:*",
+        ],
+        None,
+    );
+    assert_eq!(
+        text(&out).0,
+        "user admin: invalid username or password (the client gets 401)\n"
+    );
+    let out = run(
+        &[
+            "check",
+            "-c",
+            c,
+            "--anonymous",
+            "--scope",
+            "repository:public/x:pull",
+            "repository:alice/x:pull",
+        ],
+        None,
+    );
+    assert_eq!(
+        text(&out).0,
+        "anonymous on registry.test\n\
+         repository:public/x:pull\n  rule 4 (anonymous pulls public) allows [pull]\n  granted: pull\n\
+         repository:alice/x:pull\n  no rule matches: denied\n  granted: nothing\n"
+    );
+    let out = run(
+        &[
+            "check",
+            "-c",
+            c,
+            "--user",
+            "bob",
+            "--scope",
+            "repository:Bad:pull",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out).1,
+        "registry-auth: error: invalid scope \"repository:Bad:pull\": invalid resource name\n"
+    );
+    let out = run(
+        &[
+            "check",
+            "-c",
+            c,
+            "--user",
+            "bob",
+            "--service",
+            "other",
+            "--scope",
+            "repository:a:pull",
+        ],
+        None,
+    );
+    assert_eq!(
+        text(&out).1,
+        "registry-auth: error: service \"other\" is not in token.services\n"
+    );
+}
+
+#[test]
+fn a_bad_configuration_stops_the_start_with_its_reason() {
+    let site = Site::new();
+    std::fs::write(
+        site.config_path(),
+        "[token]\nissuer = \"x\"\nsigning_key = \"token.key\"\nbogus = 1\n",
+    )
+    .unwrap();
+    let out = run(
+        &["serve", "--config", site.config_path().to_str().unwrap()],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out).1;
+    assert!(stderr.starts_with("registry-auth: error: "), "{stderr}");
+    assert!(
+        stderr.contains("config.toml: TOML parse error at line 4, column 1"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("unknown field `bogus`"), "{stderr}");
+    let out = run(&["serve", "--config", "/nonexistent/config.toml"], None);
+    assert_eq!(
+        text(&out).1,
+        "registry-auth: error: /nonexistent/config.toml: cannot read: No such file or directory (os error 2)\n"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_tokens_health_metrics_and_stops_on_sigterm() {
+    let site = Site::new();
+    let server = Server::start(&site.config_path(), &[], &site.url("/healthz")).await;
+    let health = reqwest::get(site.url("/healthz")).await.unwrap();
+    assert_eq!(health.status(), 200);
+    assert_eq!(health.text().await.unwrap(), r#"{"status":"ok"}"#);
+
+    let (status, body) = token(
+        &site.url(""),
+        "service=registry.test&scope=repository:alice/app:push,pull",
+        Some(("alice", "alice-pw")),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        access(&body),
+        json!([{"type": "repository", "name": "alice/app", "actions": ["pull", "push"]}])
+    );
+    let (status, body) = token(
+        &site.url(""),
+        "service=registry.test",
+        Some(("alice", "wrong")),
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (
+            401,
+            json!({"errors": [{"code": "UNAUTHORIZED", "message": "invalid username or password"}]})
+        )
+    );
+    let (status, body) = token(
+        &site.url(""),
+        "service=registry.test&scope=repository:public/x:pull",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        access(&body),
+        json!([{"type": "repository", "name": "public/x", "actions": ["pull"]}])
+    );
+
+    let metrics = reqwest::get(site.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "registry_auth_token_requests_total{outcome=\"issued\"} 2",
+        "registry_auth_token_requests_total{outcome=\"unauthorized\"} 1",
+        "registry_auth_failed_logins_total 1",
+        "registry_auth_scopes_total{result=\"granted\"} 2",
+        "registry_auth_request_duration_seconds_count 3",
+    ] {
+        assert!(metrics.contains(line), "{line} missing from:\n{metrics}");
+    }
+
+    // The token verifies against the configuration's key.
+    let t = body["token"].as_str().unwrap().to_owned();
+    let c = site.config_path();
+    let out = run(
+        &["token", "verify", "-", "--config", c.to_str().unwrap()],
+        Some(&t),
+    );
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert!(text(&out).0.starts_with("valid\n"));
+    let out = run(&["token", "decode", &t], None);
+    assert!(text(&out).0.contains("\"sub\": \"\""), "{:?}", text(&out));
+    let mut forged = t.clone();
+    forged.truncate(t.len() - 4);
+    forged.push_str("AAAA");
+    let out = run(
+        &["token", "verify", &forged, "--config", c.to_str().unwrap()],
+        None,
+    );
+    assert_eq!(
+        text(&out).1,
+        "registry-auth: error: invalid token: bad signature\n"
+    );
+
+    let status = server.terminate().await;
+    assert!(status.success(), "exit status {status}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_on_file_change_takes_valid_edits_and_refuses_broken_ones() {
+    let site = Site::new();
+    let server = Server::start(&site.config_path(), &[], &site.url("/healthz")).await;
+    let bob_push = "service=registry.test&scope=repository:web/x:push";
+    let (_, body) = token(&site.url(""), bob_push, Some(("bob", "bob-pw"))).await;
+    assert_eq!(access(&body)[0]["actions"], json!(["push"]));
+    // Identity tokens, as docker login gets them.
+    let login = "service=registry.test&client_id=docker&offline_token=true";
+    let bob_rt = token(&site.url(""), login, Some(("bob", "bob-pw"))).await.1["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let alice_rt = token(&site.url(""), login, Some(("alice", "alice-pw")))
+        .await
+        .1["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(refresh(&site, &bob_rt).await.0, 200);
+
+    // bob is removed: the next token request fails.
+    site.write_config(&site.users_and_rules(false));
+    let mut status = 0;
+    for _ in 0..100 {
+        status = token(&site.url(""), bob_push, Some(("bob", "bob-pw")))
+            .await
+            .0;
+        if status == 401 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        status,
+        401,
+        "bob still gets tokens after the reload:\n{}",
+        server.log()
+    );
+    // ... nor can he refresh; alice's identity token survived the reload.
+    assert_eq!(
+        refresh(&site, &bob_rt).await,
+        (
+            400,
+            json!({"error": "invalid_grant", "error_description": "invalid refresh token"})
+        )
+    );
+    assert_eq!(refresh(&site, &alice_rt).await.0, 200);
+
+    // A broken edit is refused; the rules in force keep serving.
+    std::fs::write(
+        site.config_path(),
+        "[token]\nissuer = \"x\"\nthis is not toml",
+    )
+    .unwrap();
+    for _ in 0..100 {
+        if server.log().contains("configuration refused") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        server
+            .log()
+            .contains("configuration refused; the previous one stays in force"),
+        "{}",
+        server.log()
+    );
+    let (status, body) = token(
+        &site.url(""),
+        "service=registry.test&scope=repository:alice/a:push",
+        Some(("alice", "alice-pw")),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(access(&body)[0]["actions"], json!(["push"]));
+    assert_eq!(
+        token(&site.url(""), bob_push, Some(("bob", "bob-pw")))
+            .await
+            .0,
+        401
+    );
+    drop(server);
+}
+
+/// POST /token with a refresh grant, as docker sends it.
+async fn refresh(site: &Site, refresh_token: &str) -> (u16, serde_json::Value) {
+    let resp = reqwest::Client::new()
+        .post(site.url("/token"))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", "docker"),
+            ("service", "registry.test"),
+            ("refresh_token", refresh_token),
+            ("scope", "repository:web/x:pull"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    (resp.status().as_u16(), resp.json().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_on_sighup_when_not_watching() {
+    let site = Site::new();
+    site.write_config_with(&site.users_and_rules(true), "watch = false\n");
+    let server = Server::start(&site.config_path(), &[], &site.url("/healthz")).await;
+    let bob = "service=registry.test";
+    assert_eq!(
+        token(&site.url(""), bob, Some(("bob", "bob-pw"))).await.0,
+        200
+    );
+    site.write_config_with(&site.users_and_rules(false), "watch = false\n");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        token(&site.url(""), bob, Some(("bob", "bob-pw"))).await.0,
+        200,
+        "no reload without a signal"
+    );
+    server.signal("-HUP");
+    let mut status = 0;
+    for _ in 0..100 {
+        status = token(&site.url(""), bob, Some(("bob", "bob-pw"))).await.0;
+        if status == 401 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(status, 401, "{}", server.log());
+    assert!(
+        server.log().contains("trigger=\"SIGHUP\"") || server.log().contains("trigger=SIGHUP"),
+        "{}",
+        server.log()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_audit_log_has_one_event_per_decision_and_no_secrets() {
+    let site = Site::new();
+    let server = Server::start(
+        &site.config_path(),
+        &["--log-format", "json"],
+        &site.url("/healthz"),
+    )
+    .await;
+    let (_, body) = token(
+        &site.url(""),
+        "service=registry.test&scope=repository:web/x:push&scope=repository:zzz/y:push",
+        Some(("bob", "bob-pw")),
+    )
+    .await;
+    let issued = body["token"].as_str().unwrap().to_owned();
+    token(
+        &site.url(""),
+        "service=registry.test",
+        Some(("bob", "hunter2-wrong")),
+    )
+    .await;
+    let log = server.log();
+    let audit: Vec<serde_json::Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["target"] == "registry_auth::audit")
+        .collect();
+    assert_eq!(audit.len(), 2, "{log}");
+    let ok = &audit[0]["fields"];
+    assert_eq!(ok["outcome"], "issued");
+    assert_eq!(ok["account"], "bob");
+    assert_eq!(ok["client_ip"], "127.0.0.1");
+    assert_eq!(
+        ok["requested"],
+        "repository:web/x:push repository:zzz/y:push"
+    );
+    assert_eq!(ok["granted"], "repository:web/x:push");
+    assert_eq!(
+        audit[0]["fields"]["rules"],
+        "repository:web/x:push=rule 3 repository:zzz/y:push=rule 5"
+    );
+    assert_eq!(audit[1]["fields"]["outcome"], "unauthorized");
+    for secret in ["bob-pw", "hunter2-wrong", &issued[issued.len() - 20..]] {
+        assert!(!log.contains(secret), "{secret} leaked into the log");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_https_when_configured() {
+    let site = Site::new();
+    let tls = run(&["init", site.path("tls").to_str().unwrap()], None);
+    assert!(tls.status.success());
+    // Any key and certificate do for TLS; reuse init's, from another folder.
+    site.write_config_with(
+        &site.users_and_rules(true),
+        "tls_certificate = \"tls/token.crt\"\ntls_key = \"tls/token.key\"\n",
+    );
+    let url = format!("https://127.0.0.1:{}", site.port);
+    let server = Server::start(&site.config_path(), &[], &format!("{url}/healthz")).await;
+    let client = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .build()
+        .unwrap();
+    let resp = client
+        .get(format!("{url}/token?service=registry.test"))
+        .basic_auth("alice", Some("alice-pw"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(
+        reqwest::get(format!("http://127.0.0.1:{}/healthz", site.port))
+            .await
+            .is_err_or_not_ok()
+    );
+    drop(server);
+}
+
+trait NotOk {
+    fn is_err_or_not_ok(&self) -> bool;
+}
+
+impl NotOk for reqwest::Result<reqwest::Response> {
+    fn is_err_or_not_ok(&self) -> bool {
+        self.as_ref().map_or(true, |r| !r.status().is_success())
+    }
+}
+
+/// The SHA-256 fingerprint of the certificate a TLS server presents, as
+/// the openssl command line sees it.
+fn presented_certificate(port: u16) -> String {
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "openssl s_client -connect 127.0.0.1:{port} </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256"
+        ))
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+fn fingerprint_of(file: &std::path::Path) -> String {
+    let out = std::process::Command::new("openssl")
+        .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
+        .arg(file)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tls_certificate_is_reloaded_without_a_restart() {
+    registry_auth_testkit::require_tools(&["openssl"]);
+    let site = Site::new();
+    for dir in ["tls-a", "tls-b"] {
+        assert!(
+            run(&["init", site.path(dir).to_str().unwrap()], None)
+                .status
+                .success()
+        );
+    }
+    std::fs::create_dir_all(site.path("tls")).unwrap();
+    for f in ["token.crt", "token.key"] {
+        std::fs::copy(site.path("tls-a").join(f), site.path("tls").join(f)).unwrap();
+    }
+    site.write_config_with(
+        &site.users_and_rules(true),
+        "watch_interval = \"100ms\"\ntls_certificate = \"tls/token.crt\"\ntls_key = \"tls/token.key\"\n",
+    );
+    let url = format!("https://127.0.0.1:{}", site.port);
+    let server = Server::start(&site.config_path(), &[], &format!("{url}/healthz")).await;
+    let a = fingerprint_of(&site.path("tls-a/token.crt"));
+    let b = fingerprint_of(&site.path("tls-b/token.crt"));
+    assert_ne!(a, b);
+    assert_eq!(presented_certificate(site.port), a);
+
+    // Renewal: key first, then certificate, each replaced whole.
+    for f in ["token.key", "token.crt"] {
+        let tmp = site.path("tls").join(format!("{f}.new"));
+        std::fs::copy(site.path("tls-b").join(f), &tmp).unwrap();
+        std::fs::rename(&tmp, site.path("tls").join(f)).unwrap();
+    }
+    let mut presented = String::new();
+    for _ in 0..100 {
+        presented = presented_certificate(site.port);
+        if presented == b {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        presented,
+        b,
+        "the new certificate is served:\n{}",
+        server.log()
+    );
+    drop(server);
+}

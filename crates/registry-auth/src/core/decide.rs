@@ -1,0 +1,537 @@
+//! The decision: request → identity → access → token. No HTTP here.
+
+use std::future::Future;
+use std::net::IpAddr;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lc_rs::rand::SystemRandom;
+use futures_util::FutureExt;
+
+use super::response::TokenResponse;
+use crate::guard::cache::CredentialCache;
+use crate::guard::limits::Limits;
+use crate::guard::throttle::Throttle;
+use crate::protocol::authn::{Authenticator, AuthnError};
+use crate::protocol::authz::{AccessRequest, Authorizer, DecidedBy, ScopeDecision};
+use crate::protocol::backend::BackendError;
+use crate::protocol::cidr::Cidr;
+use crate::protocol::credentials::{Credentials, Secret};
+use crate::protocol::error::Error;
+use crate::protocol::identity::Identity;
+use crate::protocol::request::TokenRequest;
+use crate::protocol::scope::Scope;
+use crate::refresh::{RefreshRecord, RefreshTokenStore, TokenHash, new_refresh_token};
+use crate::token::{Clock, Token, TokenGenerator};
+
+/// Which services (token audiences) the server issues tokens for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Services {
+    /// Only these; a request naming no service gets the only one, if there
+    /// is exactly one.
+    Only(Vec<String>),
+    /// Whatever the client names (it must name one).
+    Any,
+}
+
+/// Refresh-token settings of a server that issues them.
+pub(crate) struct Refresh {
+    pub(crate) store: Arc<dyn RefreshTokenStore>,
+    pub(crate) lifetime: Duration,
+}
+
+/// Everything one decision needs; built once by the builder, shared by
+/// every request.
+pub(crate) struct Core {
+    pub(crate) authenticator: Arc<dyn Authenticator>,
+    pub(crate) authorizer: Arc<dyn Authorizer>,
+    pub(crate) generator: Arc<dyn TokenGenerator>,
+    pub(crate) services: Services,
+    pub(crate) anonymous: bool,
+    pub(crate) refresh: Option<Refresh>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) rng: SystemRandom,
+    pub(crate) throttle: Option<Throttle>,
+    pub(crate) cache: Option<CredentialCache>,
+    pub(crate) limits: Limits,
+    /// For the HTTP adapter: the realm of `WWW-Authenticate` on 401.
+    pub(crate) realm: String,
+    /// For the HTTP adapter: proxies whose `X-Forwarded-For` is believed.
+    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
+    pub(crate) trusted_proxies: Vec<Cidr>,
+}
+
+/// Which backend a guarded call goes to, for the error it turns into.
+#[derive(Clone, Copy)]
+enum Backend {
+    Authenticator,
+    Authorizer,
+    RefreshStore,
+}
+
+impl Backend {
+    fn unavailable(self) -> Error {
+        match self {
+            Backend::Authenticator => Error::AuthenticatorUnavailable,
+            Backend::Authorizer => Error::AuthorizerUnavailable,
+            Backend::RefreshStore => Error::RefreshStoreUnavailable,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Backend::Authenticator => "authenticator",
+            Backend::Authorizer => "authorizer",
+            Backend::RefreshStore => "refresh token store",
+        }
+    }
+
+    /// Logs a backend's failure (never sent) and answers 503.
+    fn failed(self, error: &BackendError) -> Error {
+        tracing::error!(backend = self.name(), %error, "backend failed; refusing the request");
+        self.unavailable()
+    }
+}
+
+impl Core {
+    /// Runs one request and records it: one audit event and the metrics,
+    /// whatever the outcome.
+    pub(crate) async fn issue(&self, request: TokenRequest) -> Result<TokenResponse, Error> {
+        let started = std::time::Instant::now();
+        let account = request
+            .credentials
+            .username()
+            .unwrap_or_default()
+            .to_owned();
+        let client_ip = request.client_ip;
+        let requested = request.scopes.clone();
+        let result = self.decide(request).await;
+        let outcome = match &result {
+            Ok(_) => "issued",
+            Err(e) => e.outcome(),
+        };
+        let (granted, decisions) = match &result {
+            Ok(r) => (r.granted.as_slice(), r.decisions.as_slice()),
+            Err(_) => (&[][..], &[][..]),
+        };
+        tracing::info!(
+            target: "registry_auth::audit",
+            outcome,
+            account = %account,
+            client_ip = %client_ip.map(|ip| ip.to_string()).unwrap_or_default(),
+            requested = %DisplayScopes(&requested),
+            granted = %DisplayScopes(granted),
+            rules = %DisplayReasons(decisions),
+            "token request"
+        );
+        metrics::counter!("registry_auth_token_requests_total", "outcome" => outcome).increment(1);
+        if matches!(result, Err(Error::InvalidCredentials)) {
+            metrics::counter!("registry_auth_failed_logins_total").increment(1);
+        }
+        for decision in decisions {
+            let result = match decision.granted().as_slice() {
+                [] => "denied",
+                got if decision
+                    .requested
+                    .actions
+                    .iter()
+                    .all(|a| got.iter().any(|g| g == a || g == Scope::WILDCARD)) =>
+                {
+                    "granted"
+                }
+                _ => "partial",
+            };
+            metrics::counter!("registry_auth_scopes_total", "result" => result).increment(1);
+        }
+        metrics::histogram!("registry_auth_request_duration_seconds")
+            .record(started.elapsed().as_secs_f64());
+        result
+    }
+
+    async fn decide(&self, request: TokenRequest) -> Result<TokenResponse, Error> {
+        let service = self.check_request(&request)?;
+        let identity = match &request.credentials {
+            Credentials::RefreshToken(token) => {
+                self.redeem(
+                    token,
+                    &service,
+                    request.client_id.as_deref(),
+                    request.client_ip,
+                )
+                .await?
+            }
+            other => self.authenticate(other, request.client_ip).await?,
+        };
+        let refresh_token = match &request.credentials {
+            // oauth.md: a refresh grant returns the same refresh token.
+            Credentials::RefreshToken(token) => Some(token.clone()),
+            Credentials::Password { .. } if request.offline_token => {
+                self.mint_refresh_token(&identity, &service, request.client_id.as_deref())
+                    .await?
+            }
+            _ => None,
+        };
+        let access_request = AccessRequest {
+            service,
+            scopes: request.scopes,
+            client_ip: request.client_ip,
+            client_id: request.client_id,
+        };
+        let decisions = self.authorize(&identity, &access_request).await?;
+        let granted: Vec<Scope> = decisions
+            .iter()
+            .filter_map(ScopeDecision::granted_scope)
+            .collect();
+        let token = self.sign(&identity, &granted, &access_request).await?;
+        Ok(TokenResponse {
+            token,
+            refresh_token,
+            subject: identity.subject().to_owned(),
+            service: access_request.service,
+            granted,
+            decisions,
+        })
+    }
+
+    /// What `who` would be granted for `request`: the checks of the
+    /// request and the authorization step, without credentials, refresh
+    /// tokens or a signature.
+    pub(crate) async fn explain(
+        &self,
+        who: &Identity,
+        request: TokenRequest,
+    ) -> Result<Vec<ScopeDecision>, Error> {
+        let service = self.check_request(&request)?;
+        let access_request = AccessRequest {
+            service,
+            scopes: request.scopes,
+            client_ip: request.client_ip,
+            client_id: request.client_id,
+        };
+        self.authorize(who, &access_request).await
+    }
+
+    /// The checks that need no backend: the service, `account`, the number
+    /// of scopes. Returns the service the token is for.
+    fn check_request(&self, request: &TokenRequest) -> Result<String, Error> {
+        let service = self.resolve_service(request.service.as_deref())?;
+        if let (Some(account), Some(user)) = (&request.account, request.credentials.username()) {
+            // `account` is only a hint from docker and skopeo: it must agree
+            // with the credentials and is never an identity of its own.
+            if account != user {
+                return Err(Error::AccountMismatch {
+                    account: account.clone(),
+                });
+            }
+        }
+        if request.scopes.len() > self.limits.max_scopes {
+            return Err(Error::TooManyScopes {
+                count: request.scopes.len(),
+                max: self.limits.max_scopes,
+            });
+        }
+        Ok(service)
+    }
+
+    fn resolve_service(&self, asked: Option<&str>) -> Result<String, Error> {
+        match (&self.services, asked) {
+            (Services::Only(list), Some(s)) if list.iter().any(|x| x == s) => Ok(s.to_owned()),
+            (Services::Only(_), Some(s)) => Err(Error::UnknownService(truncate(s))),
+            (Services::Only(list), None) if list.len() == 1 => Ok(list[0].clone()),
+            (Services::Any, Some(s)) => Ok(s.to_owned()),
+            (_, None) => Err(Error::MissingService),
+        }
+    }
+
+    /// Runs user code with the backend timeout, turning a hang into 503
+    /// and a panic into 500: a faulty backend never yields a token and
+    /// never takes the server down.
+    async fn guard<T>(
+        &self,
+        backend: Backend,
+        future: impl Future<Output = T>,
+    ) -> Result<T, Error> {
+        match tokio::time::timeout(
+            self.limits.backend_timeout,
+            AssertUnwindSafe(future).catch_unwind(),
+        )
+        .await
+        {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(_panic)) => {
+                tracing::error!(backend = backend.name(), "backend panicked; answering 500");
+                Err(Error::Internal)
+            }
+            Err(_elapsed) => {
+                tracing::error!(
+                    backend = backend.name(),
+                    timeout = ?self.limits.backend_timeout,
+                    "backend timed out; answering 503"
+                );
+                Err(backend.unavailable())
+            }
+        }
+    }
+
+    /// The authorizer's decisions, one per requested scope in the order of
+    /// the request, whatever the authorizer returned: a decision on a
+    /// resource that was not asked for is dropped, one that was asked for
+    /// and not answered is denied, and each is about the scope as it was
+    /// requested, so the grant can never exceed the request.
+    async fn authorize(
+        &self,
+        who: &Identity,
+        request: &AccessRequest,
+    ) -> Result<Vec<ScopeDecision>, Error> {
+        if request.scopes.is_empty() {
+            // A login: nothing to decide, the token carries no access.
+            return Ok(Vec::new());
+        }
+        let decisions = self
+            .guard(Backend::Authorizer, self.authorizer.decide(who, request))
+            .await?
+            .map_err(|e| Backend::Authorizer.failed(&e))?;
+        let in_order = decisions.len() == request.scopes.len()
+            && decisions
+                .iter()
+                .zip(&request.scopes)
+                .all(|(d, want)| d.requested == *want);
+        if in_order {
+            return Ok(decisions);
+        }
+        Ok(request
+            .scopes
+            .iter()
+            .map(|want| {
+                let mut answers = decisions
+                    .iter()
+                    .filter(|d| d.requested.same_resource(want))
+                    .peekable();
+                let decided_by = answers
+                    .peek()
+                    .map_or(DecidedBy::Authorizer, |d| d.decided_by);
+                let allowed: Vec<String> =
+                    answers.flat_map(|d| d.allowed.iter().cloned()).collect();
+                ScopeDecision::new(want.clone(), allowed, decided_by)
+            })
+            .collect())
+    }
+
+    /// Signs the token; RSA and the larger curves on the blocking pool.
+    async fn sign(
+        &self,
+        who: &Identity,
+        granted: &[Scope],
+        request: &AccessRequest,
+    ) -> Result<Token, Error> {
+        let panicked = || {
+            tracing::error!("token generator panicked; answering 500");
+            Error::Internal
+        };
+        let generated = if self.generator.is_slow() {
+            // An RSA signature takes about a millisecond: on the blocking
+            // pool, so the async workers keep answering everyone else.
+            let generator = self.generator.clone();
+            let (who, granted, request) = (who.clone(), granted.to_vec(), request.clone());
+            tokio::task::spawn_blocking(move || generator.generate(&who, &granted, &request))
+                .await
+                .map_err(|_| panicked())?
+        } else {
+            std::panic::catch_unwind(AssertUnwindSafe(|| {
+                self.generator.generate(who, granted, request)
+            }))
+            .map_err(|_| panicked())?
+        };
+        generated.map_err(|e| {
+            tracing::error!(error = %e, "token generation failed");
+            Error::TokenGeneration
+        })
+    }
+
+    /// Checks a refresh token and returns whom it stands for now.
+    async fn redeem(
+        &self,
+        token: &Secret,
+        service: &str,
+        client_id: Option<&str>,
+        ip: Option<IpAddr>,
+    ) -> Result<Identity, Error> {
+        self.check_throttle(None, ip)?;
+        let redeemed = self.redeem_unthrottled(token, service, client_id).await;
+        if let (Err(Error::InvalidGrant(_)), Some(throttle)) = (&redeemed, &self.throttle) {
+            throttle.failed(None, ip);
+        }
+        redeemed
+    }
+
+    async fn redeem_unthrottled(
+        &self,
+        token: &Secret,
+        service: &str,
+        client_id: Option<&str>,
+    ) -> Result<Identity, Error> {
+        let refresh = self.refresh.as_ref().ok_or(Error::RefreshDisabled)?;
+        let record = self
+            .guard(
+                Backend::RefreshStore,
+                refresh.store.get(&TokenHash::of(token.expose())),
+            )
+            .await?
+            .map_err(|e| Backend::RefreshStore.failed(&e))?
+            .ok_or(Error::InvalidGrant("unknown or revoked refresh token"))?;
+        let refuse = |why: &'static str| {
+            tracing::info!(
+                target: "registry_auth::audit",
+                subject = record.identity.subject(),
+                reason = why,
+                "refresh token refused"
+            );
+            Error::InvalidGrant(why)
+        };
+        if record.expires_at <= self.clock.now() {
+            return Err(refuse("expired refresh token"));
+        }
+        if record.service != service {
+            return Err(refuse("refresh token issued for another service"));
+        }
+        if record.client_id.as_deref() != client_id {
+            return Err(refuse("refresh token issued to another client"));
+        }
+        match self
+            .guard(
+                Backend::Authenticator,
+                self.authenticator.refresh(&record.identity),
+            )
+            .await?
+        {
+            Ok(identity) if identity.subject() == record.identity.subject() => Ok(identity),
+            Ok(_) => Err(refuse("authenticator changed the subject")),
+            Err(AuthnError::InvalidCredentials) => Err(refuse("user may no longer log in")),
+            Err(AuthnError::Unavailable(e)) => Err(Backend::Authenticator.failed(&e)),
+        }
+    }
+
+    async fn mint_refresh_token(
+        &self,
+        identity: &Identity,
+        service: &str,
+        client_id: Option<&str>,
+    ) -> Result<Option<Secret>, Error> {
+        let Some(refresh) = &self.refresh else {
+            return Ok(None);
+        };
+        let token = new_refresh_token(&self.rng).ok_or(Error::TokenGeneration)?;
+        let now = self.clock.now();
+        let record = RefreshRecord::new(
+            identity.clone(),
+            service.to_owned(),
+            client_id.map(str::to_owned),
+            now,
+            now + refresh.lifetime,
+        );
+        self.guard(
+            Backend::RefreshStore,
+            refresh.store.insert(TokenHash::of(token.expose()), record),
+        )
+        .await?
+        .map_err(|e| Backend::RefreshStore.failed(&e))?;
+        Ok(Some(token))
+    }
+
+    fn check_throttle(&self, account: Option<&str>, ip: Option<IpAddr>) -> Result<(), Error> {
+        match self.throttle.as_ref().and_then(|t| t.check(account, ip)) {
+            Some(retry_after) => Err(Error::Throttled { retry_after }),
+            None => Ok(()),
+        }
+    }
+
+    async fn authenticate(
+        &self,
+        credentials: &Credentials,
+        ip: Option<IpAddr>,
+    ) -> Result<Identity, Error> {
+        let Credentials::Password { username, password } = credentials else {
+            return if self.anonymous {
+                Ok(Identity::anonymous())
+            } else {
+                Err(Error::AuthenticationRequired)
+            };
+        };
+        // Throttle first: a throttled client gets no password check at
+        // all, not even against the cache.
+        self.check_throttle(Some(username), ip)?;
+        if let Some(identity) = self
+            .cache
+            .as_ref()
+            .and_then(|c| c.get(username, password.expose()))
+        {
+            return Ok(identity);
+        }
+        let result = self
+            .guard(
+                Backend::Authenticator,
+                self.authenticator.authenticate(credentials),
+            )
+            .await?;
+        match result {
+            Ok(identity) => {
+                if let Some(throttle) = &self.throttle {
+                    throttle.succeeded(username, ip);
+                }
+                if let Some(cache) = &self.cache {
+                    cache.put(username, password.expose(), identity.clone());
+                }
+                Ok(identity)
+            }
+            Err(AuthnError::InvalidCredentials) => {
+                if let Some(throttle) = &self.throttle {
+                    throttle.failed(Some(username), ip);
+                }
+                Err(Error::InvalidCredentials)
+            }
+            Err(AuthnError::Unavailable(e)) => Err(Backend::Authenticator.failed(&e)),
+        }
+    }
+
+    /// Empties the verified-credential cache.
+    pub(crate) fn clear_credential_cache(&self) {
+        if let Some(cache) = &self.cache {
+            cache.clear();
+        }
+    }
+}
+
+fn truncate(s: &str) -> String {
+    s.chars().take(100).collect()
+}
+
+/// Scopes joined by spaces, for logs.
+struct DisplayScopes<'a>(&'a [Scope]);
+
+impl std::fmt::Display for DisplayScopes<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, s) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" ")?;
+            }
+            write!(f, "{s}")?;
+        }
+        Ok(())
+    }
+}
+
+/// What decided each scope, `scope=rule 3` joined by spaces, for logs.
+struct DisplayReasons<'a>(&'a [ScopeDecision]);
+
+impl std::fmt::Display for DisplayReasons<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, d) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" ")?;
+            }
+            write!(f, "{}={}", d.requested, d.decided_by)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,493 @@
+//! The protocol core's decisions, with no HTTP and no socket: a
+//! [`TokenRequest`] in, a [`TokenResponse`] or an [`Error`] out.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use async_trait::async_trait;
+
+use super::{AuthServer, AuthServerBuilder, TokenResponse};
+use crate::acl::{Acl, Match, Rule};
+use crate::protocol::authn::{AnonymousOnly, AuthnError, authenticator_fn};
+use crate::protocol::authz::{
+    AccessRequest, AllowAll, Authorizer, DecidedBy, ScopeDecision, authorizer_fn,
+};
+use crate::protocol::backend::BackendError;
+use crate::protocol::credentials::{Credentials, Secret};
+use crate::protocol::error::Error;
+use crate::protocol::identity::Identity;
+use crate::protocol::request::TokenRequest;
+use crate::protocol::scope::Scope;
+use crate::refresh::{RefreshRecord, RefreshTokenStore, TokenHash};
+
+const KEY: &[u8] = include_bytes!("../../tests/data/p256-sec1.pem");
+
+/// alice (password "pw") and bob ("pw", group "dev"); checked without a
+/// password hash, which is not what these tests are about.
+fn users() -> impl crate::Authenticator {
+    authenticator_fn(|credentials: Credentials| async move {
+        match credentials {
+            Credentials::Password { username, password }
+                if ["alice", "bob"].contains(&username.as_str()) && password.ct_eq("pw") =>
+            {
+                let identity = Identity::new(username.clone());
+                Ok(if username == "bob" {
+                    identity.with_attribute("groups", ["dev"])
+                } else {
+                    identity
+                })
+            }
+            _ => Err(AuthnError::InvalidCredentials),
+        }
+    })
+}
+
+fn base() -> AuthServerBuilder {
+    AuthServer::builder()
+        .authenticator(users())
+        .authorizer(AllowAll)
+        .signing_key_pem(KEY)
+        .issuer("test")
+        .service("registry.test")
+}
+
+fn build(builder: AuthServerBuilder) -> AuthServer {
+    builder.build().unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn password(user: &str, pw: &str) -> TokenRequest {
+    TokenRequest::new(Credentials::password(user, pw))
+}
+
+fn scopes(list: &[&str]) -> Vec<Scope> {
+    Scope::parse_list(list.iter().copied()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+async fn issue(server: &AuthServer, request: TokenRequest) -> Result<TokenResponse, Error> {
+    server.issue(request).await
+}
+
+/// Counts how often it is asked; allows pull everywhere.
+#[derive(Default)]
+struct Counting(Arc<AtomicUsize>);
+
+#[async_trait]
+impl Authorizer for Counting {
+    async fn authorize(
+        &self,
+        _: &Identity,
+        request: &AccessRequest,
+    ) -> Result<Vec<Scope>, BackendError> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Ok(request
+            .scopes
+            .iter()
+            .map(|s| Scope::new(s.resource_type.clone(), s.name.clone(), ["pull"]))
+            .collect())
+    }
+}
+
+#[tokio::test]
+async fn a_login_without_scopes_asks_no_authorizer_and_grants_nothing() {
+    let asked = Arc::new(AtomicUsize::new(0));
+    let server = build(base().authorizer(Counting(asked.clone())));
+    let response = issue(&server, password("alice", "pw")).await;
+    let response = response.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(response.subject, "alice");
+    assert_eq!(response.service, "registry.test");
+    assert!(response.granted.is_empty() && response.decisions.is_empty());
+    assert!(response.refresh_token.is_none(), "no offline access asked");
+    assert_eq!(asked.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn the_service_is_inferred_only_when_there_is_exactly_one() {
+    let one = build(base());
+    assert_eq!(
+        issue(&one, password("alice", "pw"))
+            .await
+            .map(|r| r.service),
+        Ok("registry.test".to_owned())
+    );
+    let long = "x".repeat(300);
+    assert_eq!(
+        issue(&one, password("alice", "pw").with_service(long.as_str()))
+            .await
+            .map(|r| r.service),
+        Err(Error::UnknownService("x".repeat(100))),
+        "the echoed name is cut to 100 characters"
+    );
+    let two = build(base().service("mirror.test"));
+    assert_eq!(
+        issue(&two, password("alice", "pw"))
+            .await
+            .map(|r| r.service),
+        Err(Error::MissingService)
+    );
+    let any = build(base().accept_any_service());
+    assert_eq!(
+        issue(&any, password("alice", "pw").with_service("elsewhere"))
+            .await
+            .map(|r| r.service),
+        Ok("elsewhere".to_owned())
+    );
+    assert_eq!(
+        issue(&any, password("alice", "pw"))
+            .await
+            .map(|r| r.service),
+        Err(Error::MissingService)
+    );
+}
+
+#[tokio::test]
+async fn account_must_agree_with_the_credentials_and_is_never_an_identity() {
+    let server = build(base().allow_anonymous(true));
+    let mut request = password("alice", "pw");
+    request.account = Some("bob".into());
+    assert_eq!(
+        issue(&server, request).await.map(|r| r.subject),
+        Err(Error::AccountMismatch {
+            account: "bob".into()
+        })
+    );
+    let mut request = TokenRequest::new(Credentials::Anonymous);
+    request.account = Some("alice".into());
+    assert_eq!(
+        issue(&server, request).await.map(|r| r.subject),
+        Ok(String::new())
+    );
+}
+
+#[tokio::test]
+async fn more_scopes_than_the_limit_are_refused_before_any_backend() {
+    let asked = Arc::new(AtomicUsize::new(0));
+    let limits = crate::Limits {
+        max_scopes: 2,
+        ..crate::Limits::default()
+    };
+    let server = build(base().authorizer(Counting(asked.clone())).limits(limits));
+    let request =
+        password("alice", "pw").with_scopes(scopes(&["repository:a:pull", "repository:b:pull"]));
+    assert!(issue(&server, request).await.is_ok());
+    let request = password("alice", "pw").with_scopes(scopes(&[
+        "repository:a:pull",
+        "repository:b:pull",
+        "repository:c:pull",
+    ]));
+    assert_eq!(
+        issue(&server, request).await.map(|r| r.granted),
+        Err(Error::TooManyScopes { count: 3, max: 2 })
+    );
+    assert_eq!(asked.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn anonymous_clients_get_in_only_when_allowed() {
+    let closed = build(base());
+    let anonymous = || TokenRequest::new(Credentials::Anonymous);
+    assert_eq!(
+        issue(&closed, anonymous()).await.map(|r| r.subject),
+        Err(Error::AuthenticationRequired)
+    );
+    let open = build(base().authenticator(AnonymousOnly).allow_anonymous(true));
+    assert_eq!(
+        issue(&open, anonymous()).await.map(|r| r.subject),
+        Ok(String::new())
+    );
+    assert_eq!(
+        issue(&open, password("alice", "pw"))
+            .await
+            .map(|r| r.subject),
+        Err(Error::InvalidCredentials),
+        "AnonymousOnly accepts no credentials"
+    );
+}
+
+fn acl() -> Acl {
+    let rule = |conditions: Match, actions: &[&str]| Rule {
+        conditions,
+        actions: actions.iter().map(|a| (*a).to_owned()).collect(),
+        comment: None,
+    };
+    let own = Match {
+        account: Some("/.+/".into()),
+        name: Some("${account}/*".into()),
+        ..Match::default()
+    };
+    let dev = Match {
+        labels: [("groups".to_owned(), "dev".to_owned())].into(),
+        ..Match::default()
+    };
+    Acl::new(&[rule(own, &["*"]), rule(dev, &["pull"])]).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[tokio::test]
+async fn each_decision_says_what_decided_it() {
+    let server = build(base().authorizer(acl()));
+    let request = password("bob", "pw").with_scopes(scopes(&[
+        "repository:bob/app:push",
+        "repository:alice/app:pull,push",
+        "registry:catalog:*",
+    ]));
+    let response = issue(&server, request)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let reasons: Vec<(String, DecidedBy, Vec<String>)> = response
+        .decisions
+        .iter()
+        .map(|d| (d.requested.to_string(), d.decided_by, d.granted()))
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            (
+                "repository:bob/app:push".to_owned(),
+                DecidedBy::Rule(0),
+                vec!["push".to_owned()]
+            ),
+            (
+                "repository:alice/app:pull,push".to_owned(),
+                DecidedBy::Rule(1),
+                vec!["pull".to_owned()]
+            ),
+            (
+                "registry:catalog:*".to_owned(),
+                DecidedBy::Rule(1),
+                vec!["pull".to_owned()]
+            ),
+        ]
+    );
+    assert_eq!(
+        response.granted,
+        scopes(&[
+            "repository:bob/app:push",
+            "repository:alice/app:pull",
+            "registry:catalog:pull"
+        ])
+    );
+    let plain = build(base());
+    let response = issue(
+        &plain,
+        password("alice", "pw").with_scopes(scopes(&["repository:x:pull"])),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(response.decisions[0].decided_by, DecidedBy::Authorizer);
+}
+
+/// Answers with decisions that claim more than was asked, in another
+/// order, about resources nobody asked for.
+struct Overreaching;
+
+#[async_trait]
+impl Authorizer for Overreaching {
+    async fn authorize(&self, _: &Identity, _: &AccessRequest) -> Result<Vec<Scope>, BackendError> {
+        Ok(Vec::new())
+    }
+
+    async fn decide(
+        &self,
+        _: &Identity,
+        _: &AccessRequest,
+    ) -> Result<Vec<ScopeDecision>, BackendError> {
+        let all = |scope: &str| {
+            ScopeDecision::new(
+                Scope::parse(scope).unwrap_or_else(|e| panic!("{e}")),
+                ["*"],
+                DecidedBy::Rule(7),
+            )
+        };
+        Ok(vec![
+            all("repository:secret:pull,push,delete"),
+            all("repository:b:pull,push,delete"),
+            all("repository:a:pull,push,delete"),
+        ])
+    }
+}
+
+#[tokio::test]
+async fn an_authorizer_cannot_grant_more_than_was_asked() {
+    let server = build(base().authorizer(Overreaching));
+    let request = password("alice", "pw").with_scopes(scopes(&[
+        "repository:a:pull",
+        "repository:b:push",
+        "repository:c:pull",
+    ]));
+    let response = issue(&server, request)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        response.granted,
+        scopes(&["repository:a:pull", "repository:b:push"])
+    );
+    let requested: Vec<String> = response
+        .decisions
+        .iter()
+        .map(|d| format!("{}={}", d.requested, d.decided_by))
+        .collect();
+    assert_eq!(
+        requested,
+        [
+            "repository:a:pull=rule 8",
+            "repository:b:push=rule 8",
+            "repository:c:pull=authorizer"
+        ],
+        "one decision per requested scope, in order; the unanswered one is denied"
+    );
+}
+
+#[tokio::test]
+async fn explain_decides_like_issue_without_credentials_or_a_token() {
+    let server = build(base().authorizer(acl()));
+    let request = TokenRequest::new(Credentials::Anonymous)
+        .with_scopes(scopes(&["repository:bob/x:push", "repository:y:pull"]));
+    let bob = Identity::new("bob").with_attribute("groups", ["dev"]);
+    let decisions = server
+        .explain(&bob, request.clone())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let granted: Vec<Vec<String>> = decisions.iter().map(ScopeDecision::granted).collect();
+    assert_eq!(granted, [vec!["push".to_owned()], vec!["pull".to_owned()]]);
+    assert_eq!(
+        server
+            .explain(&bob, request.with_service("other"))
+            .await
+            .map(|d| d.len()),
+        Err(Error::UnknownService("other".into()))
+    );
+}
+
+/// A store that is down.
+struct DownStore;
+
+#[async_trait]
+impl RefreshTokenStore for DownStore {
+    async fn insert(&self, _: TokenHash, _: RefreshRecord) -> Result<(), BackendError> {
+        Err("store down".into())
+    }
+    async fn get(&self, _: &TokenHash) -> Result<Option<RefreshRecord>, BackendError> {
+        Err("store down".into())
+    }
+    async fn revoke(&self, _: &TokenHash) -> Result<bool, BackendError> {
+        Err("store down".into())
+    }
+    async fn revoke_subject(&self, _: &str) -> Result<usize, BackendError> {
+        Err("store down".into())
+    }
+}
+
+#[tokio::test]
+async fn refresh_tokens_are_issued_redeemed_bound_and_refused() {
+    let server = build(base().service("mirror.test"));
+    let mut login = password("alice", "pw").with_service("registry.test");
+    login.offline_token = true;
+    login.client_id = Some("docker".into());
+    let token = issue(&server, login.clone())
+        .await
+        .ok()
+        .and_then(|r| r.refresh_token)
+        .unwrap_or_else(|| panic!("a refresh token"));
+    let refresh = |service: &str, client: &str| {
+        let mut request =
+            TokenRequest::new(Credentials::RefreshToken(token.clone())).with_service(service);
+        request.client_id = Some(client.into());
+        request
+    };
+    let redeemed = issue(&server, refresh("registry.test", "docker")).await;
+    let redeemed = redeemed.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(redeemed.subject, "alice");
+    assert_eq!(redeemed.refresh_token, Some(token.clone()), "the same one");
+    for (service, client, why) in [
+        (
+            "mirror.test",
+            "docker",
+            "refresh token issued for another service",
+        ),
+        (
+            "registry.test",
+            "containerd-client",
+            "refresh token issued to another client",
+        ),
+    ] {
+        assert_eq!(
+            issue(&server, refresh(service, client))
+                .await
+                .map(|r| r.subject),
+            Err(Error::InvalidGrant(why))
+        );
+    }
+    let unknown = TokenRequest::new(Credentials::RefreshToken(Secret::new("rart_unknown")))
+        .with_service("registry.test");
+    assert_eq!(
+        issue(&server, unknown).await.map(|r| r.subject),
+        Err(Error::InvalidGrant("unknown or revoked refresh token"))
+    );
+
+    let off = build(base().refresh_tokens(false));
+    assert_eq!(
+        issue(&off, login.clone())
+            .await
+            .map(|r| r.refresh_token.is_none()),
+        Ok(true)
+    );
+    assert_eq!(
+        issue(&off, refresh("registry.test", "docker"))
+            .await
+            .map(|r| r.subject),
+        Err(Error::RefreshDisabled)
+    );
+    let down = build(base().refresh_token_store(DownStore));
+    assert_eq!(
+        issue(&down, login).await.map(|r| r.subject),
+        Err(Error::RefreshStoreUnavailable)
+    );
+}
+
+#[tokio::test]
+async fn failing_backends_are_503_and_never_a_token() {
+    let authn_down = build(base().authenticator(authenticator_fn(|_| async {
+        Err::<Identity, _>(AuthnError::unavailable("ldap down"))
+    })));
+    assert_eq!(
+        issue(&authn_down, password("alice", "pw"))
+            .await
+            .map(|r| r.subject),
+        Err(Error::AuthenticatorUnavailable)
+    );
+    let authz_down = build(base().authorizer(authorizer_fn(|_, _| async {
+        Err(BackendError::from("db down"))
+    })));
+    let request = password("alice", "pw").with_scopes(scopes(&["repository:a:pull"]));
+    assert_eq!(
+        issue(&authz_down, request).await.map(|r| r.subject),
+        Err(Error::AuthorizerUnavailable)
+    );
+}
+
+#[tokio::test]
+async fn a_throttled_client_gets_no_password_check() {
+    let checks = Arc::new(AtomicUsize::new(0));
+    let counted = checks.clone();
+    let server = build(base().authenticator(authenticator_fn(move |_| {
+        counted.fetch_add(1, Ordering::SeqCst);
+        async { Err::<Identity, _>(AuthnError::InvalidCredentials) }
+    })));
+    let mut request = password("alice", "guess");
+    request.client_ip = Some([192, 0, 2, 1].into());
+    for _ in 0..5 {
+        assert_eq!(
+            issue(&server, request.clone()).await.map(|r| r.subject),
+            Err(Error::InvalidCredentials)
+        );
+    }
+    let throttled = issue(&server, request.clone()).await;
+    assert!(
+        matches!(throttled, Err(Error::Throttled { .. })),
+        "{throttled:?}"
+    );
+    assert_eq!(
+        checks.load(Ordering::SeqCst),
+        5,
+        "the sixth was not checked"
+    );
+}

@@ -1,0 +1,235 @@
+//! [`StaticUsers`]: a fixed table of users with password hashes.
+
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock};
+
+use async_trait::async_trait;
+
+use super::password::{PasswordHash, PasswordHashError};
+use crate::protocol::authn::{Authenticator, AuthnError};
+use crate::protocol::credentials::Credentials;
+use crate::protocol::identity::Identity;
+
+/// The hash of a random password nobody has, checked for unknown users so
+/// that they cost the same time and get the same answer as a wrong password
+/// (no user enumeration). Cost 10, like `htpasswd -B`.
+static DUMMY_HASH: LazyLock<Option<PasswordHash>> = LazyLock::new(|| {
+    PasswordHash::parse("$2b$10$3ISI0YMMC7c866TFgTvDBO6caqbtdhhfMI.7vVlDNFsd/OQ1Ar77a").ok()
+});
+
+/// How many password hashes may be checked at once in this process: all
+/// cores but one (at least one), so that the async workers always keep a
+/// core for other requests, health checks included.
+static HASH_PERMITS: LazyLock<tokio::sync::Semaphore> = LazyLock::new(|| {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    tokio::sync::Semaphore::new(cores.saturating_sub(1).max(1))
+});
+
+/// Users with bcrypt (`$2a$`, `$2b$`, `$2y$`) or argon2 password hashes.
+///
+/// Checks run on Tokio's blocking pool, at most one fewer at once than the
+/// machine has cores: a hash check takes tens of milliseconds on purpose
+/// and must not stall the server.
+///
+/// ```
+/// use registry_auth::identity::StaticUsers;
+/// let users = StaticUsers::new()
+///     .user("alice", "$2y$10$TYyKeyyopVdR.ppsm5VdCOFuNmQj67YBnG0hpjDA/W1L2I696tO/e")?;
+/// # Ok::<(), registry_auth::identity::PasswordHashError>(())
+/// ```
+#[derive(Clone, Default)]
+pub struct StaticUsers {
+    users: Arc<HashMap<String, UserEntry>>,
+}
+
+#[derive(Clone)]
+struct UserEntry {
+    hash: PasswordHash,
+    identity: Identity,
+}
+
+impl std::fmt::Debug for StaticUsers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut names: Vec<&String> = self.users.keys().collect();
+        names.sort();
+        f.debug_struct("StaticUsers")
+            .field("users", &names)
+            .finish()
+    }
+}
+
+/// A line of an htpasswd file that cannot be used.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: {reason}")]
+pub struct HtpasswdError {
+    /// The line number, from 1.
+    pub line: usize,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl StaticUsers {
+    /// No users.
+    pub fn new() -> Self {
+        StaticUsers::default()
+    }
+
+    /// Adds a user; the identity is the user name.
+    pub fn user(self, name: impl Into<String>, hash: &str) -> Result<Self, PasswordHashError> {
+        let name = name.into();
+        let identity = Identity::new(name.clone());
+        self.user_with_identity(name, hash, identity)
+    }
+
+    /// Adds a user whose identity carries attributes (groups, labels).
+    pub fn user_with_identity(
+        mut self,
+        name: impl Into<String>,
+        hash: &str,
+        identity: Identity,
+    ) -> Result<Self, PasswordHashError> {
+        let hash = PasswordHash::parse(hash)?;
+        Arc::make_mut(&mut self.users).insert(name.into(), UserEntry { hash, identity });
+        Ok(self)
+    }
+
+    /// Adds the users of an htpasswd file (`name:hash` lines; blank lines
+    /// and `#` comments are skipped). Only bcrypt hashes (`htpasswd -B`) are
+    /// accepted: the MD5, SHA-1 and crypt forms are too weak to keep.
+    pub fn with_htpasswd(mut self, text: &str) -> Result<Self, HtpasswdError> {
+        for (i, raw) in text.lines().enumerate() {
+            let line = raw.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let error = |reason: &str| HtpasswdError {
+                line: i + 1,
+                reason: reason.to_owned(),
+            };
+            let (name, hash) = line
+                .split_once(':')
+                .ok_or_else(|| error("expected name:hash"))?;
+            if name.is_empty() {
+                return Err(error("empty user name"));
+            }
+            if !hash.starts_with("$2") {
+                return Err(error(
+                    "only bcrypt hashes are supported (make them with htpasswd -B)",
+                ));
+            }
+            self = self
+                .user(name, hash)
+                .map_err(|e| error(&format!("user {name}: {e}")))?;
+        }
+        Ok(self)
+    }
+
+    /// The user names.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.users.keys().map(String::as_str)
+    }
+
+    /// The identity a user gets once authenticated, without checking a
+    /// password (for tools that explain decisions).
+    pub fn identity(&self, name: &str) -> Option<&Identity> {
+        self.users.get(name).map(|e| &e.identity)
+    }
+
+    /// Adds all users of `other`; on a name in both, `other`'s entry wins.
+    pub fn merge(mut self, other: StaticUsers) -> Self {
+        let users = Arc::make_mut(&mut self.users);
+        for (name, entry) in other.users.iter() {
+            users.insert(name.clone(), entry.clone());
+        }
+        self
+    }
+
+    /// Whether there is a user of that name.
+    pub fn contains(&self, name: &str) -> bool {
+        self.users.contains_key(name)
+    }
+
+    /// How many users there are.
+    pub fn len(&self) -> usize {
+        self.users.len()
+    }
+
+    /// Whether there are no users.
+    pub fn is_empty(&self) -> bool {
+        self.users.is_empty()
+    }
+}
+
+#[async_trait]
+impl Authenticator for StaticUsers {
+    async fn authenticate(&self, credentials: &Credentials) -> Result<Identity, AuthnError> {
+        let Credentials::Password { username, password } = credentials else {
+            return Err(AuthnError::InvalidCredentials);
+        };
+        let entry = self.users.get(username).cloned();
+        let hash = match &entry {
+            Some(entry) => entry.hash.clone(),
+            None => DUMMY_HASH.clone().ok_or(AuthnError::InvalidCredentials)?,
+        };
+        let password = password.clone();
+        // At most HASH_PERMITS checks at once: a flood of wrong passwords
+        // then queues here (asynchronously) instead of taking every core
+        // from the threads that answer everyone else.
+        let _permit = HASH_PERMITS
+            .acquire()
+            .await
+            .map_err(AuthnError::unavailable)?;
+        let matches = tokio::task::spawn_blocking(move || hash.verify(password.expose()))
+            .await
+            .map_err(AuthnError::unavailable)?;
+        match entry {
+            Some(entry) if matches => Ok(entry.identity),
+            _ => Err(AuthnError::InvalidCredentials),
+        }
+    }
+
+    /// A user removed from the table can no longer refresh; one still in
+    /// it gets their current attributes.
+    async fn refresh(&self, identity: &Identity) -> Result<Identity, AuthnError> {
+        self.users
+            .get(identity.subject())
+            .map(|e| e.identity.clone())
+            .ok_or(AuthnError::InvalidCredentials)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn htpasswd_lines() {
+        let hash = "$2y$10$TYyKeyyopVdR.ppsm5VdCOFuNmQj67YBnG0hpjDA/W1L2I696tO/e";
+        let users = StaticUsers::new().with_htpasswd(&format!("# c\n\nalice:{hash}\n"));
+        assert!(users.is_ok_and(|u| u.contains("alice") && u.len() == 1));
+        let cases = [
+            ("nocolon", "line 1: expected name:hash"),
+            (":$2y$x", "line 1: empty user name"),
+            (
+                "bob:$apr1$abc$def",
+                "line 1: only bcrypt hashes are supported (make them with htpasswd -B)",
+            ),
+            (
+                "\nbob:$2y$10$bad",
+                "line 2: user bob: malformed bcrypt hash",
+            ),
+        ];
+        for (text, message) in cases {
+            let err = StaticUsers::new()
+                .with_htpasswd(text)
+                .err()
+                .map(|e| e.to_string());
+            assert_eq!(err.as_deref(), Some(message), "{text}");
+        }
+    }
+
+    #[test]
+    fn dummy_hash_is_valid_so_unknown_users_cost_a_real_check() {
+        assert!(DUMMY_HASH.is_some());
+    }
+}

@@ -1,0 +1,481 @@
+//! End to end: our tokens, verified by the real registry (Debian's
+//! `docker-registry`, distribution 2.8), used by real clients (skopeo and
+//! the oci-client crate). Required: a missing tool fails the test
+//! (`scripts/test` installs them).
+
+use oci_client::client::{ClientConfig, ClientProtocol, Config, ImageLayer};
+use oci_client::manifest::IMAGE_LAYER_MEDIA_TYPE;
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference};
+use registry_auth::AuthServer;
+use registry_auth::token::KeyIdMode;
+use registry_auth_testkit::{Registry, require_registry_and_skopeo, skopeo, write_oci_layout};
+
+use crate::support::{ISSUER, RunningServer, SERVICE, builder, fixture};
+
+struct Setup {
+    server: RunningServer,
+    registry: Registry,
+    work: tempfile::TempDir,
+}
+
+impl Setup {
+    async fn start(server: AuthServer, certificate: &str) -> Setup {
+        require_registry_and_skopeo();
+        let server = RunningServer::start(server).await;
+        let registry = Registry::start(
+            &server.url("/token"),
+            SERVICE,
+            ISSUER,
+            &fixture(certificate),
+        )
+        .await;
+        Setup {
+            server,
+            registry,
+            work: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    fn image(&self, repo_tag: &str) -> String {
+        format!("docker://{}/{}", self.registry.addr, repo_tag)
+    }
+
+    /// An OCI layout on disk with tag v1, holding `content`.
+    fn layout(&self, name: &str, content: &str) -> String {
+        let dir = self.work.path().join(name);
+        write_oci_layout(&dir, "v1", content);
+        format!("oci:{}:v1", dir.display())
+    }
+
+    async fn push(&self, layout: &str, repo_tag: &str, creds: &str) -> (bool, String) {
+        skopeo(&[
+            "copy",
+            "--dest-tls-verify=false",
+            "--dest-creds",
+            creds,
+            layout,
+            &self.image(repo_tag),
+        ])
+        .await
+    }
+
+    async fn inspect(&self, repo_tag: &str, creds: Option<&str>) -> (bool, String) {
+        let image = self.image(repo_tag);
+        match creds {
+            Some(creds) => {
+                skopeo(&[
+                    "inspect",
+                    "--raw",
+                    "--tls-verify=false",
+                    "--creds",
+                    creds,
+                    &image,
+                ])
+                .await
+            }
+            None => {
+                skopeo(&[
+                    "inspect",
+                    "--raw",
+                    "--tls-verify=false",
+                    "--no-creds",
+                    &image,
+                ])
+                .await
+            }
+        }
+    }
+
+    async fn delete(&self, repo_tag: &str, creds: &str) -> (bool, String) {
+        skopeo(&[
+            "delete",
+            "--tls-verify=false",
+            "--creds",
+            creds,
+            &self.image(repo_tag),
+        ])
+        .await
+    }
+
+    async fn stop(self) {
+        self.registry.stop().await;
+        self.server.stop().await;
+    }
+}
+
+fn ok(result: (bool, String), what: &str, registry: &Registry) -> String {
+    assert!(
+        result.0,
+        "{what} failed:\n{}\nregistry log:\n{}",
+        result.1,
+        registry.log()
+    );
+    result.1
+}
+
+fn refused(result: (bool, String), what: &str) -> String {
+    assert!(
+        !result.0,
+        "{what} should have been refused but succeeded:\n{}",
+        result.1
+    );
+    result.1
+}
+
+/// ES256 key with its certificate sent as x5c: skopeo pushes, inspects and
+/// deletes (delete asks for `*`), and every refusal of the policy holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn es256_x5c_with_skopeo() {
+    let server = builder("p256-sec1.pem")
+        .certificate_pem_file(fixture("p256.crt"))
+        .allow_anonymous(true)
+        .build()
+        .expect("server");
+    let s = Setup::start(server, "p256.crt").await;
+    let reg = &s.registry;
+    let app = s.layout("app", "alice's app");
+
+    // An authorized user pushes and pulls.
+    ok(
+        s.push(&app, "alice/app:v1", "alice:alice-pw").await,
+        "alice push",
+        reg,
+    );
+    let manifest = ok(
+        s.inspect("alice/app:v1", Some("alice:alice-pw")).await,
+        "alice inspect",
+        reg,
+    );
+    assert!(
+        manifest.contains("application/vnd.oci.image.manifest.v1+json"),
+        "{manifest}"
+    );
+
+    // Another user may pull but not push there.
+    ok(
+        s.inspect("alice/app:v1", Some("bob:bob-pw")).await,
+        "bob pulls alice/app",
+        reg,
+    );
+    let bobs = s.layout("bobs", "bob was here");
+    let out = refused(
+        s.push(&bobs, "alice/app:v2", "bob:bob-pw").await,
+        "bob pushes to alice/app",
+    );
+    assert!(
+        out.contains("denied") || out.contains("authentication required"),
+        "{out}"
+    );
+    refused(
+        s.inspect("alice/app:v2", Some("alice:alice-pw")).await,
+        "the refused push left a tag",
+    );
+
+    // A wrong password gets no token at all.
+    let out = refused(
+        s.inspect("alice/app:v1", Some("alice:wrong")).await,
+        "wrong password",
+    );
+    assert!(
+        out.contains("invalid username/password") || out.contains("401"),
+        "{out}"
+    );
+    refused(
+        s.inspect("alice/app:v1", Some("mallory:alice-pw")).await,
+        "unknown user",
+    );
+
+    // Anonymous pulls of the public namespace only.
+    ok(
+        s.push(&app, "public/base:v1", "alice:alice-pw").await,
+        "alice push public",
+        reg,
+    );
+    ok(
+        s.inspect("public/base:v1", None).await,
+        "anonymous pull of public/",
+        reg,
+    );
+    refused(
+        s.inspect("alice/app:v1", None).await,
+        "anonymous pull of alice/",
+    );
+    refused(s.push(&app, "public/base:v2", "").await, "anonymous push");
+
+    // bob pushes his own repository but may not delete (skopeo asks for *).
+    ok(
+        s.push(&bobs, "bob/tool:v1", "bob:bob-pw").await,
+        "bob push own",
+        reg,
+    );
+    refused(
+        s.delete("bob/tool:v1", "bob:bob-pw").await,
+        "bob delete without the delete action",
+    );
+    ok(
+        s.inspect("bob/tool:v1", Some("bob:bob-pw")).await,
+        "bob's image still there",
+        reg,
+    );
+
+    // alice holds *, so her delete works and the image is gone.
+    ok(
+        s.delete("alice/app:v1", "alice:alice-pw").await,
+        "alice delete",
+        reg,
+    );
+    refused(
+        s.inspect("alice/app:v1", Some("alice:alice-pw")).await,
+        "deleted image",
+    );
+
+    s.stop().await;
+}
+
+fn oci_client() -> Client {
+    Client::new(ClientConfig {
+        protocol: ClientProtocol::Http,
+        ..Default::default()
+    })
+}
+
+async fn oci_push(
+    registry: &str,
+    repo_tag: &str,
+    auth: &RegistryAuth,
+    content: &[u8],
+) -> Result<(), String> {
+    let reference: Reference = format!("{registry}/{repo_tag}")
+        .parse()
+        .map_err(|e| format!("{e}"))?;
+    let layer = ImageLayer::oci_v1(content.to_vec(), None);
+    let config = Config::oci_v1(br#"{"architecture":"amd64","os":"linux"}"#.to_vec(), None);
+    oci_client()
+        .push(&reference, &[layer], config, auth, None)
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("{e}"))
+}
+
+async fn oci_pull(registry: &str, repo_tag: &str, auth: &RegistryAuth) -> Result<Vec<u8>, String> {
+    let reference: Reference = format!("{registry}/{repo_tag}")
+        .parse()
+        .map_err(|e| format!("{e}"))?;
+    let image = oci_client()
+        .pull(&reference, auth, vec![IMAGE_LAYER_MEDIA_TYPE])
+        .await
+        .map_err(|e| format!("{e}"))?;
+    Ok(image
+        .layers
+        .first()
+        .map(|l| l.data.to_vec())
+        .unwrap_or_default())
+}
+
+fn basic(user: &str, pw: &str) -> RegistryAuth {
+    RegistryAuth::Basic(user.into(), pw.into())
+}
+
+/// RS256 key, tokens carrying only the libtrust `kid` (no x5c): the
+/// registry finds the key in its rootcertbundle. oci-client pushes and
+/// pulls; anonymous access is off here, so anonymous pulls fail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rs256_kid_only_with_oci_client() {
+    let server = builder("rsa2048-pkcs1.pem").build().expect("server");
+    let s = Setup::start(server, "rsa2048.crt").await;
+    let reg = s.registry.addr.clone();
+
+    oci_push(
+        &reg,
+        "alice/rs:v1",
+        &basic("alice", "alice-pw"),
+        b"layer one",
+    )
+    .await
+    .expect("alice push");
+    let pulled = oci_pull(&reg, "alice/rs:v1", &basic("bob", "bob-pw"))
+        .await
+        .expect("bob pull");
+    assert_eq!(pulled, b"layer one");
+
+    assert!(
+        oci_push(&reg, "alice/rs:v2", &basic("carol", "carol-pw"), b"x")
+            .await
+            .is_err(),
+        "carol has no push"
+    );
+    assert!(
+        oci_pull(&reg, "alice/rs:v2", &basic("alice", "alice-pw"))
+            .await
+            .is_err(),
+        "carol's push left a tag"
+    );
+    assert!(
+        oci_pull(&reg, "alice/rs:v1", &basic("alice", "nope"))
+            .await
+            .is_err(),
+        "wrong password"
+    );
+    assert!(
+        oci_pull(&reg, "alice/rs:v1", &RegistryAuth::Anonymous)
+            .await
+            .is_err(),
+        "anonymous is off"
+    );
+
+    s.stop().await;
+}
+
+/// Which key-id forms registry 2.8 accepts, as INTEROP.md records: the
+/// x5c chain always works; the libtrust kid works alone; the RFC 7638
+/// thumbprint works only with x5c. ES384 and RS512 exercise the other
+/// algorithms.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_id_modes_against_registry_2_8() {
+    let cases = [
+        (
+            "p384-sec1.pem",
+            "p384.crt",
+            false,
+            KeyIdMode::Libtrust,
+            true,
+        ),
+        (
+            "p384-pkcs8.pem",
+            "p384.crt",
+            true,
+            KeyIdMode::Thumbprint,
+            true,
+        ),
+        (
+            "p256-pkcs8.pem",
+            "p256.crt",
+            false,
+            KeyIdMode::Thumbprint,
+            false,
+        ),
+        (
+            "rsa2048-pkcs8.pem",
+            "rsa2048.crt",
+            true,
+            KeyIdMode::Libtrust,
+            true,
+        ),
+    ];
+    for (key, cert, x5c, mode, accepted) in cases {
+        let mut b = builder(key).key_id(mode);
+        if x5c {
+            b = b.certificate_pem_file(fixture(cert));
+        }
+        let s = Setup::start(b.build().expect("server"), cert).await;
+        let result = oci_push(
+            &s.registry.addr,
+            "alice/k:v1",
+            &basic("alice", "alice-pw"),
+            b"k",
+        )
+        .await;
+        assert_eq!(
+            result.is_ok(),
+            accepted,
+            "{key} x5c={x5c} {mode:?}: {result:?}\nregistry log:\n{}",
+            s.registry.log()
+        );
+        s.stop().await;
+    }
+}
+
+/// An identity token is all skopeo needs: its auth file holds only the
+/// refresh token from our GET login (client_id containers/image, as
+/// containers/image sends when refreshing), and it pushes and pulls with
+/// the refresh grant. Once the token is revoked, it cannot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn skopeo_with_only_an_identity_token_until_it_is_revoked() {
+    let server = builder("p256-sec1.pem")
+        .certificate_pem_file(fixture("p256.crt"))
+        .build()
+        .expect("server");
+    let s = Setup::start(server.clone(), "p256.crt").await;
+    let login: serde_json::Value = reqwest::Client::new()
+        .get(s.server.url(
+            "/token?account=alice&client_id=containers%2Fimage&offline_token=true&service=registry.test",
+        ))
+        .basic_auth("alice", Some("alice-pw"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let identity_token = login["refresh_token"]
+        .as_str()
+        .expect("refresh_token")
+        .to_owned();
+    let authfile = s.work.path().join("auth.json");
+    // As docker writes it after a login that returned an identity token:
+    // the user name with an empty password, and the token. (containers/image
+    // skips an entry whose "auth" does not decode to user:password.)
+    let auth = serde_json::json!({"auths": {(s.registry.addr.clone()): {
+        "auth": data_encoding::BASE64.encode(b"alice:"),
+        "identitytoken": identity_token,
+    }}});
+    std::fs::write(&authfile, auth.to_string()).unwrap();
+    let authfile = authfile.to_str().unwrap().to_owned();
+
+    let layout = s.layout("idt", "pushed with an identity token");
+    let push = skopeo(&[
+        "copy",
+        "--dest-tls-verify=false",
+        "--authfile",
+        &authfile,
+        &layout,
+        &s.image("alice/idt:v1"),
+    ])
+    .await;
+    ok(push, "push with the identity token", &s.registry);
+    let pull = skopeo(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        "--authfile",
+        &authfile,
+        &s.image("alice/idt:v1"),
+    ])
+    .await;
+    ok(pull, "pull with the identity token", &s.registry);
+    // The token carries alice's permissions, no more.
+    refused(
+        skopeo(&[
+            "copy",
+            "--dest-tls-verify=false",
+            "--authfile",
+            &authfile,
+            &layout,
+            &s.image("bob/idt:v1"),
+        ])
+        .await,
+        "identity token pushes outside alice/",
+    );
+
+    assert!(server.revoke_refresh_token(&identity_token).await.unwrap());
+    let out = refused(
+        skopeo(&[
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            "--authfile",
+            &authfile,
+            &s.image("alice/idt:v1"),
+        ])
+        .await,
+        "pull after revocation",
+    );
+    assert!(
+        out.contains("invalid_grant")
+            || out.contains("invalid refresh token")
+            || out.contains("400"),
+        "{out}"
+    );
+    s.stop().await;
+}

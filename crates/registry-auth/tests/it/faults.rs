@@ -1,0 +1,366 @@
+//! Brute force and faulty backends: throttled without hash work, failing
+//! closed, never a token, never down.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use registry_auth::identity::StaticUsers;
+use registry_auth::token::{Token, TokenGenerator};
+use registry_auth::{
+    AccessRequest, Authenticator, AuthnError, BackendError, Credentials, Identity, Limits, Scope,
+    async_trait, authorizer_fn,
+};
+use serde_json::{Value, json};
+
+use crate::support::{RunningServer, builder, policy, registry_error, users};
+
+/// Counts password checks that reach the user table.
+struct Counting {
+    inner: StaticUsers,
+    calls: Arc<AtomicUsize>,
+}
+
+#[async_trait]
+impl Authenticator for Counting {
+    async fn authenticate(&self, c: &Credentials) -> Result<Identity, AuthnError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        self.inner.authenticate(c).await
+    }
+}
+
+async fn get(
+    client: &reqwest::Client,
+    url: &str,
+    user: &str,
+    pw: &str,
+) -> (u16, Option<String>, Value) {
+    let resp = client
+        .get(url)
+        .basic_auth(user, Some(pw))
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let retry = resp
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (status, retry, resp.json().await.unwrap())
+}
+
+fn client_from(ip: [u8; 4]) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from(ip))
+        .build()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sixth_failure_is_refused_without_hash_work_and_others_still_get_in() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let server = builder("p256-sec1.pem")
+        .authenticator(Counting {
+            inner: users(),
+            calls: calls.clone(),
+        })
+        .build()
+        .unwrap();
+    let server = RunningServer::start(server).await;
+    let url = server.url("/token?service=registry.test");
+    let attacker = client_from([127, 0, 0, 1]);
+    for n in 1..=5 {
+        let (status, _, _) = get(&attacker, &url, "alice", &format!("guess{n}")).await;
+        assert_eq!(status, 401, "failure {n}");
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 5);
+    // Throttled: even the right password is not checked now.
+    let (status, retry, body) = get(&attacker, &url, "alice", "alice-pw").await;
+    assert_eq!(status, 429);
+    assert_eq!(retry.as_deref(), Some("1"));
+    assert_eq!(
+        body,
+        json!({"errors": [{"code": "TOOMANYREQUESTS", "message": "too many failed logins; retry in 1 s"}]})
+    );
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        5,
+        "no hash work while throttled"
+    );
+    let resp = attacker
+        .post(server.url("/token"))
+        .form(&[
+            ("grant_type", "password"),
+            ("service", "registry.test"),
+            ("client_id", "c"),
+            ("username", "alice"),
+            ("password", "x"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 429);
+    assert_eq!(resp.json::<Value>().await.unwrap()["error"], "slow_down");
+
+    // The real alice, elsewhere, is not locked out; bob from the attacker's
+    // address is not either (the per-address budget is larger).
+    let (status, _, _) = get(&client_from([127, 0, 0, 2]), &url, "alice", "alice-pw").await;
+    assert_eq!(status, 200);
+    let (status, _, _) = get(&attacker, &url, "bob", "bob-pw").await;
+    assert_eq!(status, 200);
+
+    // After the back-off, alice may try again from there.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (status, _, _) = get(&attacker, &url, "alice", "alice-pw").await;
+    assert_eq!(status, 200);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_credential_cache_saves_hash_work_but_never_caches_failures() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let server = builder("p256-sec1.pem")
+        .authenticator(Counting {
+            inner: users(),
+            calls: calls.clone(),
+        })
+        .credential_cache(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let running = RunningServer::start(server.clone()).await;
+    let url = running.url("/token?service=registry.test");
+    let client = reqwest::Client::new();
+    for _ in 0..5 {
+        assert_eq!(get(&client, &url, "alice", "alice-pw").await.0, 200);
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "one hash for five tokens");
+    for _ in 0..2 {
+        assert_eq!(get(&client, &url, "alice", "wrong").await.0, 401);
+    }
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        3,
+        "failures always reach the authenticator"
+    );
+    server.clear_credential_cache();
+    assert_eq!(get(&client, &url, "alice", "alice-pw").await.0, 200);
+    assert_eq!(calls.load(Ordering::SeqCst), 4);
+    running.stop().await;
+}
+
+struct Hangs;
+
+#[async_trait]
+impl Authenticator for Hangs {
+    async fn authenticate(&self, _: &Credentials) -> Result<Identity, AuthnError> {
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        Ok(Identity::new("never"))
+    }
+}
+
+/// Panics for the user "boom", works for everyone else.
+struct PanicsForBoom;
+
+#[async_trait]
+impl Authenticator for PanicsForBoom {
+    async fn authenticate(&self, c: &Credentials) -> Result<Identity, AuthnError> {
+        match c.username() {
+            Some("boom") => panic!("authenticator bug"),
+            Some(u) => Ok(Identity::new(u)),
+            None => Err(AuthnError::InvalidCredentials),
+        }
+    }
+}
+
+fn short_timeout() -> Limits {
+    let mut limits = Limits::default();
+    limits.backend_timeout = Duration::from_millis(200);
+    limits
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hanging_backends_get_503_after_the_timeout() {
+    let server = builder("p256-sec1.pem")
+        .authenticator(Hangs)
+        .limits(short_timeout())
+        .build()
+        .unwrap();
+    let server = RunningServer::start(server).await;
+    let client = reqwest::Client::new();
+    let (status, retry, body) = get(
+        &client,
+        &server.url("/token?service=registry.test"),
+        "a",
+        "b",
+    )
+    .await;
+    assert_eq!((status, retry.as_deref()), (503, Some("5")));
+    assert_eq!(
+        body,
+        registry_error(
+            "UNAVAILABLE",
+            "the authentication backend is unavailable; try again later"
+        )
+    );
+    server.stop().await;
+
+    let hanging_authz = authorizer_fn(|_, _: AccessRequest| async {
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        Ok(vec![])
+    });
+    let server = builder("p256-sec1.pem")
+        .authorizer(hanging_authz)
+        .limits(short_timeout())
+        .build()
+        .unwrap();
+    let server = RunningServer::start(server).await;
+    let url = server.url("/token?service=registry.test&scope=repository:alice/a:pull");
+    let (status, _, body) = get(&client, &url, "alice", "alice-pw").await;
+    assert_eq!(status, 503);
+    assert_eq!(
+        body,
+        registry_error(
+            "UNAVAILABLE",
+            "the authorization backend is unavailable; try again later"
+        )
+    );
+    server.stop().await;
+}
+
+/// Panics; `slow` makes the server call it on the blocking pool.
+struct PanickingGenerator {
+    slow: bool,
+}
+
+impl TokenGenerator for PanickingGenerator {
+    fn generate(
+        &self,
+        _: &Identity,
+        _: &[Scope],
+        _: &AccessRequest,
+    ) -> Result<Token, BackendError> {
+        panic!("generator bug")
+    }
+    fn is_slow(&self) -> bool {
+        self.slow
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn panics_in_user_code_are_500_and_the_server_keeps_serving() {
+    let server = builder("p256-sec1.pem")
+        .authenticator(PanicsForBoom)
+        .build()
+        .unwrap();
+    let server = RunningServer::start(server).await;
+    let client = reqwest::Client::new();
+    let url = server.url("/token?service=registry.test");
+    let internal = registry_error("UNKNOWN", "internal error");
+    assert_eq!(
+        get(&client, &url, "boom", "x").await,
+        (500, None, internal.clone())
+    );
+    assert_eq!(get(&client, &url, "fine", "x").await.0, 200);
+    server.stop().await;
+
+    let panicking_authz = authorizer_fn(|_, _: AccessRequest| async { panic!("authorizer bug") });
+    let server = builder("p256-sec1.pem")
+        .authorizer(panicking_authz)
+        .build()
+        .unwrap();
+    let server = RunningServer::start(server).await;
+    let url = server.url("/token?service=registry.test&scope=repository:alice/a:pull");
+    assert_eq!(get(&client, &url, "alice", "alice-pw").await.2, internal);
+    // A login needs no authorizer: still served.
+    assert_eq!(
+        get(
+            &client,
+            &server.url("/token?service=registry.test"),
+            "alice",
+            "alice-pw"
+        )
+        .await
+        .0,
+        200
+    );
+    server.stop().await;
+
+    // In place and on the blocking pool alike.
+    for slow in [false, true] {
+        let server = registry_auth::AuthServer::builder()
+            .authenticator(users())
+            .authorizer(policy())
+            .token_generator(PanickingGenerator { slow })
+            .service("registry.test")
+            .build()
+            .unwrap();
+        let server = RunningServer::start(server).await;
+        let url = server.url("/token?service=registry.test");
+        assert_eq!(
+            get(&client, &url, "alice", "alice-pw").await.2,
+            internal,
+            "slow={slow}"
+        );
+        assert_eq!(
+            get(&client, &url, "alice", "alice-pw").await.0,
+            500,
+            "still answering"
+        );
+        server.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_over_the_limit_are_told_and_closed() {
+    let mut limits = Limits::default();
+    limits.max_connections = 2;
+    let server =
+        RunningServer::start(builder("p256-sec1.pem").limits(limits).build().unwrap()).await;
+    let _a = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let _b = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut c = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let mut answer = String::new();
+    tokio::io::AsyncReadExt::read_to_string(&mut c, &mut answer)
+        .await
+        .unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.1 503 Service Unavailable\r\n"),
+        "{answer}"
+    );
+    assert!(answer.ends_with(
+        "{\"errors\":[{\"code\":\"UNAVAILABLE\",\"message\":\"too many connections; retry\"}]}\n"
+    ));
+    drop((_a, _b));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let ok = reqwest::Client::new()
+        .get(server.url("/token?service=registry.test"))
+        .basic_auth("alice", Some("alice-pw"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200, "permits come back when connections close");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_clients_are_cut_off() {
+    let mut limits = Limits::default();
+    limits.header_read_timeout = Duration::from_millis(300);
+    let server =
+        RunningServer::start(builder("p256-sec1.pem").limits(limits).build().unwrap()).await;
+    let mut slow = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut slow, b"GET /token HTTP/1.1\r\nhost: x\r\n")
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::io::AsyncReadExt::read_to_end(&mut slow, &mut rest),
+    )
+    .await;
+    assert!(read.is_ok(), "the server closed the slow connection");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    server.stop().await;
+}

@@ -1,0 +1,18 @@
+//! The library's integration tests, in one binary (as ripgrep does): the
+//! HTTP adapter through its router with no socket, serving over sockets,
+//! hostile and faulty clients and backends, tokens, and end to end with
+//! the real registry and real clients. The protocol core's decisions are
+//! unit-tested next to it (`src/core/tests.rs`).
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod support;
+
+mod adapter;
+mod e2e_registry;
+mod faults;
+mod hostile;
+mod oauth;
+mod properties;
+mod secrets;
+mod serve;
+mod token;

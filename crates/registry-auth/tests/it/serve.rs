@@ -1,0 +1,89 @@
+//! Standalone serving: plain HTTP and HTTPS on real sockets, and graceful
+//! shutdown.
+
+use std::time::Duration;
+
+use crate::support::{RunningServer, builder, decode_unverified};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_http_and_reports_the_client_ip_to_the_authorizer() {
+    // Grants pull on "seen/ip" only when the adapter passed the peer address.
+    let authz = registry_auth::authorizer_fn(|_, req: registry_auth::AccessRequest| async move {
+        let loopback = req.client_ip == Some(std::net::IpAddr::from([127, 0, 0, 1]));
+        Ok(if loopback {
+            vec![registry_auth::Scope::repository("seen/ip", ["pull"])]
+        } else {
+            vec![]
+        })
+    });
+    let server = builder("p256-sec1.pem").authorizer(authz).build().unwrap();
+    let server = RunningServer::start(server).await;
+    let resp = reqwest::Client::new()
+        .get(server.url("/token?service=registry.test&scope=repository:seen/ip:pull"))
+        .basic_auth("alice", Some("alice-pw"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    let (_, claims) = decode_unverified(body["token"].as_str().unwrap());
+    assert_eq!(claims["access"][0]["name"], "seen/ip");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_https_with_rustls_and_shuts_down_gracefully() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let (cert_path, key_path) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
+    std::fs::write(&cert_path, cert.pem()).unwrap();
+    std::fs::write(&key_path, key.serialize_pem()).unwrap();
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = builder("p256-sec1.pem").build().unwrap();
+    let tls = registry_auth::serve::rustls_config(cert_path, key_path)
+        .await
+        .unwrap();
+    let task = tokio::spawn(
+        registry_auth::serve(listener, server.router())
+            .tls(tls)
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .run(),
+    );
+
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(cert.pem().as_bytes()).unwrap())
+        .build()
+        .unwrap();
+    let url = format!("https://localhost:{port}/token?service=registry.test");
+    let resp = client
+        .get(&url)
+        .basic_auth("alice", Some("alice-pw"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+
+    // Plain HTTP to the TLS port does not get a token.
+    let plain = reqwest::get(format!("http://127.0.0.1:{port}/token")).await;
+    assert!(plain.is_err() || plain.is_ok_and(|r| r.status() != 200));
+
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(15), task)
+        .await
+        .expect("server stops after the shutdown signal")
+        .unwrap()
+        .unwrap();
+    assert!(
+        client.get(&url).send().await.is_err(),
+        "nothing listens after shutdown"
+    );
+}

@@ -1,0 +1,12 @@
+//! Test support shared by the registry-auth crates: the real registry
+//! (Debian's `docker-registry`), skopeo, OCI image layouts, free ports.
+//! Written once here so that every integration-test binary drives the
+//! real components the same way. Tests may panic: that is how they fail.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod registry;
+
+pub use registry::{
+    Registry, free_port, require_registry_and_skopeo, require_tools, skopeo, tar_with_one_file,
+    write_oci_layout,
+};
