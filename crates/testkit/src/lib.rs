@@ -7,6 +7,6 @@
 mod registry;
 
 pub use registry::{
-    Registry, free_port, require_registry_and_skopeo, require_tools, skopeo, tar_with_one_file,
-    write_oci_layout,
+    Registry, free_port, require_registry_and_skopeo, require_tools, skopeo, skopeo_delete,
+    skopeo_inspect, skopeo_push, tar_with_one_file, write_oci_layout,
 };

@@ -147,6 +147,41 @@ pub async fn skopeo(args: &[&str]) -> (bool, String) {
     (out.status.success(), text)
 }
 
+/// `skopeo copy` of an image (`oci:DIR:TAG`) to `docker://…` over plain
+/// HTTP, with `user:password` credentials (`""`: none).
+pub async fn skopeo_push(source: &str, image: &str, creds: &str) -> (bool, String) {
+    skopeo(&[
+        "copy",
+        "--dest-tls-verify=false",
+        "--dest-creds",
+        creds,
+        source,
+        image,
+    ])
+    .await
+}
+
+/// `skopeo inspect --raw` of `docker://…` over plain HTTP, with
+/// `user:password` credentials or none.
+pub async fn skopeo_inspect(image: &str, creds: Option<&str>) -> (bool, String) {
+    let creds = match creds {
+        Some(creds) => ["--creds", creds],
+        None => ["--no-creds", ""],
+    };
+    let args: Vec<&str> = ["inspect", "--raw", "--tls-verify=false"]
+        .into_iter()
+        .chain(creds.into_iter().filter(|a| !a.is_empty()))
+        .chain([image])
+        .collect();
+    skopeo(&args).await
+}
+
+/// `skopeo delete` of `docker://…` over plain HTTP, with `user:password`
+/// credentials (skopeo asks the token server for the action `*`).
+pub async fn skopeo_delete(image: &str, creds: &str) -> (bool, String) {
+    skopeo(&["delete", "--tls-verify=false", "--creds", creds, image]).await
+}
+
 fn sha256_hex(data: &[u8]) -> String {
     digest(&SHA256, data)
         .as_ref()

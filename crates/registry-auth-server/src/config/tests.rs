@@ -370,6 +370,16 @@ fn the_readme_examples_load() {
     assert!(c.acl.allows_anonymous());
 }
 
+/// A builder with default limits but for `change`.
+fn with_limits(
+    builder: registry_auth::AuthServerBuilder,
+    change: fn(&mut registry_auth::Limits),
+) -> registry_auth::AuthServerBuilder {
+    let mut limits = registry_auth::Limits::default();
+    change(&mut limits);
+    builder.limits(limits)
+}
+
 /// The library and the configuration file refuse the same values for the
 /// same reason: the file's error is the library's, named by its key and
 /// line.
@@ -398,29 +408,17 @@ fn library_and_file_refuse_the_same_settings_for_the_same_reason() {
     let cases: [Case; 10] = [
         (
             "[server.limits]\nmax_scopes = 0\n",
-            |b| {
-                let mut limits = registry_auth::Limits::default();
-                limits.max_scopes = 0;
-                b.limits(limits)
-            },
+            |b| with_limits(b, |l| l.max_scopes = 0),
             "line 2: server.limits.max_scopes",
         ),
         (
             "[server.limits]\nmax_connections = 0\n",
-            |b| {
-                let mut limits = registry_auth::Limits::default();
-                limits.max_connections = 0;
-                b.limits(limits)
-            },
+            |b| with_limits(b, |l| l.max_connections = 0),
             "line 2: server.limits.max_connections",
         ),
         (
             "[server.limits]\nbackend_timeout = \"0s\"\n",
-            |b| {
-                let mut limits = registry_auth::Limits::default();
-                limits.backend_timeout = Duration::ZERO;
-                b.limits(limits)
-            },
+            |b| with_limits(b, |l| l.backend_timeout = Duration::ZERO),
             "line 2: server.limits.backend_timeout",
         ),
         (
@@ -493,32 +491,22 @@ fn library_and_file_refuse_the_same_settings_for_the_same_reason() {
 #[test]
 fn key_files_that_do_not_fit_name_their_key() {
     let data = concat!(env!("CARGO_MANIFEST_DIR"), "/../registry-auth/tests/data");
-    let text = format!(
-        "[token]\nissuer = \"i\"\nsigning_key = \"{data}/p256-sec1.pem\"\n\
-         certificate = \"{data}/p384.crt\"\n"
-    );
-    let c = parse(&text).unwrap_or_else(|e| panic!("{e}"));
-    let e = c
-        .build_server(Default::default())
-        .map(|_| ())
-        .unwrap_err()
-        .0;
+    let refused_at_build = |extra: &str| {
+        let text =
+            format!("[token]\nissuer = \"i\"\nsigning_key = \"{data}/p256-sec1.pem\"\n{extra}");
+        let config = parse(&text).unwrap_or_else(|e| panic!("{e}"));
+        match config.build_server(Default::default()) {
+            Ok(_) => panic!("built with {extra}"),
+            Err(e) => e.0,
+        }
+    };
     assert_eq!(
-        e,
+        refused_at_build(&format!("certificate = \"{data}/p384.crt\"\n")),
         "/etc/registry-auth/config.toml: line 4: token.certificate: \
          the certificate does not match the signing key (its public key differs)"
     );
-    let text = format!(
-        "[token]\nissuer = \"i\"\nsigning_key = \"{data}/p256-sec1.pem\"\nalgorithm = \"RS384\"\n"
-    );
-    let c = parse(&text).unwrap_or_else(|e| panic!("{e}"));
-    let e = c
-        .build_server(Default::default())
-        .map(|_| ())
-        .unwrap_err()
-        .0;
     assert_eq!(
-        e,
+        refused_at_build("algorithm = \"RS384\"\n"),
         "/etc/registry-auth/config.toml: line 4: token.algorithm: \
          RS384 does not fit the signing key, whose algorithm is ES256"
     );

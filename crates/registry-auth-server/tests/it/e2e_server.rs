@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use registry_auth_testkit::{Registry, require_registry_and_skopeo, skopeo, write_oci_layout};
+use registry_auth_testkit::{
+    Registry, require_registry_and_skopeo, skopeo_inspect, skopeo_push, write_oci_layout,
+};
 
 use crate::support::{Server, Site};
 
@@ -44,42 +46,10 @@ async fn namespaces_anonymous_catalog_and_reload_with_the_real_registry() {
     let layout = format!("oci:{}:v1", layout_dir.display());
     let push = |repo: String, creds: &'static str| {
         let layout = layout.clone();
-        async move {
-            skopeo(&[
-                "copy",
-                "--dest-tls-verify=false",
-                "--dest-creds",
-                creds,
-                &layout,
-                &repo,
-            ])
-            .await
-        }
+        async move { skopeo_push(&layout, &repo, creds).await }
     };
     let inspect = |repo: String, creds: Option<&'static str>| async move {
-        match creds {
-            Some(c) => {
-                skopeo(&[
-                    "inspect",
-                    "--raw",
-                    "--tls-verify=false",
-                    "--creds",
-                    c,
-                    &repo,
-                ])
-                .await
-            }
-            None => {
-                skopeo(&[
-                    "inspect",
-                    "--raw",
-                    "--tls-verify=false",
-                    "--no-creds",
-                    &repo,
-                ])
-                .await
-            }
-        }
+        skopeo_inspect(&repo, creds).await
     };
     let ok = |r: (bool, String), what: &str| assert!(r.0, "{what}: {}\n{}", r.1, server.log());
     let refused = |r: (bool, String), what: &str| assert!(!r.0, "{what} should fail: {}", r.1);

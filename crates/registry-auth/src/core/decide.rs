@@ -1,7 +1,6 @@
 //! The decision: request → identity → access → token. No HTTP here.
 
 use std::future::Future;
-use std::net::IpAddr;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,16 +12,15 @@ use super::response::TokenResponse;
 use crate::guard::cache::CredentialCache;
 use crate::guard::limits::Limits;
 use crate::guard::throttle::Throttle;
-use crate::protocol::authn::{Authenticator, AuthnError};
+use crate::protocol::authn::Authenticator;
 use crate::protocol::authz::{AccessRequest, Authorizer, DecidedBy, ScopeDecision};
 use crate::protocol::backend::BackendError;
 use crate::protocol::cidr::Cidr;
-use crate::protocol::credentials::{Credentials, Secret};
 use crate::protocol::error::Error;
 use crate::protocol::identity::Identity;
 use crate::protocol::request::TokenRequest;
 use crate::protocol::scope::Scope;
-use crate::refresh::{RefreshRecord, RefreshTokenStore, TokenHash, new_refresh_token};
+use crate::refresh::RefreshTokenStore;
 use crate::token::{Clock, Token, TokenGenerator};
 
 /// Which services (token audiences) the server issues tokens for.
@@ -64,14 +62,14 @@ pub(crate) struct Core {
 
 /// Which backend a guarded call goes to, for the error it turns into.
 #[derive(Clone, Copy)]
-enum Backend {
+pub(super) enum Backend {
     Authenticator,
     Authorizer,
     RefreshStore,
 }
 
 impl Backend {
-    fn unavailable(self) -> Error {
+    pub(super) fn unavailable(self) -> Error {
         match self {
             Backend::Authenticator => Error::AuthenticatorUnavailable,
             Backend::Authorizer => Error::AuthorizerUnavailable,
@@ -88,7 +86,7 @@ impl Backend {
     }
 
     /// Logs a backend's failure (never sent) and answers 503.
-    fn failed(self, error: &BackendError) -> Error {
+    pub(super) fn failed(self, error: &BackendError) -> Error {
         tracing::error!(backend = self.name(), %error, "backend failed; refusing the request");
         self.unavailable()
     }
@@ -151,27 +149,7 @@ impl Core {
 
     async fn decide(&self, request: TokenRequest) -> Result<TokenResponse, Error> {
         let service = self.check_request(&request)?;
-        let identity = match &request.credentials {
-            Credentials::RefreshToken(token) => {
-                self.redeem(
-                    token,
-                    &service,
-                    request.client_id.as_deref(),
-                    request.client_ip,
-                )
-                .await?
-            }
-            other => self.authenticate(other, request.client_ip).await?,
-        };
-        let refresh_token = match &request.credentials {
-            // oauth.md: a refresh grant returns the same refresh token.
-            Credentials::RefreshToken(token) => Some(token.clone()),
-            Credentials::Password { .. } if request.offline_token => {
-                self.mint_refresh_token(&identity, &service, request.client_id.as_deref())
-                    .await?
-            }
-            _ => None,
-        };
+        let (identity, refresh_token) = self.identify(&request, &service).await?;
         let access_request = AccessRequest {
             service,
             scopes: request.scopes,
@@ -247,7 +225,7 @@ impl Core {
     /// Runs user code with the backend timeout, turning a hang into 503
     /// and a panic into 500: a faulty backend never yields a token and
     /// never takes the server down.
-    async fn guard<T>(
+    pub(super) async fn guard<T>(
         &self,
         backend: Backend,
         future: impl Future<Output = T>,
@@ -347,158 +325,6 @@ impl Core {
             tracing::error!(error = %e, "token generation failed");
             Error::TokenGeneration
         })
-    }
-
-    /// Checks a refresh token and returns whom it stands for now.
-    async fn redeem(
-        &self,
-        token: &Secret,
-        service: &str,
-        client_id: Option<&str>,
-        ip: Option<IpAddr>,
-    ) -> Result<Identity, Error> {
-        self.check_throttle(None, ip)?;
-        let redeemed = self.redeem_unthrottled(token, service, client_id).await;
-        if let (Err(Error::InvalidGrant(_)), Some(throttle)) = (&redeemed, &self.throttle) {
-            throttle.failed(None, ip);
-        }
-        redeemed
-    }
-
-    async fn redeem_unthrottled(
-        &self,
-        token: &Secret,
-        service: &str,
-        client_id: Option<&str>,
-    ) -> Result<Identity, Error> {
-        let refresh = self.refresh.as_ref().ok_or(Error::RefreshDisabled)?;
-        let record = self
-            .guard(
-                Backend::RefreshStore,
-                refresh.store.get(&TokenHash::of(token.expose())),
-            )
-            .await?
-            .map_err(|e| Backend::RefreshStore.failed(&e))?
-            .ok_or(Error::InvalidGrant("unknown or revoked refresh token"))?;
-        let refuse = |why: &'static str| {
-            tracing::info!(
-                target: "registry_auth::audit",
-                subject = record.identity.subject(),
-                reason = why,
-                "refresh token refused"
-            );
-            Error::InvalidGrant(why)
-        };
-        if record.expires_at <= self.clock.now() {
-            return Err(refuse("expired refresh token"));
-        }
-        if record.service != service {
-            return Err(refuse("refresh token issued for another service"));
-        }
-        if record.client_id.as_deref() != client_id {
-            return Err(refuse("refresh token issued to another client"));
-        }
-        match self
-            .guard(
-                Backend::Authenticator,
-                self.authenticator.refresh(&record.identity),
-            )
-            .await?
-        {
-            Ok(identity) if identity.subject() == record.identity.subject() => Ok(identity),
-            Ok(_) => Err(refuse("authenticator changed the subject")),
-            Err(AuthnError::InvalidCredentials) => Err(refuse("user may no longer log in")),
-            Err(AuthnError::Unavailable(e)) => Err(Backend::Authenticator.failed(&e)),
-        }
-    }
-
-    async fn mint_refresh_token(
-        &self,
-        identity: &Identity,
-        service: &str,
-        client_id: Option<&str>,
-    ) -> Result<Option<Secret>, Error> {
-        let Some(refresh) = &self.refresh else {
-            return Ok(None);
-        };
-        let token = new_refresh_token(&self.rng).ok_or(Error::TokenGeneration)?;
-        let now = self.clock.now();
-        let record = RefreshRecord::new(
-            identity.clone(),
-            service.to_owned(),
-            client_id.map(str::to_owned),
-            now,
-            now + refresh.lifetime,
-        );
-        self.guard(
-            Backend::RefreshStore,
-            refresh.store.insert(TokenHash::of(token.expose()), record),
-        )
-        .await?
-        .map_err(|e| Backend::RefreshStore.failed(&e))?;
-        Ok(Some(token))
-    }
-
-    fn check_throttle(&self, account: Option<&str>, ip: Option<IpAddr>) -> Result<(), Error> {
-        match self.throttle.as_ref().and_then(|t| t.check(account, ip)) {
-            Some(retry_after) => Err(Error::Throttled { retry_after }),
-            None => Ok(()),
-        }
-    }
-
-    async fn authenticate(
-        &self,
-        credentials: &Credentials,
-        ip: Option<IpAddr>,
-    ) -> Result<Identity, Error> {
-        let Credentials::Password { username, password } = credentials else {
-            return if self.anonymous {
-                Ok(Identity::anonymous())
-            } else {
-                Err(Error::AuthenticationRequired)
-            };
-        };
-        // Throttle first: a throttled client gets no password check at
-        // all, not even against the cache.
-        self.check_throttle(Some(username), ip)?;
-        if let Some(identity) = self
-            .cache
-            .as_ref()
-            .and_then(|c| c.get(username, password.expose()))
-        {
-            return Ok(identity);
-        }
-        let result = self
-            .guard(
-                Backend::Authenticator,
-                self.authenticator.authenticate(credentials),
-            )
-            .await?;
-        match result {
-            Ok(identity) => {
-                if let Some(throttle) = &self.throttle {
-                    throttle.succeeded(username, ip);
-                }
-                if let Some(cache) = &self.cache {
-                    cache.put(username, password.expose(), identity.clone());
-                }
-                Ok(identity)
-            }
-            Err(AuthnError::InvalidCredentials) => {
-                if let Some(throttle) = &self.throttle {
-                    throttle.failed(Some(username), ip);
-                }
-                Err(Error::InvalidCredentials)
-            }
-            Err(AuthnError::Unavailable(e)) => Err(Backend::Authenticator.failed(&e)),
-        }
-    }
-
-    /// Empties the verified-credential cache.
-    pub(crate) fn clear_credential_cache(&self) {
-        if let Some(cache) = &self.cache {
-            cache.clear();
-        }
     }
 }
 

@@ -9,6 +9,7 @@
 
 mod builder;
 mod decide;
+mod identify;
 mod response;
 
 use std::sync::Arc;

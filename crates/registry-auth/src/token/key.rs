@@ -152,7 +152,7 @@ impl SigningKey {
     }
 
     /// Parses a DER private key.
-    pub fn from_der(der: &PrivateKeyDer<'_>) -> Result<Self, KeyError> {
+    fn from_der(der: &PrivateKeyDer<'_>) -> Result<Self, KeyError> {
         let (pair, alg) = match der {
             PrivateKeyDer::Pkcs1(der) => (
                 Pair::Rsa(RsaKeyPair::from_der(der.secret_pkcs1_der()).map_err(|_| {

@@ -9,7 +9,10 @@ use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 use registry_auth::AuthServer;
 use registry_auth::token::KeyIdMode;
-use registry_auth_testkit::{Registry, require_registry_and_skopeo, skopeo, write_oci_layout};
+use registry_auth_testkit::{
+    Registry, require_registry_and_skopeo, skopeo, skopeo_delete, skopeo_inspect, skopeo_push,
+    write_oci_layout,
+};
 
 use crate::support::{ISSUER, RunningServer, SERVICE, builder, fixture};
 
@@ -49,53 +52,15 @@ impl Setup {
     }
 
     async fn push(&self, layout: &str, repo_tag: &str, creds: &str) -> (bool, String) {
-        skopeo(&[
-            "copy",
-            "--dest-tls-verify=false",
-            "--dest-creds",
-            creds,
-            layout,
-            &self.image(repo_tag),
-        ])
-        .await
+        skopeo_push(layout, &self.image(repo_tag), creds).await
     }
 
     async fn inspect(&self, repo_tag: &str, creds: Option<&str>) -> (bool, String) {
-        let image = self.image(repo_tag);
-        match creds {
-            Some(creds) => {
-                skopeo(&[
-                    "inspect",
-                    "--raw",
-                    "--tls-verify=false",
-                    "--creds",
-                    creds,
-                    &image,
-                ])
-                .await
-            }
-            None => {
-                skopeo(&[
-                    "inspect",
-                    "--raw",
-                    "--tls-verify=false",
-                    "--no-creds",
-                    &image,
-                ])
-                .await
-            }
-        }
+        skopeo_inspect(&self.image(repo_tag), creds).await
     }
 
     async fn delete(&self, repo_tag: &str, creds: &str) -> (bool, String) {
-        skopeo(&[
-            "delete",
-            "--tls-verify=false",
-            "--creds",
-            creds,
-            &self.image(repo_tag),
-        ])
-        .await
+        skopeo_delete(&self.image(repo_tag), creds).await
     }
 
     async fn stop(self) {
