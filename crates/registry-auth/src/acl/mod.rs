@@ -201,15 +201,16 @@ impl Acl {
                 let rule = self
                     .first_match(who, scope, request)
                     .and_then(|i| Some((i, self.rules.get(i)?)));
-                match rule {
-                    Some((index, rule)) => ScopeDecision::new(
-                        scope.clone(),
-                        rule.actions.iter().cloned(),
-                        DecidedBy::Rule(index),
-                    ),
-                    None => {
-                        ScopeDecision::new(scope.clone(), Vec::<String>::new(), DecidedBy::NoRule)
-                    }
+                // The rule's actions were sorted and de-duplicated when it
+                // was compiled: no need to do it per request.
+                let (allowed, decided_by) = match rule {
+                    Some((index, rule)) => (rule.actions.clone(), DecidedBy::Rule(index)),
+                    None => (Vec::new(), DecidedBy::NoRule),
+                };
+                ScopeDecision {
+                    requested: scope.clone(),
+                    allowed,
+                    decided_by,
                 }
             })
             .collect()
