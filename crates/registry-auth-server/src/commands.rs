@@ -10,7 +10,7 @@ use registry_auth::{
     Authenticator, Credentials, DecidedBy, Error, Identity, Scope, Secret, TokenRequest,
 };
 
-use crate::config::Config;
+use crate::config::{Config, MissingKey};
 use crate::keys::{self, KeyType};
 
 /// `init`: key, certificate, starter config, registry snippets.
@@ -186,9 +186,7 @@ pub(crate) fn check(
 ) -> Result<(), String> {
     let config = Config::load(config_path).map_err(|e| e.to_string())?;
     let scopes = Scope::parse_list(scopes.iter().map(String::as_str)).map_err(|e| e.to_string())?;
-    let server = config
-        .build_server(Default::default())
-        .map_err(|e| e.to_string())?;
+    let server = config.explaining_server().map_err(|e| e.to_string())?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -289,7 +287,9 @@ pub(crate) fn token_decode(token: &str) -> Result<(), String> {
 pub(crate) fn token_verify(token: &str, config_path: &Path) -> Result<(), String> {
     let token = arg_or_stdin(token, "token")?;
     let config = Config::load(config_path).map_err(|e| e.to_string())?;
-    let generator = config.jwt_generator().map_err(|e| e.to_string())?;
+    let generator = config
+        .jwt_generator(MissingKey::Refuse)
+        .map_err(|e| e.to_string())?;
     let mut validation = Validation::new(generator.issuer());
     if let Some(services) = &config.services {
         validation = validation.audiences(services.iter().cloned());

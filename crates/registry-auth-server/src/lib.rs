@@ -78,8 +78,8 @@ enum Command {
         #[arg(long, default_value_t = 10)]
         cost: u32,
     },
-    /// Show what a user would be granted, and which rule decided, without
-    /// a server.
+    /// Show what a user would be granted, and which rule decided, as the
+    /// server built from the configuration decides (without serving).
     Check {
         /// The configuration file.
         #[arg(long, short, env = "REGISTRY_AUTH_CONFIG")]

@@ -63,9 +63,9 @@
 //! 2. **The protocol core** — [`AuthServer::issue`]: a [`TokenRequest`] in,
 //!    a [`TokenResponse`] or an [`Error`] out. No I/O of its own and no
 //!    HTTP: any framework can call it.
-//! 3. **Adapters** — the axum router ([`AuthServer::router`], feature
-//!    `axum`) and standalone serving ([`serve()`](crate::serve()), feature
-//!    `serve`). Both features are on by default;
+//! 3. **Adapters** — the axum router (`AuthServer::router`, feature
+//!    `axum`) and standalone serving (`serve()`, feature `serve`). Both
+//!    features are on by default;
 //!    `default-features = false` leaves axum, hyper and rustls out.
 //!
 //! Feature `serde` (on by default) lets the option types ([`Limits`],

@@ -10,6 +10,7 @@
 //! [`Throttling`]: crate::Throttling
 
 use std::fmt;
+use std::time::Duration;
 
 /// A setting that is missing or cannot work, reported by
 /// [`AuthServerBuilder::build`](crate::AuthServerBuilder::build) and the
@@ -64,23 +65,45 @@ impl fmt::Display for BuildError {
 
 impl std::error::Error for BuildError {}
 
-/// Checks a lifetime against the minimum the registry can work with.
-pub(crate) fn at_least_a_minute(
+/// Checks a duration against the range it can work in: a token or
+/// refresh token shorter than a minute is useless (clients treat anything
+/// shorter as 60 s, and the registry allows 60 s of clock skew); one longer
+/// than `max` cannot be taken back in time (and a huge one would overflow
+/// the clock arithmetic).
+pub(crate) fn within(
     setting: &'static str,
-    lifetime: std::time::Duration,
+    value: Duration,
+    min: Duration,
+    max: Duration,
 ) -> Result<(), BuildError> {
-    if lifetime < MIN_LIFETIME {
+    let shown = |d: Duration| humantime::format_duration(d).to_string();
+    if value < min {
         return Err(BuildError::invalid(
             setting,
             format!(
-                "{} is shorter than the minimum of 60s",
-                humantime::format_duration(lifetime)
+                "{} is shorter than the minimum of {}s",
+                shown(value),
+                min.as_secs()
+            ),
+        ));
+    }
+    if value > max {
+        return Err(BuildError::invalid(
+            setting,
+            format!(
+                "{} is longer than the maximum of {}",
+                shown(value),
+                shown(max)
             ),
         ));
     }
     Ok(())
 }
 
-/// The shortest token and refresh-token lifetime: clients treat anything
-/// shorter as 60 s anyway, and the registry allows 60 s of clock skew.
-pub(crate) const MIN_LIFETIME: std::time::Duration = std::time::Duration::from_secs(60);
+/// A minute: the shortest token and refresh-token lifetime.
+pub(crate) const MINUTE: Duration = Duration::from_secs(60);
+/// A day: the longest token lifetime and throttling wait.
+pub(crate) const DAY: Duration = Duration::from_secs(24 * 60 * 60);
+/// A year (365.25 days, as humantime counts and prints it): the longest
+/// refresh-token lifetime.
+pub(crate) const YEAR: Duration = Duration::from_secs(31_557_600);

@@ -15,8 +15,13 @@ use std::time::Duration;
 use registry_auth::acl::{self, Acl};
 use registry_auth::identity::StaticUsers;
 use registry_auth::refresh::MemoryRefreshStore;
-use registry_auth::token::{Algorithm, JwtGenerator, JwtGeneratorBuilder, KeyIdMode, SigningKey};
-use registry_auth::{AuthServer, AuthServerBuilder, BuildError, Identity, Limits, Throttling};
+use registry_auth::token::{
+    Algorithm, JwtGenerator, JwtGeneratorBuilder, KeyIdMode, SigningKey, Token, TokenGenerator,
+};
+use registry_auth::{
+    AccessRequest, AuthServer, AuthServerBuilder, BackendError, BuildError, Identity, Limits,
+    Scope, Throttling,
+};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 
@@ -348,41 +353,30 @@ impl Config {
         }
     }
 
-    /// Loads the signing key, making a development key (and certificate)
-    /// first when `generate_key` is on and the key file is missing.
-    fn signing_key(&self) -> Result<SigningKey, ConfigError> {
-        if self.generate_key && !self.signing_key.exists() {
+    /// Loads the signing key; with `generate_key` on and the key file
+    /// missing, makes a development key (and certificate) first when
+    /// `missing` says so.
+    fn signing_key(&self, missing: MissingKey) -> Result<SigningKey, ConfigError> {
+        let file = self.path.display().to_string();
+        if self.generate_key && !self.signing_key.exists() && missing == MissingKey::Generate {
             crate::keys::generate_key_and_certificate(
                 &self.signing_key,
                 self.certificate.as_deref(),
             )
-            .map_err(|e| {
-                located(
-                    &self.path.display().to_string(),
-                    &self.text,
-                    "token.generate_key",
-                    &e,
-                )
-            })?;
+            .map_err(|e| located(&file, &self.text, "token.generate_key", &e))?;
             tracing::warn!(
                 key = %self.signing_key.display(),
                 "generated a new signing key (token.generate_key is on); registries must trust its certificate"
             );
         }
-        SigningKey::from_pem_file(&self.signing_key).map_err(|e| {
-            located(
-                &self.path.display().to_string(),
-                &self.text,
-                "token.signing_key",
-                &e.to_string(),
-            )
-        })
+        SigningKey::from_pem_file(&self.signing_key)
+            .map_err(|e| located(&file, &self.text, "token.signing_key", &e.to_string()))
     }
 
     /// The token generator of `[token]`: its key and certificate read,
     /// every setting checked by the library.
-    pub(crate) fn jwt_generator(&self) -> Result<JwtGenerator, ConfigError> {
-        let mut builder = self.jwt_settings().signing_key(self.signing_key()?);
+    pub(crate) fn jwt_generator(&self, missing: MissingKey) -> Result<JwtGenerator, ConfigError> {
+        let mut builder = self.jwt_settings().signing_key(self.signing_key(missing)?);
         if let Some(certificate) = &self.certificate {
             builder = builder.certificate_pem_file(certificate);
         }
@@ -391,19 +385,33 @@ impl Config {
 
     /// Builds the token server this configuration describes, keeping
     /// refresh tokens in `refresh_store` (shared by the servers that
-    /// reloads build, so tokens survive a reload).
+    /// reloads build, so tokens survive a reload). Makes a development key
+    /// when `generate_key` asks for one.
     pub(crate) fn build_server(
         &self,
         refresh_store: Arc<MemoryRefreshStore>,
     ) -> Result<AuthServer, ConfigError> {
-        self.server_settings()
-            .token_generator(self.jwt_generator()?)
+        let generator = self.jwt_generator(MissingKey::Generate)?;
+        self.server_with(generator)
             .refresh_token_store(refresh_store)
+            .build()
+            .map_err(|e| self.setting_error(&e))
+    }
+
+    /// The server of this configuration for `check`: it decides as the
+    /// real one does but signs nothing, so it needs no signing key.
+    pub(crate) fn explaining_server(&self) -> Result<AuthServer, ConfigError> {
+        self.server_with(SignsNothing)
+            .build()
+            .map_err(|e| self.setting_error(&e))
+    }
+
+    fn server_with(&self, generator: impl TokenGenerator) -> AuthServerBuilder {
+        self.server_settings()
+            .token_generator(generator)
             .authenticator(self.users.clone())
             .authorizer(self.acl.clone())
             .allow_anonymous(self.acl.allows_anonymous())
-            .build()
-            .map_err(|e| self.setting_error(&e))
     }
 
     /// The registry's `auth.token` block for this configuration.
@@ -433,6 +441,29 @@ impl Config {
     }
 }
 
+/// What to do when `generate_key` is on and the signing key is missing:
+/// `serve` makes one; commands that only read (`token verify`) refuse.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum MissingKey {
+    Generate,
+    Refuse,
+}
+
+/// The token generator of the server `check` asks: never called, since
+/// explaining a decision signs nothing.
+struct SignsNothing;
+
+impl TokenGenerator for SignsNothing {
+    fn generate(
+        &self,
+        _: &Identity,
+        _: &[Scope],
+        _: &AccessRequest,
+    ) -> Result<Token, BackendError> {
+        Err("this server only explains decisions".into())
+    }
+}
+
 /// `file: line N: key: message`, or without the line when the key is not
 /// in the text.
 fn located(file: &str, text: &str, key: &str, message: &str) -> ConfigError {
@@ -440,6 +471,19 @@ fn located(file: &str, text: &str, key: &str, message: &str) -> ConfigError {
         Some(line) => format!("{file}: line {line}: {key}: {message}"),
         None => format!("{file}: {key}: {message}"),
     })
+}
+
+/// A TOML key as it is written: bare when it can be, quoted otherwise.
+fn key_part(name: &str) -> String {
+    let bare = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if bare {
+        name.to_owned()
+    } else {
+        format!("{name:?}")
+    }
 }
 
 /// The users of `[users]` and of the htpasswd file it names; an error is
@@ -463,7 +507,7 @@ fn read_users(
             (_, UserValue::Hash(hash)) => {
                 users = users
                     .user(name, hash)
-                    .map_err(|e| (format!("users.{name}"), e.to_string()))?;
+                    .map_err(|e| (format!("users.{}", key_part(name)), e.to_string()))?;
             }
             (_, UserValue::Entry(entry)) => {
                 let mut identity = Identity::new(name.clone());
@@ -472,7 +516,7 @@ fn read_users(
                 }
                 users = users
                     .user_with_identity(name, &entry.password, identity)
-                    .map_err(|e| (format!("users.{name}.password"), e.to_string()))?;
+                    .map_err(|e| (format!("users.{}.password", key_part(name)), e.to_string()))?;
             }
         }
     }

@@ -247,6 +247,14 @@ fn bad_values_name_the_key() {
             "users.alice: malformed bcrypt hash",
         ),
         (
+            minimal(&format!("[users]\n\"\" = \"{HASH}\"\n")),
+            "users.\"\": a user name must not be empty",
+        ),
+        (
+            minimal(&format!("[users]\n\"a:b\" = \"{HASH}\"\n")),
+            "users.\"a:b\": user name \"a:b\" holds ':' or a control character",
+        ),
+        (
             minimal("[users.bob]\npassword = \"$argon2id$x\"\n"),
             "users.bob.password: malformed argon2 hash",
         ),
@@ -405,7 +413,7 @@ fn library_and_file_refuse_the_same_settings_for_the_same_reason() {
         fn(AuthServerBuilder) -> AuthServerBuilder,
         &'static str,
     );
-    let cases: [Case; 10] = [
+    let cases: [Case; 12] = [
         (
             "[server.limits]\nmax_scopes = 0\n",
             |b| with_limits(b, |l| l.max_scopes = 0),
@@ -461,6 +469,21 @@ fn library_and_file_refuse_the_same_settings_for_the_same_reason() {
             |b| b.refresh_token_lifetime(Duration::from_secs(30)),
             "line 2: token.refresh_lifetime",
         ),
+        (
+            // Large enough to overflow the clock arithmetic, were it let in.
+            "[token]\nrefresh_lifetime = \"500000000000y\"\n",
+            |b| b.refresh_token_lifetime(Duration::from_secs(500_000_000_000 * 31_557_600)),
+            "line 2: token.refresh_lifetime",
+        ),
+        (
+            "[server.throttle]\nmax_delay = \"2days\"\n",
+            |b| {
+                let mut throttling = registry_auth::Throttling::default();
+                throttling.max_delay = Duration::from_secs(2 * 86_400);
+                b.throttling(throttling)
+            },
+            "line 2: server.throttle.max_delay",
+        ),
     ];
     for (toml, change, where_) in cases {
         let reason = match change(library()).build() {
@@ -510,4 +533,24 @@ fn key_files_that_do_not_fit_name_their_key() {
         "/etc/registry-auth/config.toml: line 4: token.algorithm: \
          RS384 does not fit the signing key, whose algorithm is ES256"
     );
+}
+
+#[test]
+fn commands_that_only_read_never_make_a_key() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let text = minimal("certificate = \"c.pem\"\ngenerate_key = true\n");
+    let c = Config::parse(&text, &dir.path().join("c.toml")).unwrap_or_else(|e| panic!("{e}"));
+    // check: decides with no signing key at all.
+    assert!(c.explaining_server().is_ok());
+    // token verify: the key must exist.
+    let e = c
+        .jwt_generator(MissingKey::Refuse)
+        .map(|_| ())
+        .unwrap_err()
+        .0;
+    assert!(e.contains("line 3: token.signing_key: cannot read"), "{e}");
+    assert!(!dir.path().join("k.pem").exists() && !dir.path().join("c.pem").exists());
+    // serve: makes it.
+    assert!(c.build_server(Default::default()).is_ok());
+    assert!(dir.path().join("k.pem").exists() && dir.path().join("c.pem").exists());
 }

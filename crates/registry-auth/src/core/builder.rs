@@ -13,7 +13,7 @@ use crate::protocol::authn::Authenticator;
 use crate::protocol::authz::Authorizer;
 use crate::protocol::cidr::Cidr;
 use crate::refresh::{MemoryRefreshStore, RefreshTokenStore};
-use crate::setting::{BuildError, at_least_a_minute};
+use crate::setting::{BuildError, MINUTE, YEAR, within};
 use crate::token::{
     Algorithm, Clock, JwtGeneratorBuilder, KeyIdMode, SigningKey, SystemClock, TokenGenerator,
 };
@@ -163,7 +163,7 @@ impl AuthServerBuilder {
         self
     }
 
-    /// How long tokens are valid. Defaults to 5 minutes; at least 60 s.
+    /// How long tokens are valid. Defaults to 5 minutes; 60 s to 24 hours.
     pub fn token_lifetime(mut self, lifetime: Duration) -> Self {
         self.jwt = self.jwt.token_lifetime(lifetime);
         self
@@ -209,8 +209,9 @@ impl AuthServerBuilder {
         self
     }
 
-    /// The realm in `WWW-Authenticate: Basic realm="…"` on 401 answers; no
-    /// quotes or control characters. Defaults to `registry-auth`.
+    /// The realm in `WWW-Authenticate: Basic realm="…"` on 401 answers of
+    /// the HTTP adapter; no quotes or control characters. Defaults to
+    /// `registry-auth`.
     pub fn realm(mut self, realm: impl Into<String>) -> Self {
         self.realm = realm.into();
         self
@@ -225,7 +226,8 @@ impl AuthServerBuilder {
         self
     }
 
-    /// How long a refresh token works. Defaults to 30 days; at least 60 s.
+    /// How long a refresh token works. Defaults to 30 days; 60 s to a
+    /// year.
     pub fn refresh_token_lifetime(mut self, lifetime: Duration) -> Self {
         self.refresh_lifetime = lifetime;
         self
@@ -264,10 +266,11 @@ impl AuthServerBuilder {
         self
     }
 
-    /// Proxies (addresses or CIDR blocks) whose `X-Forwarded-For` header is
-    /// believed: the client address is then the rightmost address in it
-    /// that is not a trusted proxy. Defaults to none: the peer address is
-    /// the client's, and the header is ignored (anyone can send it).
+    /// Proxies (addresses or CIDR blocks) whose `X-Forwarded-For` header the
+    /// HTTP adapter believes: the client address is then the rightmost
+    /// address in it that is not a trusted proxy. Defaults to none: the
+    /// peer address is the client's, and the header is ignored (anyone can
+    /// send it).
     pub fn trusted_proxies<I, S>(mut self, proxies: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -277,17 +280,18 @@ impl AuthServerBuilder {
         self
     }
 
-    /// The clock tokens and refresh tokens are dated by. Defaults to the
-    /// system clock.
+    /// The clock refresh tokens, and the tokens of the built-in JWT
+    /// signer, are dated by. Defaults to the system clock.
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
         self
     }
 
     /// Checks every value that was set, without building: what
-    /// [`build`](Self::build) refuses, except that the required parts given
-    /// as code (authenticator, authorizer, signing key or token generator)
-    /// may still be missing. For tools that check a configuration.
+    /// [`build`](Self::build) refuses, except that required parts may still
+    /// be missing (the authenticator, the authorizer, the signing key or
+    /// token generator, the issuer, the services). For tools that check a
+    /// configuration before the rest is at hand.
     pub fn validate(&self) -> Result<(), BuildError> {
         match &self.services {
             Some(Services::Only(list)) if list.is_empty() => {
@@ -312,7 +316,12 @@ impl AuthServerBuilder {
         }
         // Checked whether or not refresh tokens are on, so that turning
         // them on later cannot reveal a bad value.
-        at_least_a_minute("refresh_token_lifetime", self.refresh_lifetime)?;
+        within(
+            "refresh_token_lifetime",
+            self.refresh_lifetime,
+            MINUTE,
+            YEAR,
+        )?;
         self.limits.validate()?;
         self.throttling.validate()?;
         self.parse_trusted_proxies()?;
@@ -359,7 +368,7 @@ impl AuthServerBuilder {
         })?;
         let generator: Arc<dyn TokenGenerator> = match self.generator {
             Some(generator) => generator,
-            None => Arc::new(self.jwt.clock(self.clock.clone()).build()?),
+            None => Arc::new(self.jwt.clock(Arc::clone(&self.clock)).build()?),
         };
         let refresh = self.refresh_tokens.then(|| Refresh {
             store: self

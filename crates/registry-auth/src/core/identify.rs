@@ -116,12 +116,16 @@ impl Core {
         };
         let token = new_refresh_token(&self.rng).ok_or(Error::TokenGeneration)?;
         let now = self.clock.now();
+        // A clock near the end of time: no token rather than a panic.
+        let expires_at = now
+            .checked_add(refresh.lifetime)
+            .ok_or(Error::TokenGeneration)?;
         let record = RefreshRecord::new(
             identity.clone(),
             service.to_owned(),
             client_id.map(str::to_owned),
             now,
-            now + refresh.lifetime,
+            expires_at,
         );
         self.guard(
             Backend::RefreshStore,

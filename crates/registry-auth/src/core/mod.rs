@@ -31,9 +31,9 @@ use crate::refresh::TokenHash;
 /// Cheap to clone (an `Arc` inside). Get one from [`AuthServer::builder`];
 /// then either call [`AuthServer::issue`] with a [`TokenRequest`] your
 /// framework parsed, or (with the `axum` feature, on by default) make its
-/// axum router with [`AuthServer::router`] and nest it in your app, or
-/// (with `serve`) serve it on its own with [`AuthServer::serve`] or
-/// [`AuthServer::serve_tls`].
+/// axum router with `AuthServer::router` and nest it in your app, or
+/// (with `serve`) serve it on its own with `AuthServer::serve` or
+/// `AuthServer::serve_tls`.
 #[derive(Clone)]
 pub struct AuthServer {
     pub(crate) core: Arc<Core>,
@@ -83,7 +83,8 @@ impl AuthServer {
     /// decided each: the checks of the request (service, `account`, the
     /// number of scopes) and the authorizer, as [`issue`](Self::issue) runs
     /// them, without checking credentials, issuing a refresh token or
-    /// signing. For tools that explain a policy; nothing is logged.
+    /// signing. For tools that explain a policy; no audit event is written
+    /// (a failing backend is still logged).
     pub async fn explain(
         &self,
         who: &Identity,

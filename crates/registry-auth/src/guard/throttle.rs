@@ -26,7 +26,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::bounded::{evict_stalest, lock};
-use crate::setting::BuildError;
+use crate::setting::{BuildError, DAY, YEAR};
 
 /// Throttling settings. `Default` throttles within the first ten failures
 /// of one account from one address; [`Throttling::off`] does not throttle.
@@ -90,8 +90,9 @@ impl Throttling {
 
     /// Checks that the settings can work: a table holds at least one
     /// entry, the first wait and the memory of a failure are longer than
-    /// zero, and the longest wait is not shorter than the first. The error
-    /// names the field: `throttling.max_delay: …`.
+    /// zero, the longest wait is not shorter than the first and at most a
+    /// day, a failure is remembered at most a year. The error names the
+    /// field: `throttling.max_delay: …`.
     pub fn validate(&self) -> Result<(), BuildError> {
         if self.capacity == 0 {
             return Err(BuildError::invalid(
@@ -109,6 +110,26 @@ impl Throttling {
             return Err(BuildError::invalid(
                 "throttling.forget_after",
                 "must be longer than 0s",
+            ));
+        }
+        if self.max_delay > DAY {
+            return Err(BuildError::invalid(
+                "throttling.max_delay",
+                format!(
+                    "{} is longer than the maximum of {}",
+                    humantime::format_duration(self.max_delay),
+                    humantime::format_duration(DAY)
+                ),
+            ));
+        }
+        if self.forget_after > YEAR {
+            return Err(BuildError::invalid(
+                "throttling.forget_after",
+                format!(
+                    "{} is longer than the maximum of {}",
+                    humantime::format_duration(self.forget_after),
+                    humantime::format_duration(YEAR)
+                ),
             ));
         }
         if self.max_delay < self.base_delay {
@@ -173,6 +194,7 @@ impl<K: std::hash::Hash + Eq + Clone> Table<K> {
                 .base_delay
                 .saturating_mul(1u32 << doublings)
                 .min(settings.max_delay);
+            // At most a day (Throttling::validate): no overflow.
             entry.blocked_until = now + delay;
         }
     }

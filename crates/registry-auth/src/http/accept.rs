@@ -29,7 +29,8 @@ fn busy_answer() -> Vec<u8> {
     let retry_after = error.retry_after().map_or(1, |d| d.as_secs());
     format!(
         "HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\n\
-         retry-after: {retry_after}\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
+         cache-control: no-store\r\nretry-after: {retry_after}\r\nconnection: close\r\n\
+         content-length: {}\r\n\r\n{body}",
         body.len()
     )
     .into_bytes()

@@ -132,7 +132,8 @@ impl Serve {
         self
     }
 
-    /// Serves until the shutdown signal, then drains.
+    /// Serves until the shutdown signal, then drains. Limits that cannot
+    /// work ([`Limits::validate`]) are refused with `InvalidInput`.
     pub async fn run(self) -> io::Result<()> {
         let Serve {
             listener,
@@ -141,6 +142,9 @@ impl Serve {
             limits,
             shutdown,
         } = self;
+        limits
+            .validate()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         listener.set_nonblocking(true)?;
         let handle = axum_server::Handle::new();
         let on_signal = handle.clone();

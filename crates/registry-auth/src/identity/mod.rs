@@ -11,4 +11,4 @@ mod password;
 mod users;
 
 pub use password::{PasswordHash, PasswordHashError};
-pub use users::{HtpasswdError, StaticUsers};
+pub use users::{HtpasswdError, StaticUsers, UserError};

@@ -35,7 +35,7 @@ static HASH_PERMITS: LazyLock<tokio::sync::Semaphore> = LazyLock::new(|| {
 /// use registry_auth::identity::StaticUsers;
 /// let users = StaticUsers::new()
 ///     .user("alice", "$2y$10$TYyKeyyopVdR.ppsm5VdCOFuNmQj67YBnG0hpjDA/W1L2I696tO/e")?;
-/// # Ok::<(), registry_auth::identity::PasswordHashError>(())
+/// # Ok::<(), registry_auth::identity::UserError>(())
 /// ```
 #[derive(Clone, Default)]
 pub struct StaticUsers {
@@ -58,6 +58,23 @@ impl std::fmt::Debug for StaticUsers {
     }
 }
 
+/// A user that cannot be added to [`StaticUsers`].
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum UserError {
+    /// The name, or the subject of the identity given for it, is empty:
+    /// the empty subject is the anonymous client's.
+    #[error("a user name must not be empty (the empty subject is the anonymous client's)")]
+    EmptyName,
+    /// The name holds a `:` or a control character, which Basic
+    /// authentication cannot carry: nobody could log in as this user.
+    #[error("user name {0:?} holds ':' or a control character, which clients cannot send")]
+    Unusable(String),
+    /// The password hash cannot be used.
+    #[error(transparent)]
+    Hash(#[from] PasswordHashError),
+}
+
 /// A line of an htpasswd file that cannot be used.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("line {line}: {reason}")]
@@ -75,21 +92,30 @@ impl StaticUsers {
     }
 
     /// Adds a user; the identity is the user name.
-    pub fn user(self, name: impl Into<String>, hash: &str) -> Result<Self, PasswordHashError> {
+    pub fn user(self, name: impl Into<String>, hash: &str) -> Result<Self, UserError> {
         let name = name.into();
         let identity = Identity::new(name.clone());
         self.user_with_identity(name, hash, identity)
     }
 
     /// Adds a user whose identity carries attributes (groups, labels).
+    /// The name must be one a client can send (not empty, no `:`, no
+    /// control characters), and the identity must not be anonymous.
     pub fn user_with_identity(
         mut self,
         name: impl Into<String>,
         hash: &str,
         identity: Identity,
-    ) -> Result<Self, PasswordHashError> {
+    ) -> Result<Self, UserError> {
+        let name = name.into();
+        if name.is_empty() || identity.is_anonymous() {
+            return Err(UserError::EmptyName);
+        }
+        if name.contains(':') || name.chars().any(char::is_control) {
+            return Err(UserError::Unusable(name));
+        }
         let hash = PasswordHash::parse(hash)?;
-        Arc::make_mut(&mut self.users).insert(name.into(), UserEntry { hash, identity });
+        Arc::make_mut(&mut self.users).insert(name, UserEntry { hash, identity });
         Ok(self)
     }
 
@@ -226,6 +252,33 @@ mod tests {
                 .map(|e| e.to_string());
             assert_eq!(err.as_deref(), Some(message), "{text}");
         }
+    }
+
+    #[test]
+    fn names_no_client_can_send_are_refused() {
+        let hash = "$2y$10$TYyKeyyopVdR.ppsm5VdCOFuNmQj67YBnG0hpjDA/W1L2I696tO/e";
+        assert_eq!(
+            StaticUsers::new().user("", hash).err(),
+            Some(UserError::EmptyName)
+        );
+        assert_eq!(
+            StaticUsers::new()
+                .user_with_identity("robot", hash, Identity::anonymous())
+                .err(),
+            Some(UserError::EmptyName),
+            "an authenticated user is never the anonymous client"
+        );
+        for name in ["a:b", "tab\there"] {
+            assert_eq!(
+                StaticUsers::new().user(name, hash).err(),
+                Some(UserError::Unusable(name.to_owned()))
+            );
+        }
+        assert!(
+            StaticUsers::new()
+                .user("ünïcode.user@example.com", hash)
+                .is_ok()
+        );
     }
 
     #[test]

@@ -49,7 +49,9 @@ impl AccessRequest {
 #[non_exhaustive]
 pub enum DecidedBy {
     /// An authorizer that gives no reasons: what its
-    /// [`authorize`](Authorizer::authorize) returned.
+    /// [`authorize`](Authorizer::authorize) returned. Also a scope that an
+    /// authorizer's [`decide`](Authorizer::decide) left unanswered, which is
+    /// denied.
     Authorizer,
     /// Rule `n` of an ACL, counted from 0 (shown from 1: `rule 1`).
     Rule(usize),

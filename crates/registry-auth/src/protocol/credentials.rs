@@ -14,6 +14,7 @@ use super::error::Error;
 /// an empty user name) and found by secret scanners.
 pub const REFRESH_TOKEN_PREFIX: &str = "rart_";
 
+/// A secret string (a password or a token) that never shows in `Debug`
 /// output or logs. Compare it with [`Secret::ct_eq`], which takes the same
 /// time wherever the inputs differ.
 #[derive(Clone, Default, PartialEq, Eq)]

@@ -15,7 +15,7 @@ use crate::protocol::authz::AccessRequest;
 use crate::protocol::backend::BackendError;
 use crate::protocol::identity::Identity;
 use crate::protocol::scope::Scope;
-use crate::setting::{BuildError, at_least_a_minute};
+use crate::setting::{BuildError, DAY, MINUTE, within};
 
 /// Signs registry tokens with a [`SigningKey`].
 ///
@@ -157,7 +157,7 @@ impl JwtGenerator {
             iss: &self.issuer,
             sub: subject,
             aud: audience,
-            exp: iat + self.lifetime.as_secs(),
+            exp: iat.saturating_add(self.lifetime.as_secs()),
             nbf: iat,
             iat,
             jti: &jti,
@@ -335,15 +335,15 @@ impl JwtGeneratorBuilder {
         self
     }
 
-    /// How long tokens are valid. Defaults to 5 minutes; at least 60 s.
+    /// How long tokens are valid. Defaults to 5 minutes; 60 s to 24 hours.
     pub fn token_lifetime(mut self, lifetime: Duration) -> Self {
         self.lifetime = lifetime;
         self
     }
 
     /// The clock tokens are dated by. Defaults to the system clock.
-    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
         self
     }
 
@@ -371,7 +371,7 @@ impl JwtGeneratorBuilder {
         if self.issuer.as_deref() == Some("") {
             return Err(BuildError::invalid("issuer", "must not be empty"));
         }
-        at_least_a_minute("token_lifetime", self.lifetime)?;
+        within("token_lifetime", self.lifetime, MINUTE, DAY)?;
         let Some(key) = &self.key else {
             return Ok(());
         };

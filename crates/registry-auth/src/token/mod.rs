@@ -85,6 +85,12 @@ pub trait Clock: Send + Sync + fmt::Debug + 'static {
     fn now(&self) -> SystemTime;
 }
 
+impl<C: Clock + ?Sized> Clock for std::sync::Arc<C> {
+    fn now(&self) -> SystemTime {
+        (**self).now()
+    }
+}
+
 /// The system clock. The default.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct SystemClock;

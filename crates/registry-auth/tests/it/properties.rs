@@ -96,3 +96,85 @@ proptest! {
         }
     }
 }
+
+/// An authorizer whose reasons are whatever it was given: decisions about
+/// any scope, in any order, claiming any actions.
+struct Claims(Vec<registry_auth::ScopeDecision>);
+
+#[registry_auth::async_trait]
+impl registry_auth::Authorizer for Claims {
+    async fn authorize(
+        &self,
+        _: &registry_auth::Identity,
+        _: &registry_auth::AccessRequest,
+    ) -> Result<Vec<Scope>, registry_auth::BackendError> {
+        Ok(Vec::new())
+    }
+
+    async fn decide(
+        &self,
+        _: &registry_auth::Identity,
+        _: &registry_auth::AccessRequest,
+    ) -> Result<Vec<registry_auth::ScopeDecision>, registry_auth::BackendError> {
+        Ok(self.0.clone())
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    /// Whatever decisions an authorizer returns, the token grants no more
+    /// than was asked, and the response has one decision per requested
+    /// scope, in order, about that scope as it was requested.
+    #[test]
+    fn decisions_never_widen_the_grant(
+        requested in prop::collection::vec(scope(), 0..6),
+        claimed in prop::collection::vec(
+            (scope(), prop::collection::vec(prop_oneof!["pull", "push", "delete", "\\*"], 0..4)),
+            0..8,
+        ),
+        echo_request in any::<bool>(),
+    ) {
+        let requested = Scope::merge(requested);
+        // Half the time the authorizer answers about exactly the requested
+        // scopes, in order (the core then takes its answer as it is).
+        let claimed: Vec<registry_auth::ScopeDecision> = if echo_request {
+            requested
+                .iter()
+                .zip(claimed.iter().map(|(_, a)| a.clone()).chain(std::iter::repeat(vec!["*".to_owned()])))
+                .map(|(s, allowed)| registry_auth::ScopeDecision::new(s.clone(), allowed, registry_auth::DecidedBy::Rule(0)))
+                .collect()
+        } else {
+            claimed
+                .into_iter()
+                .map(|(s, allowed)| registry_auth::ScopeDecision::new(s, allowed, registry_auth::DecidedBy::Rule(0)))
+                .collect()
+        };
+        let server = registry_auth::AuthServer::builder()
+            .authenticator(registry_auth::AnonymousOnly)
+            .allow_anonymous(true)
+            .authorizer(Claims(claimed))
+            .signing_key_pem_file(crate::support::fixture("p256-sec1.pem"))
+            .issuer("i")
+            .service("s")
+            .build()
+            .unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let request = registry_auth::TokenRequest::new(registry_auth::Credentials::Anonymous)
+            .with_service("s")
+            .with_scopes(requested.clone());
+        let response = runtime.block_on(server.issue(request)).unwrap();
+        let asked: Vec<&Scope> = response.decisions.iter().map(|d| &d.requested).collect();
+        prop_assert_eq!(asked, requested.iter().collect::<Vec<_>>());
+        for g in &response.granted {
+            let want = requested.iter().find(|r| r.same_resource(g));
+            prop_assert!(want.is_some(), "{} was not requested", g);
+            let want = want.unwrap();
+            for action in &g.actions {
+                prop_assert!(
+                    want.actions.iter().any(|a| a == action || a == "*"),
+                    "{} not requested in {}", action, want
+                );
+            }
+        }
+    }
+}

@@ -87,3 +87,19 @@ async fn serves_https_with_rustls_and_shuts_down_gracefully() {
         "nothing listens after shutdown"
     );
 }
+
+#[tokio::test]
+async fn serving_with_limits_that_cannot_work_is_refused() {
+    let mut limits = registry_auth::Limits::default();
+    limits.max_connections = 0;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let served = registry_auth::serve(listener, builder("p256-sec1.pem").build().unwrap().router())
+        .limits(&limits)
+        .await;
+    let error = served.unwrap_err();
+    assert_eq!(error.kind(), std::io::ErrorKind::InvalidInput);
+    assert_eq!(
+        error.to_string(),
+        "limits.max_connections: must be at least 1"
+    );
+}

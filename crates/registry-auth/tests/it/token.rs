@@ -297,6 +297,22 @@ fn build_refuses_bad_configurations_with_clear_messages() {
             "refresh_token_lifetime: 59s is shorter than the minimum of 60s",
         ),
         (
+            key().token_lifetime(std::time::Duration::from_secs(25 * 3600)),
+            "token_lifetime: 1day 1h is longer than the maximum of 1day",
+        ),
+        (
+            key().refresh_token_lifetime(std::time::Duration::from_secs(2 * 31_557_600)),
+            "refresh_token_lifetime: 2years is longer than the maximum of 1year",
+        ),
+        (
+            key().throttling({
+                let mut throttling = registry_auth::Throttling::default();
+                throttling.max_delay = std::time::Duration::from_secs(2 * 86_400);
+                throttling
+            }),
+            "throttling.max_delay: 2days is longer than the maximum of 1day",
+        ),
+        (
             key().algorithm(Algorithm::ES384),
             "algorithm: ES384 does not fit the signing key, whose algorithm is ES256",
         ),
