@@ -199,7 +199,7 @@ pub(crate) fn check(
     let mut request = TokenRequest::new(Credentials::Anonymous).with_scopes(scopes);
     request.service = service;
     request.client_ip = ip;
-    // The service as the server resolves it, in the configuration's words.
+    // Errors about the service, in the words of the configuration file.
     let explained = |error: Error| match error {
         Error::UnknownService(s) => format!("service {s:?} is not in token.services"),
         Error::MissingService => "give --service (the configuration has no single service)".into(),
