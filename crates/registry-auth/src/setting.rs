@@ -87,7 +87,18 @@ pub(crate) fn within(
             ),
         ));
     }
+    at_most(setting, value, max)
+}
+
+/// Checks a duration against its longest sensible value (far past it, the
+/// clock arithmetic would overflow).
+pub(crate) fn at_most(
+    setting: &'static str,
+    value: Duration,
+    max: Duration,
+) -> Result<(), BuildError> {
     if value > max {
+        let shown = |d: Duration| humantime::format_duration(d).to_string();
         return Err(BuildError::invalid(
             setting,
             format!(

@@ -16,7 +16,7 @@ use registry_auth::acl::{self, Acl};
 use registry_auth::identity::StaticUsers;
 use registry_auth::refresh::MemoryRefreshStore;
 use registry_auth::token::{
-    Algorithm, JwtGenerator, JwtGeneratorBuilder, KeyIdMode, SigningKey, Token, TokenGenerator,
+    Algorithm, JwtGenerator, JwtGeneratorBuilder, KeyIdMode, Token, TokenGenerator,
 };
 use registry_auth::{
     AccessRequest, AuthServer, AuthServerBuilder, BackendError, BuildError, Identity, Limits,
@@ -353,30 +353,30 @@ impl Config {
         }
     }
 
-    /// Loads the signing key; with `generate_key` on and the key file
-    /// missing, makes a development key (and certificate) first when
-    /// `missing` says so.
-    fn signing_key(&self, missing: MissingKey) -> Result<SigningKey, ConfigError> {
-        let file = self.path.display().to_string();
+    /// The token generator of `[token]`: its key and certificate read and
+    /// every setting checked by the library. With `generate_key` on and the
+    /// key file missing, a development key (and certificate) is made first
+    /// when `missing` says so.
+    pub(crate) fn jwt_generator(&self, missing: MissingKey) -> Result<JwtGenerator, ConfigError> {
         if self.generate_key && !self.signing_key.exists() && missing == MissingKey::Generate {
             crate::keys::generate_key_and_certificate(
                 &self.signing_key,
                 self.certificate.as_deref(),
             )
-            .map_err(|e| located(&file, &self.text, "token.generate_key", &e))?;
+            .map_err(|e| {
+                located(
+                    &self.path.display().to_string(),
+                    &self.text,
+                    "token.generate_key",
+                    &e,
+                )
+            })?;
             tracing::warn!(
                 key = %self.signing_key.display(),
                 "generated a new signing key (token.generate_key is on); registries must trust its certificate"
             );
         }
-        SigningKey::from_pem_file(&self.signing_key)
-            .map_err(|e| located(&file, &self.text, "token.signing_key", &e.to_string()))
-    }
-
-    /// The token generator of `[token]`: its key and certificate read,
-    /// every setting checked by the library.
-    pub(crate) fn jwt_generator(&self, missing: MissingKey) -> Result<JwtGenerator, ConfigError> {
-        let mut builder = self.jwt_settings().signing_key(self.signing_key(missing)?);
+        let mut builder = self.jwt_settings().signing_key_pem_file(&self.signing_key);
         if let Some(certificate) = &self.certificate {
             builder = builder.certificate_pem_file(certificate);
         }

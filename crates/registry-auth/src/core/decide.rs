@@ -127,18 +127,15 @@ impl Core {
         if matches!(result, Err(Error::InvalidCredentials)) {
             metrics::counter!("registry_auth_failed_logins_total").increment(1);
         }
+        // `granted` is a subsequence of the decisions (the grant of each,
+        // in order, where there is one), so one walk pairs them up.
+        let mut granted = granted.iter().peekable();
         for decision in decisions {
-            let result = match decision.granted().as_slice() {
-                [] => "denied",
-                got if decision
-                    .requested
-                    .actions
-                    .iter()
-                    .all(|a| got.iter().any(|g| g == a || g == Scope::WILDCARD)) =>
-                {
-                    "granted"
-                }
-                _ => "partial",
+            let want = &decision.requested;
+            let result = match granted.next_if(|g| g.same_resource(want)) {
+                None => "denied",
+                Some(g) if want.actions.iter().all(|a| g.allows(a)) => "granted",
+                Some(_) => "partial",
             };
             metrics::counter!("registry_auth_scopes_total", "result" => result).increment(1);
         }

@@ -26,7 +26,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::bounded::{evict_stalest, lock};
-use crate::setting::{BuildError, DAY, YEAR};
+use crate::setting::{BuildError, DAY, YEAR, at_most};
 
 /// Throttling settings. `Default` throttles within the first ten failures
 /// of one account from one address; [`Throttling::off`] does not throttle.
@@ -112,26 +112,8 @@ impl Throttling {
                 "must be longer than 0s",
             ));
         }
-        if self.max_delay > DAY {
-            return Err(BuildError::invalid(
-                "throttling.max_delay",
-                format!(
-                    "{} is longer than the maximum of {}",
-                    humantime::format_duration(self.max_delay),
-                    humantime::format_duration(DAY)
-                ),
-            ));
-        }
-        if self.forget_after > YEAR {
-            return Err(BuildError::invalid(
-                "throttling.forget_after",
-                format!(
-                    "{} is longer than the maximum of {}",
-                    humantime::format_duration(self.forget_after),
-                    humantime::format_duration(YEAR)
-                ),
-            ));
-        }
+        at_most("throttling.max_delay", self.max_delay, DAY)?;
+        at_most("throttling.forget_after", self.forget_after, YEAR)?;
         if self.max_delay < self.base_delay {
             return Err(BuildError::invalid(
                 "throttling.max_delay",
