@@ -8,6 +8,7 @@
 
 mod commands;
 mod config;
+mod identity_tokens;
 mod keys;
 mod serve;
 
@@ -112,11 +113,47 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// List or revoke identity tokens (what `docker login` stores) in the
+    /// configuration's state store.
+    IdentityTokens {
+        #[command(subcommand)]
+        command: IdentityTokensCommand,
+    },
     /// Print the registry's auth.token block for a configuration.
     RegistryConfig {
         /// The configuration file.
         #[arg(long, short, env = "REGISTRY_AUTH_CONFIG")]
         config: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum IdentityTokensCommand {
+    /// Show stored identity tokens, oldest first: id, user, service,
+    /// created, last used, expiry and the client ids seen. Never the token.
+    List {
+        /// The configuration file.
+        #[arg(long, short, env = "REGISTRY_AUTH_CONFIG")]
+        config: PathBuf,
+        /// Only this user's tokens.
+        #[arg(long)]
+        user: Option<String>,
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke one identity token by id, or all of a user's. The client's
+    /// next refresh is refused; it must log in again.
+    Revoke {
+        /// The configuration file.
+        #[arg(long, short, env = "REGISTRY_AUTH_CONFIG")]
+        config: PathBuf,
+        /// The token's id, as `list` shows it.
+        #[arg(required_unless_present = "user", conflicts_with = "user")]
+        id: Option<String>,
+        /// Revoke every token of this user.
+        #[arg(long)]
+        user: Option<String>,
     },
 }
 
@@ -201,6 +238,14 @@ pub fn main() -> ExitCode {
         Command::Token { command } => match command {
             TokenCommand::Decode { token } => commands::token_decode(&token),
             TokenCommand::Verify { token, config } => commands::token_verify(&token, &config),
+        },
+        Command::IdentityTokens { command } => match command {
+            IdentityTokensCommand::List { config, user, json } => {
+                identity_tokens::list(&config, user.as_deref(), json)
+            }
+            IdentityTokensCommand::Revoke { config, id, user } => {
+                identity_tokens::revoke(&config, id.as_deref(), user.as_deref())
+            }
         },
         Command::RegistryConfig { config } => config::Config::load(&config)
             .map(|c| print!("{}", c.registry_snippet()))

@@ -13,8 +13,9 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use registry_auth::refresh::MemoryRefreshStore;
+use registry_auth::AuthServer;
 use registry_auth::serve::{RustlsConfig, rustls_config, shutdown_signal};
+use registry_auth::state::StateStore;
 use tower::ServiceExt;
 
 use crate::config::Config;
@@ -26,7 +27,7 @@ use crate::config::Config;
 struct Shared {
     current: Arc<ArcSwap<Router>>,
     metrics: PrometheusHandle,
-    refresh_store: Arc<MemoryRefreshStore>,
+    state: Arc<dyn StateStore>,
 }
 
 /// Runs the server until SIGTERM or Ctrl-C.
@@ -39,13 +40,17 @@ pub(crate) async fn run(config_path: PathBuf) -> Result<(), String> {
         .install_recorder()
         .map_err(|e| format!("metrics: {e}"))?;
     let config = Config::load(&config_path).map_err(|e| e.to_string())?;
-    // One refresh token store for the life of the process: tokens survive
-    // reloads, and a user removed by a reload can no longer refresh
-    // (the new user table refuses them).
-    let refresh_store = Arc::new(MemoryRefreshStore::new());
+    // One state store for the life of the process: refresh tokens and
+    // failure counts survive reloads (and, in a database, restarts).
+    let state = config.open_state().await.map_err(|e| e.to_string())?;
     let server = config
-        .build_server(refresh_store.clone())
+        .build_server(Arc::clone(&state))
         .map_err(|e| e.to_string())?;
+    // At start a store that cannot record the users is an error: tokens of
+    // a user whose password changed while the server was down would live.
+    sync_credentials(&server, &config)
+        .await
+        .map_err(|e| format!("{}: state store: {e}", config.path.display()))?;
     println!(
         "registry-auth: configure the registry with\n\n{}",
         config.registry_snippet()
@@ -54,7 +59,7 @@ pub(crate) async fn run(config_path: PathBuf) -> Result<(), String> {
     let shared = Shared {
         current: Arc::new(ArcSwap::from_pointee(server.router())),
         metrics: metrics.clone(),
-        refresh_store,
+        state: Arc::clone(&state),
     };
     let app = Router::new()
         .route("/healthz", get(healthz))
@@ -83,6 +88,7 @@ pub(crate) async fn run(config_path: PathBuf) -> Result<(), String> {
         ),
         None => None,
     };
+    tokio::spawn(purge_loop(state, config.throttling.forget_after));
     tokio::spawn(reload_loop(config.clone(), shared, tls.clone()));
 
     let listen = config.listen;
@@ -161,12 +167,24 @@ fn stamp(files: &[PathBuf]) -> Stamp {
 async fn reload_loop(mut config: Config, shared: Shared, tls: Option<RustlsConfig>) {
     let mut hangup = hangup_signal();
     let mut seen = stamp(&config.watched_files());
+    // A server whose users the store has not recorded yet (it was down at
+    // the last reload): retried every tick until it takes.
+    let mut unsynced: Option<AuthServer> = None;
     loop {
-        let interval = config.watch.unwrap_or(Duration::from_secs(3600));
+        let interval = if unsynced.is_some() {
+            Duration::from_secs(5)
+        } else {
+            config.watch.unwrap_or(Duration::from_secs(3600))
+        };
         let by_signal = tokio::select! {
             _ = hangup.recv() => true,
             _ = tokio::time::sleep(interval) => false,
         };
+        if let Some(server) = &unsynced
+            && sync_credentials(server, &config).await.is_ok()
+        {
+            unsynced = None;
+        }
         if !by_signal {
             if config.watch.is_none() {
                 continue;
@@ -179,7 +197,17 @@ async fn reload_loop(mut config: Config, shared: Shared, tls: Option<RustlsConfi
         }
         let why = if by_signal { "SIGHUP" } else { "file change" };
         match reload(&config.path, &shared, tls.as_ref(), &config).await {
-            Ok(new) => {
+            Ok((new, server)) => {
+                if let Err(e) = sync_credentials(&server, &new).await {
+                    tracing::error!(
+                        error = %e,
+                        "state store unavailable: changed or removed users' identity tokens \
+                         end once it is back (removed users are refused meanwhile)"
+                    );
+                    unsynced = Some(server);
+                } else {
+                    unsynced = None;
+                }
                 tracing::info!(
                     trigger = why,
                     users = new.users.len(),
@@ -205,13 +233,16 @@ async fn reload(
     shared: &Shared,
     tls: Option<&RustlsConfig>,
     old: &Config,
-) -> Result<Config, String> {
+) -> Result<(Config, AuthServer), String> {
     let new = Config::load(path).map_err(|e| e.to_string())?;
     let server = new
-        .build_server(shared.refresh_store.clone())
+        .build_server(Arc::clone(&shared.state))
         .map_err(|e| e.to_string())?;
     if new.listen != old.listen || new.tls.is_some() != old.tls.is_some() {
         tracing::warn!("server.listen and turning TLS on or off take effect only after a restart");
+    }
+    if new.state != old.state {
+        tracing::warn!("[state] changes take effect only after a restart");
     }
     if let (Some(tls), Some(files)) = (tls, &new.tls) {
         tls.reload_from_pem_file(&files.certificate, &files.key)
@@ -219,7 +250,41 @@ async fn reload(
             .map_err(|e| format!("{}: TLS certificate: {e}", path.display()))?;
     }
     shared.current.store(Arc::new(server.router()));
-    Ok(new)
+    Ok((new, server))
+}
+
+/// Records the configured users' credentials in the store, so that the
+/// identity tokens of users whose password changed, or who were removed,
+/// stop working (and stay stopped if they come back).
+async fn sync_credentials(server: &AuthServer, config: &Config) -> Result<(), String> {
+    let ended = server
+        .sync_credentials(&config.users.credential_fingerprints())
+        .await
+        .map_err(|e| e.to_string())?;
+    for subject in ended {
+        tracing::info!(
+            target: "registry_auth::audit",
+            subject = %subject,
+            "identity tokens ended: the user's password changed or the user was removed"
+        );
+    }
+    Ok(())
+}
+
+/// Deletes expired identity tokens and forgotten failure counts, hourly.
+async fn purge_loop(state: Arc<dyn StateStore>, forget_after: Duration) {
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tick.tick().await;
+        let now = SystemTime::now();
+        let before = now
+            .checked_sub(forget_after)
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        match state.purge(now, before).await {
+            Ok(gone) => tracing::debug!(rows = gone, "state store purged"),
+            Err(e) => tracing::warn!(error = %e, "could not purge the state store"),
+        }
+    }
 }
 
 /// A stream of SIGHUPs (never fires where there are none).

@@ -57,7 +57,7 @@
 //!    [`TokenRequest`], [`Identity`], [`AccessRequest`], [`Error`] and its
 //!    wire mapping ([`Dialect`]), and the traits the core calls:
 //!    [`Authenticator`], [`Authorizer`].
-//! 1. **Parts** — [`token`] (signing), [`refresh`] (refresh-token store),
+//! 1. **Parts** — [`token`] (signing), [`state`] (refresh tokens, credential generations, failure counts),
 //!    [`identity`] (built-in users), [`acl`] (built-in rules), and the
 //!    guards ([`Limits`], [`Throttling`]).
 //! 2. **The protocol core** — [`AuthServer::issue`]: a [`TokenRequest`] in,
@@ -93,7 +93,7 @@ mod setting;
 
 pub mod acl;
 pub mod identity;
-pub mod refresh;
+pub mod state;
 pub mod token;
 
 /// Serving on its own, over HTTP or HTTPS, with connection limits

@@ -4,8 +4,17 @@
 //! real components the same way. Tests may panic: that is how they fail.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod containerd;
+mod docker;
+mod haproxy;
+mod postgres;
+mod process;
 mod registry;
 
+pub use containerd::Containerd;
+pub use docker::Dockerd;
+pub use haproxy::Haproxy;
+pub use postgres::Postgres;
 pub use registry::{
     Registry, free_port, require_registry_and_skopeo, require_tools, skopeo, skopeo_delete,
     skopeo_inspect, skopeo_push, tar_with_one_file, write_oci_layout,

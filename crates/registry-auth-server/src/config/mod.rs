@@ -14,13 +14,13 @@ use std::time::Duration;
 
 use registry_auth::acl::{self, Acl};
 use registry_auth::identity::StaticUsers;
-use registry_auth::refresh::MemoryRefreshStore;
+use registry_auth::state::{MemoryStore, SqlStore, StateStore};
 use registry_auth::token::{
     Algorithm, JwtGenerator, JwtGeneratorBuilder, KeyIdMode, Token, TokenGenerator,
 };
 use registry_auth::{
     AccessRequest, AuthServer, AuthServerBuilder, BackendError, BuildError, Identity, Limits,
-    Scope, Throttling,
+    Scope, Secret, Throttling,
 };
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
@@ -48,6 +48,38 @@ struct File {
     users: BTreeMap<String, UserValue>,
     #[serde(default)]
     acl: Vec<acl::Rule>,
+    #[serde(default)]
+    state: StateSection,
+}
+
+/// `[state]`: where refresh tokens, credential generations and failure
+/// counts live.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct StateSection {
+    url: String,
+    password_file: Option<PathBuf>,
+}
+
+impl Default for StateSection {
+    fn default() -> Self {
+        StateSection {
+            url: "sqlite://state.db".to_owned(),
+            password_file: None,
+        }
+    }
+}
+
+/// Where the state lives, paths resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum StateLocation {
+    /// Nothing kept past the process.
+    Memory,
+    /// A SQLite file or a PostgreSQL URL, and where a password is read from.
+    Database {
+        url: String,
+        password_file: Option<PathBuf>,
+    },
 }
 
 /// `[server]`. `limits` and `throttle` are the library's own types.
@@ -183,6 +215,7 @@ pub(crate) struct Config {
     pub(crate) users: StaticUsers,
     pub(crate) htpasswd: Option<PathBuf>,
     pub(crate) acl: Acl,
+    pub(crate) state: StateLocation,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -267,6 +300,8 @@ impl Config {
         let (users, htpasswd) =
             read_users(&file.users, &resolve, read_files).map_err(|(key, msg)| at(&key, msg))?;
 
+        let state = state_location(&file.state, &resolve).map_err(|(key, msg)| at(key, msg))?;
+
         let acl = Acl::new(&file.acl).map_err(|e| {
             let line = locate::line_of_array_entry(text, "acl", e.rule - 1);
             ConfigError(match line {
@@ -298,7 +333,35 @@ impl Config {
             users,
             htpasswd,
             acl,
+            state,
         })
+    }
+
+    /// Opens the state store of `[state]` (creating and migrating it when
+    /// needed). An unreachable store is an error naming its URL without
+    /// the password.
+    pub(crate) async fn open_state(&self) -> Result<Arc<dyn StateStore>, ConfigError> {
+        let (url, password_file) = match &self.state {
+            StateLocation::Memory => return Ok(Arc::new(MemoryStore::new())),
+            StateLocation::Database { url, password_file } => (url, password_file),
+        };
+        let shown = self.path.display();
+        let password = match password_file {
+            Some(file) => {
+                let text = std::fs::read_to_string(file).map_err(|e| {
+                    ConfigError(format!(
+                        "{shown}: state.password_file {}: cannot read: {e}",
+                        file.display()
+                    ))
+                })?;
+                Some(Secret::new(text.trim_end_matches(['\r', '\n'])))
+            }
+            None => None,
+        };
+        let store = SqlStore::connect(url, password.as_ref())
+            .await
+            .map_err(|e| ConfigError(format!("{shown}: {e}")))?;
+        Ok(Arc::new(store))
     }
 
     /// A library error, named by the TOML key it came from and its line.
@@ -383,17 +446,17 @@ impl Config {
         builder.build().map_err(|e| self.setting_error(&e))
     }
 
-    /// Builds the token server this configuration describes, keeping
-    /// refresh tokens in `refresh_store` (shared by the servers that
-    /// reloads build, so tokens survive a reload). Makes a development key
-    /// when `generate_key` asks for one.
+    /// Builds the token server this configuration describes, keeping its
+    /// state in `state` (opened once per process and shared by the
+    /// servers that reloads build, so tokens and failure counts survive a
+    /// reload). Makes a development key when `generate_key` asks for one.
     pub(crate) fn build_server(
         &self,
-        refresh_store: Arc<MemoryRefreshStore>,
+        state: Arc<dyn StateStore>,
     ) -> Result<AuthServer, ConfigError> {
         let generator = self.jwt_generator(MissingKey::Generate)?;
         self.server_with(generator)
-            .refresh_token_store(refresh_store)
+            .state_store(state)
             .build()
             .map_err(|e| self.setting_error(&e))
     }
@@ -484,6 +547,57 @@ fn key_part(name: &str) -> String {
     } else {
         format!("{name:?}")
     }
+}
+
+/// `[state]` checked: `memory`, a SQLite URL (a relative path is taken from
+/// the configuration's folder), or a PostgreSQL URL.
+fn state_location(
+    section: &StateSection,
+    resolve: &dyn Fn(&Path) -> PathBuf,
+) -> Result<StateLocation, (&'static str, String)> {
+    let url = section.url.trim();
+    let password_file = section.password_file.as_deref().map(resolve);
+    if url == "memory" {
+        if password_file.is_some() {
+            return Err((
+                "state.password_file",
+                "the memory store takes no password".into(),
+            ));
+        }
+        return Ok(StateLocation::Memory);
+    }
+    if let Some(path) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    {
+        if path.is_empty() || path.contains('?') {
+            return Err((
+                "state.url",
+                format!("{url:?}: expected sqlite://PATH (no ?options)"),
+            ));
+        }
+        if password_file.is_some() {
+            return Err((
+                "state.password_file",
+                "a SQLite file takes no password".into(),
+            ));
+        }
+        let path = resolve(Path::new(path));
+        return Ok(StateLocation::Database {
+            url: format!("sqlite://{}", path.display()),
+            password_file: None,
+        });
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(StateLocation::Database {
+            url: url.to_owned(),
+            password_file,
+        });
+    }
+    Err((
+        "state.url",
+        "expected \"memory\", sqlite://PATH or postgres://USER@HOST/DATABASE".into(),
+    ))
 }
 
 /// The users of `[users]` and of the htpasswd file it names; an error is

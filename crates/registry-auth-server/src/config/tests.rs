@@ -306,14 +306,14 @@ fn missing_or_bad_key_files_are_reported_at_build() {
     let c =
         Config::parse(&minimal(""), &dir.path().join("c.toml")).unwrap_or_else(|e| panic!("{e}"));
     let e = c
-        .build_server(Default::default())
+        .build_server(std::sync::Arc::new(registry_auth::state::MemoryStore::new()))
         .map(|_| ())
         .unwrap_err()
         .0;
     assert!(e.contains("token.signing_key: cannot read"), "{e}");
     std::fs::write(dir.path().join("k.pem"), "junk").unwrap_or_else(|e| panic!("{e}"));
     let e = c
-        .build_server(Default::default())
+        .build_server(std::sync::Arc::new(registry_auth::state::MemoryStore::new()))
         .map(|_| ())
         .unwrap_err()
         .0;
@@ -330,7 +330,7 @@ fn generate_key_makes_a_key_and_certificate_once() {
         minimal("certificate = \"dev/c.pem\"\ngenerate_key = true\n").replace("k.pem", "dev/k.pem");
     let c = Config::parse(&text, &dir.path().join("c.toml")).unwrap_or_else(|e| panic!("{e}"));
     let first = c
-        .build_server(Default::default())
+        .build_server(std::sync::Arc::new(registry_auth::state::MemoryStore::new()))
         .map(|s| s.jwks())
         .unwrap_or_else(|e| panic!("{e}"));
     let key_path = dir.path().join("dev/k.pem");
@@ -341,7 +341,7 @@ fn generate_key_makes_a_key_and_certificate_once() {
         assert_eq!(mode.ok(), Some(0o600));
     }
     let second = c
-        .build_server(Default::default())
+        .build_server(std::sync::Arc::new(registry_auth::state::MemoryStore::new()))
         .map(|s| s.jwks())
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(first, second, "an existing key is kept");
@@ -518,7 +518,7 @@ fn key_files_that_do_not_fit_name_their_key() {
         let text =
             format!("[token]\nissuer = \"i\"\nsigning_key = \"{data}/p256-sec1.pem\"\n{extra}");
         let config = parse(&text).unwrap_or_else(|e| panic!("{e}"));
-        match config.build_server(Default::default()) {
+        match config.build_server(std::sync::Arc::new(registry_auth::state::MemoryStore::new())) {
             Ok(_) => panic!("built with {extra}"),
             Err(e) => e.0,
         }
@@ -551,6 +551,9 @@ fn commands_that_only_read_never_make_a_key() {
     assert!(e.contains("line 3: token.signing_key: cannot read"), "{e}");
     assert!(!dir.path().join("k.pem").exists() && !dir.path().join("c.pem").exists());
     // serve: makes it.
-    assert!(c.build_server(Default::default()).is_ok());
+    assert!(
+        c.build_server(std::sync::Arc::new(registry_auth::state::MemoryStore::new()))
+            .is_ok()
+    );
     assert!(dir.path().join("k.pem").exists() && dir.path().join("c.pem").exists());
 }

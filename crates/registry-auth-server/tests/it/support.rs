@@ -6,9 +6,19 @@ use std::time::Duration;
 
 pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_registry-auth");
 
-/// bcrypt (cost 4) of "alice-pw", "bob-pw", "admin-pw".
+/// bcrypt (cost 4) of a password, the same string every time in one test
+/// run: a configuration rewritten with the same users keeps their hashes,
+/// as an operator's does (a new hash is a password change, which ends the
+/// user's identity tokens).
 pub(crate) fn hash(password: &str) -> String {
-    registry_auth::identity::PasswordHash::bcrypt(password, 4).unwrap()
+    static HASHES: std::sync::LazyLock<
+        std::sync::Mutex<std::collections::HashMap<String, String>>,
+    > = std::sync::LazyLock::new(Default::default);
+    let mut hashes = HASHES.lock().unwrap();
+    hashes
+        .entry(password.to_owned())
+        .or_insert_with(|| registry_auth::identity::PasswordHash::bcrypt(password, 4).unwrap())
+        .clone()
 }
 
 /// Runs the binary to completion.

@@ -5,15 +5,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::AuthServer;
-use super::decide::{Core, Refresh, Services};
+use super::decide::{Core, Services};
 use crate::guard::cache::CredentialCache;
 use crate::guard::limits::Limits;
 use crate::guard::throttle::{Throttle, Throttling};
 use crate::protocol::authn::Authenticator;
 use crate::protocol::authz::Authorizer;
 use crate::protocol::cidr::Cidr;
-use crate::refresh::{MemoryRefreshStore, RefreshTokenStore};
 use crate::setting::{BuildError, MINUTE, YEAR, within};
+use crate::state::{MemoryStore, StateStore};
 use crate::token::{
     Algorithm, Clock, JwtGeneratorBuilder, KeyIdMode, SigningKey, SystemClock, TokenGenerator,
 };
@@ -39,7 +39,7 @@ pub struct AuthServerBuilder {
     clock: Arc<dyn Clock>,
     refresh_tokens: bool,
     refresh_lifetime: Duration,
-    refresh_store: Option<Arc<dyn RefreshTokenStore>>,
+    state: Option<Arc<dyn StateStore>>,
     throttling: Throttling,
     credential_cache: Option<Duration>,
     limits: Limits,
@@ -69,7 +69,7 @@ impl Default for AuthServerBuilder {
             clock: Arc::new(SystemClock),
             refresh_tokens: true,
             refresh_lifetime: AuthServerBuilder::DEFAULT_REFRESH_TOKEN_LIFETIME,
-            refresh_store: None,
+            state: None,
             throttling: Throttling::default(),
             credential_cache: None,
             limits: Limits::default(),
@@ -233,12 +233,14 @@ impl AuthServerBuilder {
         self
     }
 
-    /// Where refresh tokens are kept. Defaults to a new
-    /// [`MemoryRefreshStore`] (lost on restart, not shared); pass an
-    /// `Arc` of your store to share it between servers (or between the
-    /// servers a configuration reload builds).
-    pub fn refresh_token_store(mut self, store: impl RefreshTokenStore) -> Self {
-        self.refresh_store = Some(Arc::new(store));
+    /// Where refresh tokens, credential generations and failed-login
+    /// counts are kept. Defaults to a new [`MemoryStore`] (lost on
+    /// restart, not shared); pass a [`SqlStore`](crate::state) on SQLite
+    /// to survive restarts, or on PostgreSQL to run several instances.
+    /// Pass the same store (an `Arc`) to a server rebuilt on reload so the
+    /// counts and tokens carry over.
+    pub fn state_store(mut self, store: impl StateStore) -> Self {
+        self.state = Some(Arc::new(store));
         self
     }
 
@@ -370,12 +372,8 @@ impl AuthServerBuilder {
             Some(generator) => generator,
             None => Arc::new(self.jwt.clock(Arc::clone(&self.clock)).build()?),
         };
-        let refresh = self.refresh_tokens.then(|| Refresh {
-            store: self
-                .refresh_store
-                .unwrap_or_else(|| Arc::new(MemoryRefreshStore::new())),
-            lifetime: self.refresh_lifetime,
-        });
+        let state = self.state.unwrap_or_else(|| Arc::new(MemoryStore::new()));
+        let refresh_lifetime = self.refresh_tokens.then_some(self.refresh_lifetime);
         let cache = match self.credential_cache {
             Some(ttl) => Some(CredentialCache::new(ttl).ok_or_else(|| {
                 BuildError::invalid(
@@ -385,17 +383,21 @@ impl AuthServerBuilder {
             })?),
             None => None,
         };
-        let throttle = self
-            .throttling
-            .enabled
-            .then(|| Throttle::new(self.throttling));
+        let throttle = self.throttling.enabled.then(|| {
+            Throttle::new(
+                self.throttling,
+                Arc::clone(&state),
+                self.limits.backend_timeout,
+            )
+        });
         let core = Core {
             authenticator,
             authorizer,
             generator,
             services,
             anonymous: self.anonymous,
-            refresh,
+            refresh_lifetime,
+            state,
             clock: self.clock,
             rng: aws_lc_rs::rand::SystemRandom::new(),
             throttle,

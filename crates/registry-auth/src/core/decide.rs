@@ -20,7 +20,7 @@ use crate::protocol::error::Error;
 use crate::protocol::identity::Identity;
 use crate::protocol::request::TokenRequest;
 use crate::protocol::scope::Scope;
-use crate::refresh::RefreshTokenStore;
+use crate::state::StateStore;
 use crate::token::{Clock, Token, TokenGenerator};
 
 /// Which services (token audiences) the server issues tokens for.
@@ -33,12 +33,6 @@ pub(crate) enum Services {
     Any,
 }
 
-/// Refresh-token settings of a server that issues them.
-pub(crate) struct Refresh {
-    pub(crate) store: Arc<dyn RefreshTokenStore>,
-    pub(crate) lifetime: Duration,
-}
-
 /// Everything one decision needs; built once by the builder, shared by
 /// every request.
 pub(crate) struct Core {
@@ -47,7 +41,10 @@ pub(crate) struct Core {
     pub(crate) generator: Arc<dyn TokenGenerator>,
     pub(crate) services: Services,
     pub(crate) anonymous: bool,
-    pub(crate) refresh: Option<Refresh>,
+    /// How long refresh tokens work; `None`: none are issued or honoured.
+    pub(crate) refresh_lifetime: Option<Duration>,
+    /// Refresh tokens, credential generations, failure counts.
+    pub(crate) state: Arc<dyn StateStore>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) rng: SystemRandom,
     pub(crate) throttle: Option<Throttle>,
@@ -65,7 +62,7 @@ pub(crate) struct Core {
 pub(super) enum Backend {
     Authenticator,
     Authorizer,
-    RefreshStore,
+    StateStore,
 }
 
 impl Backend {
@@ -73,7 +70,7 @@ impl Backend {
         match self {
             Backend::Authenticator => Error::AuthenticatorUnavailable,
             Backend::Authorizer => Error::AuthorizerUnavailable,
-            Backend::RefreshStore => Error::RefreshStoreUnavailable,
+            Backend::StateStore => Error::StateStoreUnavailable,
         }
     }
 
@@ -81,7 +78,7 @@ impl Backend {
         match self {
             Backend::Authenticator => "authenticator",
             Backend::Authorizer => "authorizer",
-            Backend::RefreshStore => "refresh token store",
+            Backend::StateStore => "state store",
         }
     }
 

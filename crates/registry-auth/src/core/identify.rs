@@ -1,15 +1,21 @@
 //! Who is asking: a password (throttled, then cached or checked), a
-//! refresh token (stored, bound, expiring, re-checked), or nobody.
+//! refresh token (stored, expiring, tied to the user's credential
+//! generation, re-checked), or nobody.
 
 use std::net::IpAddr;
 
 use super::decide::{Backend, Core};
+use crate::guard::throttle::Verdict;
 use crate::protocol::authn::AuthnError;
 use crate::protocol::credentials::{Credentials, Secret};
 use crate::protocol::error::Error;
 use crate::protocol::identity::Identity;
 use crate::protocol::request::TokenRequest;
-use crate::refresh::{RefreshRecord, TokenHash, new_refresh_token};
+use crate::state::{MAX_CLIENT_IDS, RefreshRecord, TokenHash, new_refresh_token};
+
+/// How often a token's last use is written at most: a listing shows it to
+/// the minute, and most refreshes then only read the store.
+const USE_RECORDED_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl Core {
     /// The identity the credentials of `request` stand for, and the
@@ -50,10 +56,10 @@ impl Core {
         client_id: Option<&str>,
         ip: Option<IpAddr>,
     ) -> Result<Identity, Error> {
-        self.check_throttle(None, ip)?;
+        self.check_throttle(None, ip).await?;
         let redeemed = self.redeem_unthrottled(token, service, client_id).await;
         if let (Err(Error::InvalidGrant(_)), Some(throttle)) = (&redeemed, &self.throttle) {
-            throttle.failed(None, ip);
+            throttle.failed(None, ip).await;
         }
         redeemed
     }
@@ -64,45 +70,74 @@ impl Core {
         service: &str,
         client_id: Option<&str>,
     ) -> Result<Identity, Error> {
-        let refresh = self.refresh.as_ref().ok_or(Error::RefreshDisabled)?;
-        let record = self
-            .guard(
-                Backend::RefreshStore,
-                refresh.store.get(&TokenHash::of(token.expose())),
-            )
+        if self.refresh_lifetime.is_none() {
+            return Err(Error::RefreshDisabled);
+        }
+        let hash = TokenHash::of(token.expose());
+        let (record, generation) = self
+            .guard(Backend::StateStore, self.state.refresh_token(&hash))
             .await?
-            .map_err(|e| Backend::RefreshStore.failed(&e))?
+            .map_err(|e| Backend::StateStore.failed(&e))?
             .ok_or(Error::InvalidGrant("unknown or revoked refresh token"))?;
         let refuse = |why: &'static str| {
             tracing::info!(
                 target: "registry_auth::audit",
                 subject = record.identity.subject(),
+                token = %hash.id(),
                 reason = why,
                 "refresh token refused"
             );
             Error::InvalidGrant(why)
         };
-        if record.expires_at <= self.clock.now() {
+        let now = self.clock.now();
+        if record.expires_at <= now {
             return Err(refuse("expired refresh token"));
         }
         if record.service != service {
             return Err(refuse("refresh token issued for another service"));
         }
-        if record.client_id.as_deref() != client_id {
-            return Err(refuse("refresh token issued to another client"));
+        if record.generation != generation {
+            return Err(refuse(
+                "the user's credentials changed since the token was issued",
+            ));
         }
-        match self
+        let identity = match self
             .guard(
                 Backend::Authenticator,
                 self.authenticator.refresh(&record.identity),
             )
             .await?
         {
-            Ok(identity) if identity.subject() == record.identity.subject() => Ok(identity),
-            Ok(_) => Err(refuse("authenticator changed the subject")),
-            Err(AuthnError::InvalidCredentials) => Err(refuse("user may no longer log in")),
-            Err(AuthnError::Unavailable(e)) => Err(Backend::Authenticator.failed(&e)),
+            Ok(identity) if identity.subject() == record.identity.subject() => identity,
+            Ok(_) => return Err(refuse("authenticator changed the subject")),
+            Err(AuthnError::InvalidCredentials) => return Err(refuse("user may no longer log in")),
+            Err(AuthnError::Unavailable(e)) => return Err(Backend::Authenticator.failed(&e)),
+        };
+        // The client id is recorded, never checked: every client that
+        // shares docker's stored token sends its own. A use is written
+        // when the id is new to the token or the last one is a minute
+        // old, so that most refreshes only read.
+        let new_client = client_id.is_some_and(|id| {
+            record.client_ids.len() < MAX_CLIENT_IDS && !record.client_ids.iter().any(|c| c == id)
+        });
+        let stale = record.last_used_at.is_none_or(|at| {
+            now.duration_since(at)
+                .is_ok_and(|age| age >= USE_RECORDED_EVERY)
+        });
+        if new_client || stale {
+            // Bookkeeping, not a gate: a failed write costs the listing a
+            // date, never the client its token.
+            let noted = self
+                .guard(
+                    Backend::StateStore,
+                    self.state.note_refresh_token_use(&hash, client_id, now),
+                )
+                .await;
+            if !matches!(noted, Ok(Ok(()))) {
+                tracing::warn!(token = %hash.id(), "could not record a refresh token's use");
+            }
         }
+        Ok(identity)
     }
 
     async fn mint_refresh_token(
@@ -111,35 +146,50 @@ impl Core {
         service: &str,
         client_id: Option<&str>,
     ) -> Result<Option<Secret>, Error> {
-        let Some(refresh) = &self.refresh else {
+        let Some(lifetime) = self.refresh_lifetime else {
             return Ok(None);
         };
         let token = new_refresh_token(&self.rng).ok_or(Error::TokenGeneration)?;
         let now = self.clock.now();
         // A clock near the end of time: no token rather than a panic.
-        let expires_at = now
-            .checked_add(refresh.lifetime)
-            .ok_or(Error::TokenGeneration)?;
+        let expires_at = now.checked_add(lifetime).ok_or(Error::TokenGeneration)?;
+        let generation = self
+            .guard(
+                Backend::StateStore,
+                self.state.credential_generation(identity.subject()),
+            )
+            .await?
+            .map_err(|e| Backend::StateStore.failed(&e))?;
         let record = RefreshRecord::new(
             identity.clone(),
             service.to_owned(),
+            generation,
             client_id.map(str::to_owned),
             now,
             expires_at,
         );
         self.guard(
-            Backend::RefreshStore,
-            refresh.store.insert(TokenHash::of(token.expose()), record),
+            Backend::StateStore,
+            self.state
+                .insert_refresh_token(&TokenHash::of(token.expose()), &record),
         )
         .await?
-        .map_err(|e| Backend::RefreshStore.failed(&e))?;
+        .map_err(|e| Backend::StateStore.failed(&e))?;
         Ok(Some(token))
     }
 
-    fn check_throttle(&self, account: Option<&str>, ip: Option<IpAddr>) -> Result<(), Error> {
-        match self.throttle.as_ref().and_then(|t| t.check(account, ip)) {
+    async fn check_throttle(
+        &self,
+        account: Option<&str>,
+        ip: Option<IpAddr>,
+    ) -> Result<Verdict, Error> {
+        let Some(throttle) = &self.throttle else {
+            return Ok(Verdict::default());
+        };
+        let verdict = throttle.check(account, ip).await;
+        match verdict.wait {
             Some(retry_after) => Err(Error::Throttled { retry_after }),
-            None => Ok(()),
+            None => Ok(verdict),
         }
     }
 
@@ -157,7 +207,7 @@ impl Core {
         };
         // Throttle first: a throttled client gets no password check at
         // all, not even against the cache.
-        self.check_throttle(Some(username), ip)?;
+        let verdict = self.check_throttle(Some(username), ip).await?;
         if let Some(identity) = self
             .cache
             .as_ref()
@@ -174,7 +224,9 @@ impl Core {
         match result {
             Ok(identity) => {
                 if let Some(throttle) = &self.throttle {
-                    throttle.succeeded(username, ip);
+                    throttle
+                        .succeeded(username, ip, verdict.account_failed_before)
+                        .await;
                 }
                 if let Some(cache) = &self.cache {
                     cache.put(username, password.expose(), identity.clone());
@@ -183,7 +235,7 @@ impl Core {
             }
             Err(AuthnError::InvalidCredentials) => {
                 if let Some(throttle) = &self.throttle {
-                    throttle.failed(Some(username), ip);
+                    throttle.failed(Some(username), ip).await;
                 }
                 Err(Error::InvalidCredentials)
             }

@@ -3,7 +3,7 @@
 //! setting.
 //!
 //! May use: the protocol's words (layer 0) and the layer-1 parts it
-//! assembles (tokens, refresh tokens, guards, and the built-in identity
+//! assembles (tokens, the state store, guards, and the built-in identity
 //! sources and rules through their traits). Knows nothing of HTTP: the
 //! adapters (layer 3) call [`AuthServer::issue`] and render its answer.
 
@@ -12,6 +12,7 @@ mod decide;
 mod identify;
 mod response;
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 pub use builder::AuthServerBuilder;
@@ -24,7 +25,7 @@ use crate::protocol::backend::BackendError;
 use crate::protocol::error::Error;
 use crate::protocol::identity::Identity;
 use crate::protocol::request::TokenRequest;
-use crate::refresh::TokenHash;
+use crate::state::{CredentialFingerprint, StateStore, TokenHash};
 
 /// A token server: the protocol core, ready to decide requests.
 ///
@@ -107,18 +108,73 @@ impl AuthServer {
     /// Revokes one refresh token; whether it existed. Tokens are bearer
     /// secrets: take them from the user who wants theirs revoked.
     pub async fn revoke_refresh_token(&self, token: &str) -> Result<bool, BackendError> {
-        match &self.core.refresh {
-            Some(refresh) => refresh.store.revoke(&TokenHash::of(token)).await,
-            None => Ok(false),
-        }
+        let id = TokenHash::of(token).id();
+        self.core.state.revoke_refresh_token(&id).await
     }
 
     /// Revokes every refresh token of a subject; how many there were.
-    pub async fn revoke_refresh_tokens_of(&self, subject: &str) -> Result<usize, BackendError> {
-        match &self.core.refresh {
-            Some(refresh) => refresh.store.revoke_subject(subject).await,
-            None => Ok(0),
+    pub async fn revoke_refresh_tokens_of(&self, subject: &str) -> Result<u64, BackendError> {
+        self.core.state.revoke_refresh_tokens_of(subject).await
+    }
+
+    /// The state store this server keeps refresh tokens and failure counts
+    /// in: for listing and revoking tokens by id.
+    pub fn state_store(&self) -> &Arc<dyn StateStore> {
+        &self.core.state
+    }
+
+    /// Records every user's credentials as they are now, so that refresh
+    /// tokens of users whose credentials changed, or who are no longer in
+    /// `users`, stop working (and stay stopped if the user comes back).
+    /// Call it with the whole user list whenever it may have changed (the
+    /// `registry-auth` server does on start and on every reload). Returns
+    /// the subjects whose tokens this ended.
+    ///
+    /// For a single user whose password changed, [`credentials_changed`]
+    /// is enough.
+    ///
+    /// [`credentials_changed`]: Self::credentials_changed
+    pub async fn sync_credentials(
+        &self,
+        users: &[(String, CredentialFingerprint)],
+    ) -> Result<Vec<String>, BackendError> {
+        let state = &self.core.state;
+        let recorded: HashMap<String, Option<CredentialFingerprint>> =
+            state.credential_fingerprints().await?.into_iter().collect();
+        let mut ended = Vec::new();
+        for (subject, fingerprint) in users {
+            match recorded.get(subject) {
+                Some(Some(seen)) if seen == fingerprint => continue,
+                Some(_) => ended.push(subject.clone()),
+                None => {}
+            }
+            state
+                .observe_credentials(subject, Some(fingerprint))
+                .await?;
         }
+        let current: HashSet<&str> = users.iter().map(|(s, _)| s.as_str()).collect();
+        for (subject, seen) in &recorded {
+            if seen.is_some() && !current.contains(subject.as_str()) {
+                state.observe_credentials(subject, None).await?;
+                ended.push(subject.clone());
+            }
+        }
+        ended.sort();
+        Ok(ended)
+    }
+
+    /// Ends every refresh token of `subject` issued before now: call it
+    /// when the user's password changes or the account is disabled.
+    pub async fn credentials_changed(&self, subject: &str) -> Result<(), BackendError> {
+        let state = &self.core.state;
+        // A fingerprint nobody else has: the generation always goes up.
+        let mut nonce = [0u8; 32];
+        aws_lc_rs::rand::SecureRandom::fill(&self.core.rng, &mut nonce)
+            .map_err(|_| BackendError::new("no random numbers"))?;
+        state
+            .observe_credentials(subject, Some(&CredentialFingerprint::of(&[&nonce])))
+            .await
+            .map(|_| ())
     }
 
     /// The JWKS document of the signing key(s), if the token generator has

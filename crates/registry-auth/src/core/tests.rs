@@ -18,7 +18,7 @@ use crate::protocol::error::Error;
 use crate::protocol::identity::Identity;
 use crate::protocol::request::TokenRequest;
 use crate::protocol::scope::Scope;
-use crate::refresh::{RefreshRecord, RefreshTokenStore, TokenHash};
+use crate::state::{CredentialFingerprint, DownStore, MemoryStore, StateStore};
 
 const KEY: &[u8] = include_bytes!("../../tests/data/p256-sec1.pem");
 
@@ -357,28 +357,10 @@ async fn explain_decides_like_issue_without_credentials_or_a_token() {
     );
 }
 
-/// A store that is down.
-struct DownStore;
-
-#[async_trait]
-impl RefreshTokenStore for DownStore {
-    async fn insert(&self, _: TokenHash, _: RefreshRecord) -> Result<(), BackendError> {
-        Err("store down".into())
-    }
-    async fn get(&self, _: &TokenHash) -> Result<Option<RefreshRecord>, BackendError> {
-        Err("store down".into())
-    }
-    async fn revoke(&self, _: &TokenHash) -> Result<bool, BackendError> {
-        Err("store down".into())
-    }
-    async fn revoke_subject(&self, _: &str) -> Result<usize, BackendError> {
-        Err("store down".into())
-    }
-}
-
 #[tokio::test]
-async fn refresh_tokens_are_issued_redeemed_bound_and_refused() {
-    let server = build(base().service("mirror.test"));
+async fn refresh_tokens_are_issued_redeemed_and_refused() {
+    let store = Arc::new(MemoryStore::new());
+    let server = build(base().service("mirror.test").state_store(store.clone()));
     let mut login = password("alice", "pw").with_service("registry.test");
     login.offline_token = true;
     login.client_id = Some("docker".into());
@@ -387,35 +369,55 @@ async fn refresh_tokens_are_issued_redeemed_bound_and_refused() {
         .ok()
         .and_then(|r| r.refresh_token)
         .unwrap_or_else(|| panic!("a refresh token"));
-    let refresh = |service: &str, client: &str| {
+    let refresh = |service: &str, client: Option<&str>| {
         let mut request =
             TokenRequest::new(Credentials::RefreshToken(token.clone())).with_service(service);
-        request.client_id = Some(client.into());
+        request.client_id = client.map(str::to_owned);
         request
     };
-    let redeemed = issue(&server, refresh("registry.test", "docker")).await;
-    let redeemed = redeemed.unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(redeemed.subject, "alice");
-    assert_eq!(redeemed.refresh_token, Some(token.clone()), "the same one");
-    for (service, client, why) in [
-        (
-            "mirror.test",
-            "docker",
-            "refresh token issued for another service",
-        ),
-        (
-            "registry.test",
-            "containerd-client",
-            "refresh token issued to another client",
-        ),
+    // Every client that shares docker's stored token sends its own id.
+    for client in [
+        Some("docker"),
+        Some("containerd-client"),
+        Some("buildkit-client"),
+        Some("containers/image"),
+        Some("go-containerregistry"),
+        Some("oras-go"),
+        Some("regclient/v0.8.0"),
+        None,
     ] {
-        assert_eq!(
-            issue(&server, refresh(service, client))
-                .await
-                .map(|r| r.subject),
-            Err(Error::InvalidGrant(why))
-        );
+        let redeemed = issue(&server, refresh("registry.test", client)).await;
+        let redeemed = redeemed.unwrap_or_else(|e| panic!("{client:?}: {e}"));
+        assert_eq!(redeemed.subject, "alice");
+        assert_eq!(redeemed.refresh_token, Some(token.clone()), "the same one");
     }
+    // ...and each is recorded for audit.
+    let listed = store
+        .refresh_tokens(Some("alice"))
+        .await
+        .unwrap_or_default();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        listed[0].record.client_ids,
+        [
+            "docker",
+            "containerd-client",
+            "buildkit-client",
+            "containers/image",
+            "go-containerregistry",
+            "oras-go",
+            "regclient/v0.8.0"
+        ]
+    );
+    assert!(listed[0].record.last_used_at.is_some());
+    assert_eq!(
+        issue(&server, refresh("mirror.test", Some("docker")))
+            .await
+            .map(|r| r.subject),
+        Err(Error::InvalidGrant(
+            "refresh token issued for another service"
+        ))
+    );
     let unknown = TokenRequest::new(Credentials::RefreshToken(Secret::new("rart_unknown")))
         .with_service("registry.test");
     assert_eq!(
@@ -431,16 +433,108 @@ async fn refresh_tokens_are_issued_redeemed_bound_and_refused() {
         Ok(true)
     );
     assert_eq!(
-        issue(&off, refresh("registry.test", "docker"))
+        issue(&off, refresh("registry.test", Some("docker")))
             .await
             .map(|r| r.subject),
         Err(Error::RefreshDisabled)
     );
-    let down = build(base().refresh_token_store(DownStore));
+}
+
+#[tokio::test]
+async fn a_down_store_refuses_refresh_tokens_but_not_password_logins() {
+    let down = build(base().state_store(DownStore));
+    let mut login = password("alice", "pw").with_service("registry.test");
+    assert_eq!(
+        issue(&down, login.clone()).await.map(|r| r.subject),
+        Ok("alice".to_owned()),
+        "a login without offline access needs no store"
+    );
+    login.offline_token = true;
     assert_eq!(
         issue(&down, login).await.map(|r| r.subject),
-        Err(Error::RefreshStoreUnavailable)
+        Err(Error::StateStoreUnavailable)
     );
+    let refresh = TokenRequest::new(Credentials::RefreshToken(Secret::new("rart_x")))
+        .with_service("registry.test");
+    assert_eq!(
+        issue(&down, refresh).await.map(|r| r.subject),
+        Err(Error::StateStoreUnavailable)
+    );
+}
+
+#[tokio::test]
+async fn changed_or_removed_credentials_end_refresh_tokens_for_good() {
+    let store = Arc::new(MemoryStore::new());
+    let server = build(base().state_store(store.clone()));
+    let fingerprint = |hash: &str| CredentialFingerprint::of(&[hash.as_bytes()]);
+    let users = |alice: &str| {
+        vec![
+            ("alice".to_owned(), fingerprint(alice)),
+            ("bob".to_owned(), fingerprint("bob-1")),
+        ]
+    };
+    assert_eq!(
+        server.sync_credentials(&users("alice-1")).await.ok(),
+        Some(vec![])
+    );
+    let login = |user: &str| {
+        let mut login = password(user, "pw").with_service("registry.test");
+        login.offline_token = true;
+        login
+    };
+    let token_of = |user: &'static str| {
+        let server = server.clone();
+        async move {
+            issue(&server, login(user))
+                .await
+                .ok()
+                .and_then(|r| r.refresh_token)
+                .unwrap_or_else(|| panic!("a refresh token"))
+        }
+    };
+    let works = |token: Secret| {
+        let server = server.clone();
+        async move {
+            let request =
+                TokenRequest::new(Credentials::RefreshToken(token)).with_service("registry.test");
+            issue(&server, request).await.map(|r| r.subject)
+        }
+    };
+    let alice = token_of("alice").await;
+    let bob = token_of("bob").await;
+    assert_eq!(works(alice.clone()).await, Ok("alice".to_owned()));
+    // The same users again: nothing ends.
+    assert_eq!(
+        server.sync_credentials(&users("alice-1")).await.ok(),
+        Some(vec![])
+    );
+    assert_eq!(works(alice.clone()).await, Ok("alice".to_owned()));
+    // Alice's password changes: her token ends, bob's lives on.
+    assert_eq!(
+        server.sync_credentials(&users("alice-2")).await.ok(),
+        Some(vec!["alice".to_owned()])
+    );
+    let changed = Err(Error::InvalidGrant(
+        "the user's credentials changed since the token was issued",
+    ));
+    assert_eq!(works(alice.clone()).await, changed);
+    assert_eq!(works(bob.clone()).await, Ok("bob".to_owned()));
+    // Bob is removed, then added back as he was: his old token stays dead.
+    let alice_only = vec![("alice".to_owned(), fingerprint("alice-2"))];
+    assert_eq!(
+        server.sync_credentials(&alice_only).await.ok(),
+        Some(vec!["bob".to_owned()])
+    );
+    assert_eq!(
+        server.sync_credentials(&users("alice-2")).await.ok(),
+        Some(vec!["bob".to_owned()])
+    );
+    assert_eq!(works(bob).await, changed);
+    // A token issued after the change works; credentials_changed ends it.
+    let fresh = token_of("alice").await;
+    assert_eq!(works(fresh.clone()).await, Ok("alice".to_owned()));
+    assert_eq!(server.credentials_changed("alice").await.ok(), Some(()));
+    assert_eq!(works(fresh).await, changed);
 }
 
 #[tokio::test]

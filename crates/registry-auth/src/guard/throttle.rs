@@ -22,11 +22,14 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::bounded::{evict_stalest, lock};
+use crate::protocol::backend::BackendError;
 use crate::setting::{BuildError, DAY, YEAR, at_most};
+use crate::state::{StateStore, ThrottleKey};
 
 /// Throttling settings. `Default` throttles within the first ten failures
 /// of one account from one address; [`Throttling::off`] does not throttle.
@@ -128,119 +131,247 @@ impl Throttling {
     }
 }
 
+/// The wait after `failures` failures with `free` of them free, if any.
+fn delay(settings: &Throttling, failures: u32, free: u32) -> Option<Duration> {
+    (failures >= free).then(|| {
+        let doublings = (failures - free).min(30);
+        settings
+            .base_delay
+            .saturating_mul(1u32 << doublings)
+            .min(settings.max_delay)
+    })
+}
+
 #[derive(Clone, Copy, Debug)]
 struct Entry {
     failures: u32,
     last_failure: Instant,
-    blocked_until: Instant,
 }
 
-#[derive(Debug)]
-struct Table<K> {
-    entries: HashMap<K, Entry>,
+/// The counters of this process: what the throttle goes by when the store
+/// cannot answer, and on paths that do not ask the store.
+#[derive(Debug, Default)]
+struct Local {
+    entries: HashMap<ThrottleKey, Entry>,
 }
 
-impl<K> Default for Table<K> {
-    fn default() -> Self {
-        Table {
-            entries: HashMap::new(),
-        }
-    }
-}
-
-impl<K: std::hash::Hash + Eq + Clone> Table<K> {
-    fn blocked_for(&self, key: &K, now: Instant) -> Option<Duration> {
-        self.entries
-            .get(key)
-            .filter(|e| e.blocked_until > now)
-            .map(|e| e.blocked_until - now)
+impl Local {
+    fn blocked_for(
+        &self,
+        key: &ThrottleKey,
+        free: u32,
+        s: &Throttling,
+        now: Instant,
+    ) -> Option<Duration> {
+        let entry = self.entries.get(key)?;
+        let until = entry.last_failure + delay(s, entry.failures, free)?;
+        (until > now).then(|| until - now)
     }
 
-    fn fail(&mut self, key: K, free: u32, settings: &Throttling, now: Instant) {
+    fn fail(&mut self, key: ThrottleKey, settings: &Throttling, now: Instant) {
         if !self.entries.contains_key(&key) && self.entries.len() >= settings.capacity {
             evict_stalest(&mut self.entries, |e| e.last_failure);
         }
         let entry = self.entries.entry(key).or_insert(Entry {
             failures: 0,
             last_failure: now,
-            blocked_until: now,
         });
         if now.duration_since(entry.last_failure) > settings.forget_after {
             entry.failures = 0;
         }
         entry.failures = entry.failures.saturating_add(1);
         entry.last_failure = now;
-        if entry.failures >= free {
-            let doublings = (entry.failures - free).min(30);
-            let delay = settings
-                .base_delay
-                .saturating_mul(1u32 << doublings)
-                .min(settings.max_delay);
-            // At most a day (Throttling::validate): no overflow.
-            entry.blocked_until = now + delay;
-        }
     }
 }
 
-/// The failure counters of one server.
-#[derive(Debug)]
+/// The failure counters of one server: in the state store, so that every
+/// instance sharing it (and this one after a reload or restart) counts
+/// the same failures, and in this process's memory, which the throttle
+/// falls back to while the store cannot answer.
 pub(crate) struct Throttle {
     settings: Throttling,
-    pairs: Mutex<Table<(String, IpAddr)>>,
-    addresses: Mutex<Table<IpAddr>>,
+    local: Mutex<Local>,
+    store: Arc<dyn StateStore>,
+    timeout: Duration,
+    /// Whether the store failed last time: said once in the log, and
+    /// once again when it is back.
+    store_down: AtomicBool,
+}
+
+impl std::fmt::Debug for Throttle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Throttle")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a check found: how long to wait, if at all, and whether the
+/// account had failures at this address (a success then clears them).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Verdict {
+    pub(crate) wait: Option<Duration>,
+    pub(crate) account_failed_before: bool,
 }
 
 impl Throttle {
-    pub(crate) fn new(settings: Throttling) -> Self {
+    /// `timeout` bounds each call to the store (the server's backend
+    /// timeout).
+    pub(crate) fn new(settings: Throttling, store: Arc<dyn StateStore>, timeout: Duration) -> Self {
         Throttle {
             settings,
-            pairs: Mutex::new(Table::default()),
-            addresses: Mutex::new(Table::default()),
+            local: Mutex::new(Local::default()),
+            store,
+            timeout,
+            store_down: AtomicBool::new(false),
+        }
+    }
+
+    fn keys(account: Option<&str>, ip: IpAddr) -> Vec<(ThrottleKey, bool)> {
+        let mut keys = vec![(ThrottleKey::address(ip), false)];
+        if let Some(account) = account {
+            keys.push((ThrottleKey::account_at(account, ip), true));
+        }
+        keys
+    }
+
+    fn free(&self, is_account: bool) -> u32 {
+        if is_account {
+            self.settings.free_failures
+        } else {
+            self.settings.free_failures_per_address
+        }
+    }
+
+    /// Runs a store call within the timeout; `None` (said once in the log)
+    /// when it fails.
+    async fn ask<T>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, BackendError>>,
+    ) -> Option<T> {
+        let result = match tokio::time::timeout(self.timeout, call).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("timed out".to_owned()),
+        };
+        match result {
+            Ok(value) => {
+                if self.store_down.swap(false, Ordering::Relaxed) {
+                    tracing::warn!("state store is back; the throttle counts in it again");
+                }
+                Some(value)
+            }
+            Err(error) => {
+                if !self.store_down.swap(true, Ordering::Relaxed) {
+                    tracing::error!(
+                        %error,
+                        "state store unavailable; the throttle counts failures in this \
+                         process's memory until it is back"
+                    );
+                }
+                None
+            }
         }
     }
 
     /// How long this client must wait before it may try `account`, if it
-    /// must.
-    pub(crate) fn check(&self, account: Option<&str>, ip: Option<IpAddr>) -> Option<Duration> {
-        let ip = ip?;
+    /// must. With an account (a password about to be checked) the store
+    /// is asked, so failures at other instances count; without one (a
+    /// refresh grant: 256 random bits that nobody guesses) only this
+    /// process's counts are, which keeps refreshes free of a store write
+    /// or read.
+    pub(crate) async fn check(&self, account: Option<&str>, ip: Option<IpAddr>) -> Verdict {
+        let Some(ip) = ip else {
+            return Verdict::default();
+        };
+        let keys = Throttle::keys(account, ip);
         let now = Instant::now();
-        let by_address = lock(&self.addresses).blocked_for(&ip, now);
-        let by_pair = account.and_then(|a| lock(&self.pairs).blocked_for(&(a.to_owned(), ip), now));
-        by_address.max(by_pair)
+        let mut verdict = Verdict::default();
+        {
+            let local = lock(&self.local);
+            for (key, is_account) in &keys {
+                let wait = local.blocked_for(key, self.free(*is_account), &self.settings, now);
+                verdict.wait = verdict.wait.max(wait);
+                if *is_account && local.entries.contains_key(key) {
+                    verdict.account_failed_before = true;
+                }
+            }
+        }
+        if account.is_none() {
+            return verdict;
+        }
+        let asked: Vec<ThrottleKey> = keys.iter().map(|(k, _)| k.clone()).collect();
+        let Some(counts) = self.ask(self.store.failures(&asked)).await else {
+            return verdict;
+        };
+        let wall = SystemTime::now();
+        for (key, count) in counts {
+            let is_account = keys.iter().any(|(k, a)| *a && *k == key);
+            verdict.account_failed_before |= is_account;
+            let Some(delay) = delay(&self.settings, count.failures, self.free(is_account)) else {
+                continue;
+            };
+            let until = count.last_failure.checked_add(delay).unwrap_or(wall);
+            if let Ok(wait) = until.duration_since(wall)
+                && !wait.is_zero()
+            {
+                verdict.wait = verdict.wait.max(Some(wait));
+            }
+        }
+        verdict
     }
 
-    /// Counts a failed login.
-    pub(crate) fn failed(&self, account: Option<&str>, ip: Option<IpAddr>) {
+    /// Counts a failed login (or refresh grant, without an account).
+    pub(crate) async fn failed(&self, account: Option<&str>, ip: Option<IpAddr>) {
         let Some(ip) = ip else { return };
-        let now = Instant::now();
-        let s = &self.settings;
-        lock(&self.addresses).fail(ip, s.free_failures_per_address, s, now);
-        if let Some(account) = account {
-            lock(&self.pairs).fail((account.to_owned(), ip), s.free_failures, s, now);
+        let keys = Throttle::keys(account, ip);
+        {
+            let now = Instant::now();
+            let mut local = lock(&self.local);
+            for (key, _) in &keys {
+                local.fail(key.clone(), &self.settings, now);
+            }
+        }
+        let wall = SystemTime::now();
+        for (key, _) in &keys {
+            if self
+                .ask(
+                    self.store
+                        .add_failure(key, wall, self.settings.forget_after),
+                )
+                .await
+                .is_none()
+            {
+                break;
+            }
         }
     }
 
     /// A success resets the pair's count (not the address's: one good
-    /// password does not license guessing others).
-    pub(crate) fn succeeded(&self, account: &str, ip: Option<IpAddr>) {
-        if let Some(ip) = ip {
-            lock(&self.pairs).entries.remove(&(account.to_owned(), ip));
+    /// password does not license guessing others). `failed_before` is the
+    /// check's finding: when false, nothing needs clearing and the store
+    /// is not written.
+    pub(crate) async fn succeeded(&self, account: &str, ip: Option<IpAddr>, failed_before: bool) {
+        let Some(ip) = ip else { return };
+        if !failed_before {
+            return;
         }
+        let key = ThrottleKey::account_at(account, ip);
+        lock(&self.local).entries.remove(&key);
+        let _ = self.ask(self.store.clear_failures(&key)).await;
     }
 
-    /// Entries held, for tests of the memory bound.
+    /// Entries held in memory, for tests of the memory bound.
     #[cfg(test)]
-    fn len(&self) -> (usize, usize) {
-        (
-            lock(&self.pairs).entries.len(),
-            lock(&self.addresses).entries.len(),
-        )
+    fn len(&self) -> usize {
+        lock(&self.local).entries.len()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::state::{DownStore, MemoryStore};
 
     #[test]
     fn settings_that_cannot_work_are_named() {
@@ -269,61 +400,98 @@ mod tests {
         Some(IpAddr::from(n.to_be_bytes()))
     }
 
-    #[test]
-    fn backoff_starts_after_the_free_failures_and_doubles() {
-        let t = Throttle::new(Throttling::default());
+    fn throttle(settings: Throttling) -> (Throttle, Arc<MemoryStore>) {
+        let store = Arc::new(MemoryStore::new());
+        let t = Throttle::new(settings, store.clone(), Duration::from_secs(5));
+        (t, store)
+    }
+
+    async fn wait(t: &Throttle, account: Option<&str>, from: Option<IpAddr>) -> Option<Duration> {
+        t.check(account, from).await.wait
+    }
+
+    #[tokio::test]
+    async fn backoff_starts_after_the_free_failures_and_doubles() {
+        let (t, _) = throttle(Throttling::default());
         for _ in 0..4 {
-            t.failed(Some("alice"), ip(1));
-            assert_eq!(t.check(Some("alice"), ip(1)), None);
+            t.failed(Some("alice"), ip(1)).await;
+            assert_eq!(wait(&t, Some("alice"), ip(1)).await, None);
         }
-        t.failed(Some("alice"), ip(1));
-        let first = t.check(Some("alice"), ip(1)).unwrap_or_default();
+        t.failed(Some("alice"), ip(1)).await;
+        let first = wait(&t, Some("alice"), ip(1)).await.unwrap_or_default();
         assert!(first > Duration::from_millis(900) && first <= Duration::from_secs(1));
-        t.failed(Some("alice"), ip(1));
-        let second = t.check(Some("alice"), ip(1)).unwrap_or_default();
+        t.failed(Some("alice"), ip(1)).await;
+        let second = wait(&t, Some("alice"), ip(1)).await.unwrap_or_default();
         assert!(second > Duration::from_millis(1900), "{second:?}");
         // Another address, or another account from this address, is free.
-        assert_eq!(t.check(Some("alice"), ip(2)), None);
-        assert_eq!(t.check(Some("bob"), ip(1)), None);
-        t.succeeded("alice", ip(1));
-        assert_eq!(t.check(Some("alice"), ip(1)), None);
+        assert_eq!(wait(&t, Some("alice"), ip(2)).await, None);
+        assert_eq!(wait(&t, Some("bob"), ip(1)).await, None);
+        let verdict = t.check(Some("alice"), ip(1)).await;
+        assert!(verdict.account_failed_before);
+        t.succeeded("alice", ip(1), true).await;
+        assert_eq!(wait(&t, Some("alice"), ip(1)).await, None);
     }
 
-    #[test]
-    fn one_address_across_many_accounts_is_throttled() {
-        let t = Throttle::new(Throttling::default());
-        for n in 0..20 {
-            t.failed(Some(&format!("user{n}")), ip(7));
+    #[tokio::test]
+    async fn counts_in_the_store_are_seen_by_another_throttle() {
+        // Two instances (or one before and after a reload) on one store.
+        let (a, store) = throttle(Throttling::default());
+        let b = Throttle::new(Throttling::default(), store, Duration::from_secs(5));
+        for _ in 0..3 {
+            a.failed(Some("alice"), ip(1)).await;
         }
-        assert!(t.check(Some("someone-else"), ip(7)).is_some());
-        assert!(t.check(None, ip(7)).is_some());
-        assert_eq!(t.check(Some("someone-else"), ip(8)), None);
+        for _ in 0..2 {
+            b.failed(Some("alice"), ip(1)).await;
+        }
+        assert!(wait(&a, Some("alice"), ip(1)).await.is_some());
+        assert!(wait(&b, Some("alice"), ip(1)).await.is_some());
     }
 
-    #[test]
-    fn memory_stays_bounded_under_100_000_distinct_keys() {
+    #[tokio::test]
+    async fn a_failing_store_falls_back_to_memory() {
+        let t = Throttle::new(
+            Throttling::default(),
+            Arc::new(DownStore),
+            Duration::from_secs(5),
+        );
+        for _ in 0..5 {
+            t.failed(Some("alice"), ip(1)).await;
+        }
+        assert!(wait(&t, Some("alice"), ip(1)).await.is_some());
+        assert_eq!(wait(&t, Some("bob"), ip(1)).await, None);
+    }
+
+    #[tokio::test]
+    async fn one_address_across_many_accounts_is_throttled() {
+        let (t, _) = throttle(Throttling::default());
+        for n in 0..20 {
+            t.failed(Some(&format!("user{n}")), ip(7)).await;
+        }
+        assert!(wait(&t, Some("someone-else"), ip(7)).await.is_some());
+        assert!(wait(&t, None, ip(7)).await.is_some());
+        assert_eq!(wait(&t, Some("someone-else"), ip(8)).await, None);
+    }
+
+    #[tokio::test]
+    async fn memory_stays_bounded_under_100_000_distinct_keys() {
         let settings = Throttling {
             capacity: 10_000,
             ..Throttling::default()
         };
-        let t = Throttle::new(settings);
+        let (t, _) = throttle(settings);
         for n in 0..100_000u32 {
-            t.failed(Some(&format!("name{n}")), ip(n));
+            t.failed(Some(&format!("name{n}")), ip(n)).await;
         }
-        let (pairs, addresses) = t.len();
-        assert!(
-            pairs <= 10_000 && addresses <= 10_000,
-            "{pairs} {addresses}"
-        );
+        assert!(t.len() <= 10_000, "{}", t.len());
     }
 
-    #[test]
-    fn the_delay_is_capped() {
-        let t = Throttle::new(Throttling::default());
+    #[tokio::test]
+    async fn the_delay_is_capped() {
+        let (t, _) = throttle(Throttling::default());
         for _ in 0..200 {
-            t.failed(Some("a"), ip(1));
+            t.failed(Some("a"), ip(1)).await;
         }
-        let wait = t.check(Some("a"), ip(1)).unwrap_or_default();
+        let wait = wait(&t, Some("a"), ip(1)).await.unwrap_or_default();
         assert!(wait <= Duration::from_secs(15 * 60) && wait > Duration::from_secs(14 * 60));
     }
 }

@@ -29,6 +29,15 @@ impl fmt::Debug for PasswordHash {
     }
 }
 
+impl PasswordHash {
+    /// The hash as written (`$2y$…`, `$argon2id$…`).
+    pub(crate) fn as_str(&self) -> &str {
+        match &self.0 {
+            Kind::Bcrypt(hash) | Kind::Argon2(hash) => hash,
+        }
+    }
+}
+
 /// A string that is not a supported password hash.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]

@@ -9,6 +9,7 @@ use super::password::{PasswordHash, PasswordHashError};
 use crate::protocol::authn::{Authenticator, AuthnError};
 use crate::protocol::credentials::Credentials;
 use crate::protocol::identity::Identity;
+use crate::state::CredentialFingerprint;
 
 /// The hash of a random password nobody has, checked for unknown users so
 /// that they cost the same time and get the same answer as a wrong password
@@ -168,6 +169,25 @@ impl StaticUsers {
             users.insert(name.clone(), entry.clone());
         }
         self
+    }
+
+    /// Every user's credential fingerprint (a digest of the password hash
+    /// as written), sorted by name: what
+    /// [`AuthServer::sync_credentials`](crate::AuthServer::sync_credentials)
+    /// takes, so that a changed password or a removed user ends the
+    /// user's refresh tokens.
+    pub fn credential_fingerprints(&self) -> Vec<(String, CredentialFingerprint)> {
+        let mut list: Vec<(String, CredentialFingerprint)> = self
+            .users
+            .iter()
+            .map(|(name, entry)| {
+                let fingerprint =
+                    CredentialFingerprint::of(&[b"password-hash", entry.hash.as_str().as_bytes()]);
+                (name.clone(), fingerprint)
+            })
+            .collect();
+        list.sort_by(|a, b| a.0.cmp(&b.0));
+        list
     }
 
     /// Whether there is a user of that name.

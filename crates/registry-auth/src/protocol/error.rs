@@ -123,9 +123,9 @@ pub enum Error {
     /// 503: the authorizer could not decide (its backend is down).
     #[error("the authorization backend is unavailable; try again later")]
     AuthorizerUnavailable,
-    /// 503: the refresh token store failed.
-    #[error("the refresh token store is unavailable; try again later")]
-    RefreshStoreUnavailable,
+    /// 503: the state store (refresh tokens) failed.
+    #[error("the token store is unavailable; try again later")]
+    StateStoreUnavailable,
     /// 503: more open connections than
     /// [`Limits::max_connections`](crate::Limits::max_connections); the
     /// connection is closed after this answer.
@@ -176,7 +176,7 @@ impl Error {
             Error::Throttled { .. } => (429, "TOOMANYREQUESTS", "slow_down"),
             Error::AuthenticatorUnavailable
             | Error::AuthorizerUnavailable
-            | Error::RefreshStoreUnavailable
+            | Error::StateStoreUnavailable
             | Error::TooManyConnections => (503, "UNAVAILABLE", "temporarily_unavailable"),
             Error::Internal | Error::TokenGeneration => (500, "UNKNOWN", "server_error"),
         };

@@ -15,4 +15,14 @@ mod oauth;
 mod properties;
 mod secrets;
 mod serve;
+#[cfg(all(feature = "sqlite", feature = "postgres"))]
+mod state;
 mod token;
+
+/// The state-store tests need both database features; `scripts/test`
+/// builds with `--all-features`. Fail rather than skip them quietly.
+#[cfg(not(all(feature = "sqlite", feature = "postgres")))]
+#[test]
+fn state_store_tests_need_the_sqlite_and_postgres_features() {
+    panic!("run with --features sqlite,postgres (or --all-features)");
+}

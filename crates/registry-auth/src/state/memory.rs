@@ -1,0 +1,301 @@
+//! [`MemoryStore`]: the state in this process's memory.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+
+use super::{
+    CredentialFingerprint, FailureCount, MAX_CLIENT_IDS, RefreshRecord, StateStore,
+    StoredRefreshToken, ThrottleKey, TokenHash, TokenId,
+};
+use crate::bounded::{evict_stalest, lock};
+use crate::protocol::backend::BackendError;
+
+/// The state in this process's memory: lost on restart (clients then log
+/// in again), not shared between instances. For tests and throwaway
+/// setups; the default of [`AuthServerBuilder`](crate::AuthServerBuilder).
+///
+/// Bounded: at most [`MemoryStore::PER_SUBJECT`] tokens per subject (a new
+/// one pushes out the oldest), [`MemoryStore::TOTAL`] in all (expired ones
+/// go first, then the oldest), and as many failure counters (the stalest
+/// go first).
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    tokens: Mutex<HashMap<TokenHash, RefreshRecord>>,
+    generations: Mutex<HashMap<String, (Option<CredentialFingerprint>, u64)>>,
+    failures: Mutex<HashMap<ThrottleKey, FailureCount>>,
+}
+
+impl MemoryStore {
+    /// Most tokens one subject may hold.
+    pub const PER_SUBJECT: usize = 100;
+    /// Most tokens, and most failure counters, in all.
+    pub const TOTAL: usize = 100_000;
+
+    /// An empty store.
+    pub fn new() -> Self {
+        MemoryStore::default()
+    }
+
+    /// How many refresh tokens are stored.
+    pub fn len(&self) -> usize {
+        lock(&self.tokens).len()
+    }
+
+    /// Whether no refresh token is stored.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+fn remove_oldest(records: &mut HashMap<TokenHash, RefreshRecord>, subject: Option<&str>) {
+    let oldest = records
+        .iter()
+        .filter(|(_, r)| subject.is_none_or(|s| r.identity.subject() == s))
+        .min_by_key(|(_, r)| r.issued_at)
+        .map(|(h, _)| *h);
+    if let Some(hash) = oldest {
+        records.remove(&hash);
+    }
+}
+
+#[async_trait]
+impl StateStore for MemoryStore {
+    async fn insert_refresh_token(
+        &self,
+        hash: &TokenHash,
+        record: &RefreshRecord,
+    ) -> Result<(), BackendError> {
+        let mut records = lock(&self.tokens);
+        let subject = record.identity.subject();
+        let held = records
+            .values()
+            .filter(|r| r.identity.subject() == subject)
+            .count();
+        if held >= Self::PER_SUBJECT {
+            remove_oldest(&mut records, Some(subject));
+        }
+        if records.len() >= Self::TOTAL {
+            let now = SystemTime::now();
+            records.retain(|_, r| r.expires_at > now);
+            if records.len() >= Self::TOTAL {
+                remove_oldest(&mut records, None);
+            }
+        }
+        records.insert(*hash, record.clone());
+        Ok(())
+    }
+
+    async fn refresh_token(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<(RefreshRecord, u64)>, BackendError> {
+        let Some(record) = lock(&self.tokens).get(hash).cloned() else {
+            return Ok(None);
+        };
+        let generation = self
+            .credential_generation(record.identity.subject())
+            .await?;
+        Ok(Some((record, generation)))
+    }
+
+    async fn note_refresh_token_use(
+        &self,
+        hash: &TokenHash,
+        client_id: Option<&str>,
+        at: SystemTime,
+    ) -> Result<(), BackendError> {
+        if let Some(record) = lock(&self.tokens).get_mut(hash) {
+            record.last_used_at = Some(at);
+            if let Some(id) = client_id
+                && record.client_ids.len() < MAX_CLIENT_IDS
+                && !record.client_ids.iter().any(|c| c == id)
+            {
+                record.client_ids.push(id.to_owned());
+            }
+        }
+        Ok(())
+    }
+
+    async fn refresh_tokens(
+        &self,
+        subject: Option<&str>,
+    ) -> Result<Vec<StoredRefreshToken>, BackendError> {
+        let mut list: Vec<StoredRefreshToken> = lock(&self.tokens)
+            .iter()
+            .filter(|(_, r)| subject.is_none_or(|s| r.identity.subject() == s))
+            .map(|(hash, record)| StoredRefreshToken {
+                id: hash.id(),
+                record: record.clone(),
+            })
+            .collect();
+        list.sort_by(|a, b| (a.record.issued_at, &a.id).cmp(&(b.record.issued_at, &b.id)));
+        Ok(list)
+    }
+
+    async fn revoke_refresh_token(&self, id: &TokenId) -> Result<bool, BackendError> {
+        let mut records = lock(&self.tokens);
+        let before = records.len();
+        records.retain(|hash, _| hash.id() != *id);
+        Ok(records.len() < before)
+    }
+
+    async fn revoke_refresh_tokens_of(&self, subject: &str) -> Result<u64, BackendError> {
+        let mut records = lock(&self.tokens);
+        let before = records.len();
+        records.retain(|_, r| r.identity.subject() != subject);
+        Ok((before - records.len()) as u64)
+    }
+
+    async fn credential_generation(&self, subject: &str) -> Result<u64, BackendError> {
+        Ok(lock(&self.generations)
+            .get(subject)
+            .map_or(0, |(_, generation)| *generation))
+    }
+
+    async fn observe_credentials(
+        &self,
+        subject: &str,
+        fingerprint: Option<&CredentialFingerprint>,
+    ) -> Result<u64, BackendError> {
+        let mut generations = lock(&self.generations);
+        let now = fingerprint.copied();
+        match generations.get_mut(subject) {
+            Some((seen, generation)) => {
+                if *seen != now {
+                    *seen = now;
+                    *generation = generation.saturating_add(1);
+                }
+                Ok(*generation)
+            }
+            None => {
+                generations.insert(subject.to_owned(), (now, 0));
+                Ok(0)
+            }
+        }
+    }
+
+    async fn credential_fingerprints(
+        &self,
+    ) -> Result<Vec<(String, Option<CredentialFingerprint>)>, BackendError> {
+        let mut subjects: Vec<(String, Option<CredentialFingerprint>)> = lock(&self.generations)
+            .iter()
+            .map(|(subject, (fingerprint, _))| (subject.clone(), *fingerprint))
+            .collect();
+        subjects.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(subjects)
+    }
+
+    async fn failures(
+        &self,
+        keys: &[ThrottleKey],
+    ) -> Result<Vec<(ThrottleKey, FailureCount)>, BackendError> {
+        let failures = lock(&self.failures);
+        Ok(keys
+            .iter()
+            .filter_map(|k| failures.get(k).map(|c| (k.clone(), *c)))
+            .collect())
+    }
+
+    async fn add_failure(
+        &self,
+        key: &ThrottleKey,
+        now: SystemTime,
+        forget_after: Duration,
+    ) -> Result<FailureCount, BackendError> {
+        let mut failures = lock(&self.failures);
+        if !failures.contains_key(key) && failures.len() >= Self::TOTAL {
+            evict_stalest(&mut failures, |c| c.last_failure);
+        }
+        let count = failures.entry(key.clone()).or_insert(FailureCount {
+            failures: 0,
+            last_failure: now,
+        });
+        let stale = now
+            .duration_since(count.last_failure)
+            .is_ok_and(|age| age > forget_after);
+        count.failures = if stale {
+            1
+        } else {
+            count.failures.saturating_add(1)
+        };
+        count.last_failure = now;
+        Ok(*count)
+    }
+
+    async fn clear_failures(&self, key: &ThrottleKey) -> Result<(), BackendError> {
+        lock(&self.failures).remove(key);
+        Ok(())
+    }
+
+    async fn purge(
+        &self,
+        now: SystemTime,
+        failures_before: SystemTime,
+    ) -> Result<u64, BackendError> {
+        let mut gone = 0;
+        {
+            let mut records = lock(&self.tokens);
+            let before = records.len();
+            records.retain(|_, r| r.expires_at > now);
+            gone += before - records.len();
+        }
+        let mut failures = lock(&self.failures);
+        let before = failures.len();
+        failures.retain(|_, c| c.last_failure >= failures_before);
+        gone += before - failures.len();
+        Ok(gone as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::identity::Identity;
+
+    fn record(subject: &str, at: u64) -> RefreshRecord {
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(at);
+        RefreshRecord::new(
+            Identity::new(subject),
+            "s".into(),
+            0,
+            None,
+            t,
+            t + Duration::from_secs(60),
+        )
+    }
+
+    #[tokio::test]
+    async fn per_subject_cap_drops_the_oldest() {
+        let store = MemoryStore::new();
+        for i in 0..=MemoryStore::PER_SUBJECT as u64 {
+            let _ = store
+                .insert_refresh_token(&TokenHash::of(&i.to_string()), &record("a", i))
+                .await;
+        }
+        let _ = store
+            .insert_refresh_token(&TokenHash::of("b"), &record("b", 0))
+            .await;
+        assert_eq!(store.len(), MemoryStore::PER_SUBJECT + 1);
+        let exists = |t: &'static str| {
+            let store = &store;
+            async move { matches!(store.refresh_token(&TokenHash::of(t)).await, Ok(Some(_))) }
+        };
+        assert!(!exists("0").await, "the oldest went");
+        assert!(exists("1").await);
+        assert_eq!(
+            store.revoke_refresh_tokens_of("a").await.ok(),
+            Some(MemoryStore::PER_SUBJECT as u64)
+        );
+        assert_eq!(
+            store
+                .revoke_refresh_token(&TokenHash::of("b").id())
+                .await
+                .ok(),
+            Some(true)
+        );
+        assert!(store.is_empty());
+    }
+}

@@ -1,0 +1,725 @@
+//! [`SqlStore`]: the state on SQLite or PostgreSQL, through sqlx.
+//!
+//! One schema and one set of statements serve both databases (text,
+//! BIGINT, `$n` parameters, `INSERT … ON CONFLICT … RETURNING`, which
+//! SQLite ≥ 3.35 and PostgreSQL share); each method is written once and
+//! compiled for each pool by [`with_pool!`]. Migrations ship in the binary
+//! (`migrations/`) and run on connect; on PostgreSQL sqlx holds an
+//! advisory lock while they run, so instances starting together apply
+//! them once.
+
+use std::borrow::Cow;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
+
+use super::{
+    CredentialFingerprint, FailureCount, MAX_CLIENT_IDS, RefreshRecord, StateStore,
+    StoredRefreshToken, ThrottleKey, TokenHash, TokenId,
+};
+use crate::protocol::backend::BackendError;
+use crate::protocol::credentials::Secret;
+use crate::protocol::identity::Identity;
+
+/// Most refresh tokens one subject keeps: a new one beyond this pushes out
+/// the oldest (a shared CI account logging in from many machines stays
+/// well below it).
+const PER_SUBJECT: i64 = 1000;
+
+/// The schema, in order. Never edit a shipped one: add the next.
+const MIGRATIONS: &[(i64, &str, &str)] =
+    &[(1, "state", include_str!("../../migrations/0001_state.sql"))];
+
+/// The migrations above, as sqlx's migrator takes them.
+#[derive(Debug)]
+struct Embedded;
+
+impl<'s> MigrationSource<'s> for Embedded {
+    fn resolve(
+        self,
+    ) -> futures_util::future::BoxFuture<
+        's,
+        Result<Vec<Migration>, Box<dyn std::error::Error + Send + Sync>>,
+    > {
+        Box::pin(async {
+            Ok(MIGRATIONS
+                .iter()
+                .map(|(version, description, sql)| {
+                    Migration::new(
+                        *version,
+                        Cow::Borrowed(*description),
+                        MigrationType::Simple,
+                        Cow::Borrowed(*sql),
+                        false,
+                    )
+                })
+                .collect())
+        })
+    }
+}
+
+/// Why a state store could not be opened. Its text names the store by its
+/// URL without the password.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreUrlError {
+    /// The URL is not one of the forms [`SqlStore::connect`] takes.
+    #[error("state store {url}: {reason}")]
+    Invalid {
+        /// The URL, without its password.
+        url: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The database could not be reached, opened or migrated.
+    #[error("state store {url}: {source}")]
+    Unreachable {
+        /// The URL, without its password.
+        url: String,
+        /// What the database driver said.
+        source: BackendError,
+    },
+}
+
+#[derive(Clone, Debug)]
+enum Pool {
+    #[cfg(feature = "sqlite")]
+    Sqlite(sqlx::SqlitePool),
+    #[cfg(feature = "postgres")]
+    Postgres(sqlx::PgPool),
+}
+
+/// Runs `$body` with `$pool` bound to the store's pool, whichever database
+/// it is: each statement is written once and compiled for both.
+macro_rules! with_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match &$store.pool {
+            #[cfg(feature = "sqlite")]
+            Pool::Sqlite($pool) => $body,
+            #[cfg(feature = "postgres")]
+            Pool::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// The state on a SQLite file (one host; survives restarts) or a
+/// PostgreSQL database (shared by every instance behind a load balancer).
+///
+/// ```no_run
+/// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+/// use registry_auth::state::SqlStore;
+///
+/// let store = SqlStore::connect("sqlite:///var/lib/registry-auth/state.db", None).await?;
+/// # let _ = store;
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct SqlStore {
+    pool: Pool,
+    url: String,
+}
+
+impl SqlStore {
+    /// Opens (creating when needed) and migrates the store at `url`:
+    ///
+    /// - `sqlite://PATH` or `sqlite:PATH` (feature `sqlite`): a SQLite
+    ///   file, created if missing, in WAL mode. A relative `PATH` is taken
+    ///   from the working directory (the server resolves it against its
+    ///   configuration's folder first). No `?options`.
+    /// - `postgres://…` or `postgresql://…` (feature `postgres`): the usual
+    ///   libpq URL; what it leaves out comes from the `PG*` environment
+    ///   variables and `~/.pgpass`. `password`, when given, overrides both.
+    ///
+    /// Fails when the database cannot be reached within a few seconds.
+    pub async fn connect(url: &str, password: Option<&Secret>) -> Result<SqlStore, StoreUrlError> {
+        let shown = redact(url);
+        let invalid = |reason: &str| StoreUrlError::Invalid {
+            url: shown.clone(),
+            reason: reason.to_owned(),
+        };
+        let unreachable = |e: BackendError| StoreUrlError::Unreachable {
+            url: shown.clone(),
+            source: e,
+        };
+        let pool = if let Some(path) = sqlite_path(url) {
+            #[cfg(feature = "sqlite")]
+            {
+                if password.is_some() {
+                    return Err(invalid("a SQLite file takes no password"));
+                }
+                let path = path.map_err(&invalid)?;
+                Pool::Sqlite(open_sqlite(&path).await.map_err(unreachable)?)
+            }
+            #[cfg(not(feature = "sqlite"))]
+            {
+                let _ = path;
+                return Err(invalid("built without the sqlite feature"));
+            }
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            #[cfg(feature = "postgres")]
+            {
+                Pool::Postgres(open_postgres(url, password).await.map_err(|e| match e {
+                    Opening::Url(reason) => invalid(&reason),
+                    Opening::Failed(e) => unreachable(e),
+                })?)
+            }
+            #[cfg(not(feature = "postgres"))]
+            {
+                let _ = password;
+                return Err(invalid("built without the postgres feature"));
+            }
+        } else {
+            return Err(invalid(
+                "expected sqlite://PATH, postgres://… or postgresql://…",
+            ));
+        };
+        let store = SqlStore {
+            pool,
+            url: shown.clone(),
+        };
+        store.migrate().await.map_err(unreachable)?;
+        Ok(store)
+    }
+
+    /// The URL it was opened with, without the password.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    async fn migrate(&self) -> Result<(), BackendError> {
+        let migrator = Migrator::new(Embedded).await.map_err(BackendError::new)?;
+        let first = with_pool!(self, pool => migrator.run(pool).await);
+        match first {
+            Ok(()) => Ok(()),
+            // Two processes migrating one SQLite file at once: the loser
+            // finds the tables made; running again sees them as applied.
+            Err(_) => with_pool!(self, pool => migrator.run(pool).await).map_err(BackendError::new),
+        }
+    }
+
+    /// Closes the pool's connections.
+    pub async fn close(&self) {
+        with_pool!(self, pool => pool.close().await)
+    }
+}
+
+/// `Some` when `url` names a SQLite file: its path, or why it cannot be one.
+fn sqlite_path(url: &str) -> Option<Result<PathBuf, &'static str>> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    Some(if rest.is_empty() {
+        Err("names no file")
+    } else if rest.contains('?') {
+        Err("takes no ?options (the store sets WAL mode and its own timeouts)")
+    } else if rest == ":memory:" {
+        Err("use url = \"memory\" for a store that keeps nothing")
+    } else {
+        Ok(PathBuf::from(rest))
+    })
+}
+
+#[cfg(feature = "sqlite")]
+async fn open_sqlite(path: &Path) -> Result<sqlx::SqlitePool, BackendError> {
+    use sqlx::sqlite::{
+        SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+    };
+    // WAL: readers never wait for the writer, and a crash (kill -9) at any
+    // moment leaves the last committed transaction in place. NORMAL
+    // synchronisation loses nothing to a process crash; a power cut may
+    // lose the last few commits (clients then log in again).
+    let options = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(Duration::from_secs(5));
+    SqlitePoolOptions::new()
+        .max_connections(4)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_with(options)
+        .await
+        .map_err(BackendError::new)
+}
+
+#[cfg(feature = "postgres")]
+enum Opening {
+    Url(String),
+    Failed(BackendError),
+}
+
+#[cfg(feature = "postgres")]
+async fn open_postgres(url: &str, password: Option<&Secret>) -> Result<sqlx::PgPool, Opening> {
+    use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+    use std::str::FromStr;
+    // The driver's own message may quote the URL: say only that it is bad.
+    let mut options = PgConnectOptions::from_str(url)
+        .map_err(|_| Opening::Url("not a valid PostgreSQL URL".to_owned()))?;
+    if let Some(password) = password {
+        options = options.password(password.expose());
+    }
+    PgPoolOptions::new()
+        .max_connections(8)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_with(options)
+        .await
+        .map_err(|e| Opening::Failed(BackendError::new(e)))
+}
+
+/// `url` without the password of its user part or of a `password=` query
+/// parameter, for messages and logs.
+pub(crate) fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (before_query, query) = match rest.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (rest, None),
+    };
+    let (authority, path) = match before_query.split_once('/') {
+        Some((a, p)) => (a, Some(p)),
+        None => (before_query, None),
+    };
+    let authority = match authority.rsplit_once('@') {
+        Some((user_info, host)) => {
+            let user = user_info.split_once(':').map_or(user_info, |(u, _)| u);
+            format!("{user}@{host}")
+        }
+        None => authority.to_owned(),
+    };
+    let mut out = format!("{scheme}://{authority}");
+    if let Some(path) = path {
+        out.push('/');
+        out.push_str(path);
+    }
+    if let Some(query) = query {
+        let kept: Vec<&str> = query
+            .split('&')
+            .filter(|pair| !pair.to_ascii_lowercase().starts_with("password="))
+            .collect();
+        if !kept.is_empty() {
+            out.push('?');
+            out.push_str(&kept.join("&"));
+        }
+    }
+    out
+}
+
+fn millis(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn time(ms: i64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+}
+
+fn generation(g: i64) -> u64 {
+    u64::try_from(g).unwrap_or(0)
+}
+
+fn identity_json(identity: &Identity) -> String {
+    serde_json::json!({
+        "subject": identity.subject(),
+        "attributes": identity.attributes(),
+    })
+    .to_string()
+}
+
+fn identity_from_json(text: &str) -> Result<Identity, BackendError> {
+    #[derive(serde::Deserialize)]
+    struct Stored {
+        subject: String,
+        #[serde(default)]
+        attributes: std::collections::BTreeMap<String, Vec<String>>,
+    }
+    let stored: Stored = serde_json::from_str(text)
+        .map_err(|e| BackendError::new(format!("stored identity unreadable: {e}")))?;
+    Ok(stored
+        .attributes
+        .into_iter()
+        .fold(Identity::new(stored.subject), |identity, (key, values)| {
+            identity.with_attribute(key, values)
+        }))
+}
+
+fn client_ids_from_json(text: &str) -> Vec<String> {
+    serde_json::from_str(text).unwrap_or_default()
+}
+
+/// A `refresh_tokens` row as the statements below select it.
+type TokenRow = (String, String, i64, String, i64, i64, Option<i64>);
+
+const TOKEN_COLUMNS: &str =
+    "t.identity, t.service, t.generation, t.client_ids, t.issued_at, t.expires_at, t.last_used_at";
+
+fn record_from(row: TokenRow) -> Result<RefreshRecord, BackendError> {
+    let (identity, service, token_generation, client_ids, issued_at, expires_at, last_used_at) =
+        row;
+    Ok(RefreshRecord {
+        identity: identity_from_json(&identity)?,
+        service,
+        generation: generation(token_generation),
+        client_ids: client_ids_from_json(&client_ids),
+        issued_at: time(issued_at),
+        expires_at: time(expires_at),
+        last_used_at: last_used_at.map(time),
+    })
+}
+
+#[async_trait]
+impl StateStore for SqlStore {
+    async fn insert_refresh_token(
+        &self,
+        hash: &TokenHash,
+        record: &RefreshRecord,
+    ) -> Result<(), BackendError> {
+        let subject = record.identity.subject();
+        let client_ids = serde_json::to_string(&record.client_ids).map_err(BackendError::new)?;
+        let generation = i64::try_from(record.generation).unwrap_or(i64::MAX);
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await.map_err(BackendError::new)?;
+            sqlx::query(
+                "INSERT INTO refresh_tokens (hash, id, subject, identity, service, generation, \
+                 client_ids, issued_at, expires_at, last_used_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL)",
+            )
+            .bind(hash.to_hex())
+            .bind(hash.id().as_str())
+            .bind(subject)
+            .bind(identity_json(&record.identity))
+            .bind(&record.service)
+            .bind(generation)
+            .bind(client_ids)
+            .bind(millis(record.issued_at))
+            .bind(millis(record.expires_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(BackendError::new)?;
+            // Keep the newest PER_SUBJECT: with fewer, the subquery is NULL
+            // and nothing goes.
+            sqlx::query(
+                "DELETE FROM refresh_tokens WHERE subject = $1 AND issued_at < \
+                 (SELECT issued_at FROM refresh_tokens WHERE subject = $1 \
+                  ORDER BY issued_at DESC LIMIT 1 OFFSET $2)",
+            )
+            .bind(subject)
+            .bind(PER_SUBJECT - 1)
+            .execute(&mut *tx)
+            .await
+            .map_err(BackendError::new)?;
+            tx.commit().await.map_err(BackendError::new)
+        })
+    }
+
+    async fn refresh_token(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<(RefreshRecord, u64)>, BackendError> {
+        let sql = format!(
+            "SELECT {TOKEN_COLUMNS}, COALESCE(g.generation, 0) FROM refresh_tokens t \
+             LEFT JOIN credential_generations g ON g.subject = t.subject WHERE t.hash = $1"
+        );
+        type Row = (String, String, i64, String, i64, i64, Option<i64>, i64);
+        let row: Option<Row> = with_pool!(self, pool => {
+            sqlx::query_as(&sql).bind(hash.to_hex()).fetch_optional(pool).await
+        })
+        .map_err(BackendError::new)?;
+        let Some((a, b, c, d, e, f, g, current)) = row else {
+            return Ok(None);
+        };
+        Ok(Some((
+            record_from((a, b, c, d, e, f, g))?,
+            generation(current),
+        )))
+    }
+
+    async fn note_refresh_token_use(
+        &self,
+        hash: &TokenHash,
+        client_id: Option<&str>,
+        at: SystemTime,
+    ) -> Result<(), BackendError> {
+        let key = hash.to_hex();
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await.map_err(BackendError::new)?;
+            let known: Option<(String,)> =
+                sqlx::query_as("SELECT client_ids FROM refresh_tokens WHERE hash = $1")
+                    .bind(&key)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(BackendError::new)?;
+            let Some((known,)) = known else {
+                return Ok(());
+            };
+            let mut ids = client_ids_from_json(&known);
+            if let Some(id) = client_id
+                && ids.len() < MAX_CLIENT_IDS
+                && !ids.iter().any(|c| c == id)
+            {
+                ids.push(id.to_owned());
+            }
+            let ids = serde_json::to_string(&ids).map_err(BackendError::new)?;
+            sqlx::query("UPDATE refresh_tokens SET last_used_at = $2, client_ids = $3 WHERE hash = $1")
+                .bind(&key)
+                .bind(millis(at))
+                .bind(ids)
+                .execute(&mut *tx)
+                .await
+                .map_err(BackendError::new)?;
+            tx.commit().await.map_err(BackendError::new)
+        })
+    }
+
+    async fn refresh_tokens(
+        &self,
+        subject: Option<&str>,
+    ) -> Result<Vec<StoredRefreshToken>, BackendError> {
+        let filter = if subject.is_some() {
+            "WHERE t.subject = $1"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT t.id, {TOKEN_COLUMNS} FROM refresh_tokens t {filter} \
+             ORDER BY t.issued_at, t.id"
+        );
+        type Row = (String, String, String, i64, String, i64, i64, Option<i64>);
+        let rows: Vec<Row> = with_pool!(self, pool => {
+            let query = sqlx::query_as(&sql);
+            let query = match subject {
+                Some(subject) => query.bind(subject),
+                None => query,
+            };
+            query.fetch_all(pool).await
+        })
+        .map_err(BackendError::new)?;
+        rows.into_iter()
+            .map(|(id, a, b, c, d, e, f, g)| {
+                Ok(StoredRefreshToken {
+                    id: TokenId(id),
+                    record: record_from((a, b, c, d, e, f, g))?,
+                })
+            })
+            .collect()
+    }
+
+    async fn revoke_refresh_token(&self, id: &TokenId) -> Result<bool, BackendError> {
+        let done = with_pool!(self, pool => {
+            sqlx::query("DELETE FROM refresh_tokens WHERE id = $1")
+                .bind(id.as_str())
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected())
+        })
+        .map_err(BackendError::new)?;
+        Ok(done > 0)
+    }
+
+    async fn revoke_refresh_tokens_of(&self, subject: &str) -> Result<u64, BackendError> {
+        with_pool!(self, pool => {
+            sqlx::query("DELETE FROM refresh_tokens WHERE subject = $1")
+                .bind(subject)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected())
+        })
+        .map_err(BackendError::new)
+    }
+
+    async fn credential_generation(&self, subject: &str) -> Result<u64, BackendError> {
+        let row: Option<(i64,)> = with_pool!(self, pool => {
+            sqlx::query_as("SELECT generation FROM credential_generations WHERE subject = $1")
+                .bind(subject)
+                .fetch_optional(pool)
+                .await
+        })
+        .map_err(BackendError::new)?;
+        Ok(row.map_or(0, |(g,)| generation(g)))
+    }
+
+    async fn observe_credentials(
+        &self,
+        subject: &str,
+        fingerprint: Option<&CredentialFingerprint>,
+    ) -> Result<u64, BackendError> {
+        // One statement: concurrent observers (instances reloading at
+        // once) bump a change once each, never lose one.
+        let (current,): (i64,) = with_pool!(self, pool => {
+            sqlx::query_as(
+                "INSERT INTO credential_generations (subject, fingerprint, generation) \
+                 VALUES ($1, $2, 0) \
+                 ON CONFLICT (subject) DO UPDATE SET \
+                 generation = credential_generations.generation + CASE WHEN \
+                 credential_generations.fingerprint IS DISTINCT FROM excluded.fingerprint \
+                 THEN 1 ELSE 0 END, \
+                 fingerprint = excluded.fingerprint \
+                 RETURNING generation",
+            )
+            .bind(subject)
+            .bind(fingerprint.map(CredentialFingerprint::to_hex))
+            .fetch_one(pool)
+            .await
+        })
+        .map_err(BackendError::new)?;
+        Ok(generation(current))
+    }
+
+    async fn credential_fingerprints(
+        &self,
+    ) -> Result<Vec<(String, Option<CredentialFingerprint>)>, BackendError> {
+        let rows: Vec<(String, Option<String>)> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT subject, fingerprint FROM credential_generations ORDER BY subject",
+            )
+            .fetch_all(pool)
+            .await
+        })
+        .map_err(BackendError::new)?;
+        Ok(rows
+            .into_iter()
+            .map(|(subject, fingerprint)| {
+                let fingerprint = fingerprint
+                    .as_deref()
+                    .and_then(CredentialFingerprint::from_hex);
+                (subject, fingerprint)
+            })
+            .collect())
+    }
+
+    async fn failures(
+        &self,
+        keys: &[ThrottleKey],
+    ) -> Result<Vec<(ThrottleKey, FailureCount)>, BackendError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let placeholders: Vec<String> = (1..=keys.len()).map(|n| format!("${n}")).collect();
+        let sql = format!(
+            "SELECT key, failures, last_failure FROM login_failures WHERE key IN ({})",
+            placeholders.join(", ")
+        );
+        let rows: Vec<(String, i64, i64)> = with_pool!(self, pool => {
+            let mut query = sqlx::query_as(&sql);
+            for key in keys {
+                query = query.bind(key.as_str());
+            }
+            query.fetch_all(pool).await
+        })
+        .map_err(BackendError::new)?;
+        Ok(rows
+            .into_iter()
+            .map(|(key, failures, last)| {
+                (
+                    ThrottleKey(key),
+                    FailureCount {
+                        failures: u32::try_from(failures).unwrap_or(u32::MAX),
+                        last_failure: time(last),
+                    },
+                )
+            })
+            .collect())
+    }
+
+    async fn add_failure(
+        &self,
+        key: &ThrottleKey,
+        now: SystemTime,
+        forget_after: Duration,
+    ) -> Result<FailureCount, BackendError> {
+        let forget_before = now.checked_sub(forget_after).unwrap_or(UNIX_EPOCH);
+        let (failures, last): (i64, i64) = with_pool!(self, pool => {
+            sqlx::query_as(
+                "INSERT INTO login_failures (key, failures, last_failure) VALUES ($1, 1, $2) \
+                 ON CONFLICT (key) DO UPDATE SET \
+                 failures = CASE WHEN login_failures.last_failure < $3 THEN 1 \
+                 ELSE login_failures.failures + 1 END, \
+                 last_failure = excluded.last_failure \
+                 RETURNING failures, last_failure",
+            )
+            .bind(key.as_str())
+            .bind(millis(now))
+            .bind(millis(forget_before))
+            .fetch_one(pool)
+            .await
+        })
+        .map_err(BackendError::new)?;
+        Ok(FailureCount {
+            failures: u32::try_from(failures).unwrap_or(u32::MAX),
+            last_failure: time(last),
+        })
+    }
+
+    async fn clear_failures(&self, key: &ThrottleKey) -> Result<(), BackendError> {
+        with_pool!(self, pool => {
+            sqlx::query("DELETE FROM login_failures WHERE key = $1")
+                .bind(key.as_str())
+                .execute(pool)
+                .await
+                .map(|_| ())
+        })
+        .map_err(BackendError::new)
+    }
+
+    async fn purge(
+        &self,
+        now: SystemTime,
+        failures_before: SystemTime,
+    ) -> Result<u64, BackendError> {
+        with_pool!(self, pool => {
+            let tokens = sqlx::query("DELETE FROM refresh_tokens WHERE expires_at <= $1")
+                .bind(millis(now))
+                .execute(pool)
+                .await
+                .map_err(BackendError::new)?;
+            let failures = sqlx::query("DELETE FROM login_failures WHERE last_failure < $1")
+                .bind(millis(failures_before))
+                .execute(pool)
+                .await
+                .map_err(BackendError::new)?;
+            Ok(tokens.rows_affected() + failures.rows_affected())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_lose_their_passwords() {
+        assert_eq!(
+            redact("postgres://ra:s3cret@db.example.com:5432/ra?sslmode=require&password=x"),
+            "postgres://ra@db.example.com:5432/ra?sslmode=require"
+        );
+        assert_eq!(redact("postgres://db/ra"), "postgres://db/ra");
+        assert_eq!(redact("sqlite://state.db"), "sqlite://state.db");
+        assert_eq!(redact("postgres://u:p@h"), "postgres://u@h");
+    }
+
+    #[test]
+    fn sqlite_urls() {
+        assert_eq!(
+            sqlite_path("sqlite://state.db"),
+            Some(Ok(PathBuf::from("state.db")))
+        );
+        assert_eq!(
+            sqlite_path("sqlite:///var/lib/x.db"),
+            Some(Ok(PathBuf::from("/var/lib/x.db")))
+        );
+        assert!(matches!(sqlite_path("sqlite://a.db?mode=ro"), Some(Err(_))));
+        assert!(matches!(sqlite_path("sqlite://"), Some(Err(_))));
+        assert_eq!(sqlite_path("postgres://x"), None);
+    }
+
+    #[test]
+    fn identities_round_trip() {
+        let identity = Identity::new("alice").with_attribute("groups", ["a", "b"]);
+        assert_eq!(
+            identity_from_json(&identity_json(&identity)).ok(),
+            Some(identity)
+        );
+    }
+}

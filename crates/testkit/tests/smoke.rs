@@ -1,0 +1,322 @@
+//! Smoke tests of the daemon harnesses: each starts, answers, and leaves
+//! nothing behind.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use registry_auth_testkit::{Containerd, Dockerd, Haproxy, Postgres, free_port};
+
+/// Processes whose command line mentions `needle`.
+fn processes_mentioning(needle: &str) -> Vec<String> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| *pid != std::process::id())
+        .filter_map(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            cmdline
+                .contains(needle)
+                .then(|| format!("{pid}: {cmdline}"))
+        })
+        .collect()
+}
+
+fn mounts_mentioning(needle: &str) -> Vec<String> {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(needle))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test]
+async fn two_dockerds_start_import_and_stop_cleanly() {
+    let key_json_before = std::path::Path::new("/etc/docker/key.json").exists();
+    let started = Instant::now();
+    let (one, two) = tokio::join!(Dockerd::start(), Dockerd::start());
+    eprintln!("two dockerds started in {:?}", started.elapsed());
+    let dirs: Vec<String> = [&one, &two]
+        .iter()
+        .map(|d| {
+            let socket = d.host().strip_prefix("unix://").unwrap();
+            std::path::Path::new(socket)
+                .parent()
+                .unwrap()
+                .display()
+                .to_string()
+        })
+        .collect();
+    assert_ne!(dirs[0], dirs[1]);
+
+    let (ok, out) = one
+        .run(&["version", "--format", "{{.Server.Version}}"])
+        .await;
+    assert!(ok, "{out}");
+    assert!(out.starts_with("20.10"), "{out}");
+
+    one.import_image("127.0.0.1:5000/smoke/one:1", "hello.txt", b"hello")
+        .await;
+    let (ok, out) = one
+        .run(&["images", "--format", "{{.Repository}}:{{.Tag}}"])
+        .await;
+    assert!(ok, "{out}");
+    assert_eq!(out.trim(), "127.0.0.1:5000/smoke/one:1");
+    // The other daemon has its own image store.
+    let (ok, out) = two.run(&["images", "-q"]).await;
+    assert!(ok && out.trim().is_empty(), "{out}");
+
+    // The password goes in on stdin; nothing listens there, so it fails.
+    let nowhere = format!("127.0.0.1:{}", free_port());
+    let (ok, out) = two.login(&nowhere, "alice", "secret").await;
+    assert!(!ok, "{out}");
+    assert!(out.contains("connection refused"), "{out}");
+    assert!(two.config_dir().is_dir());
+
+    one.stop().await;
+    assert!(processes_mentioning(&dirs[0]).is_empty());
+    assert!(!processes_mentioning(&dirs[1]).is_empty());
+    let stopped = Instant::now();
+    drop(two);
+    eprintln!("dockerd stopped on drop in {:?}", stopped.elapsed());
+    for dir in &dirs {
+        assert_eq!(processes_mentioning(dir), Vec::<String>::new());
+        assert_eq!(mounts_mentioning(dir), Vec::<String>::new());
+        assert!(!std::path::Path::new(dir).exists(), "{dir} left behind");
+    }
+    assert!(!std::path::Path::new("/var/run/docker.sock").exists());
+    assert_eq!(
+        std::path::Path::new("/etc/docker/key.json").exists(),
+        key_json_before
+    );
+}
+
+#[tokio::test]
+async fn containerd_starts_answers_and_stops() {
+    let started = Instant::now();
+    let containerd = Containerd::start().await;
+    eprintln!("containerd started in {:?}", started.elapsed());
+    let (ok, out) = containerd.ctr(&["version"]).await;
+    assert!(ok, "{out}");
+    assert!(out.contains("1.6"), "{out}");
+    let (ok, out) = containerd.ctr(&["images", "ls", "-q"]).await;
+    assert!(ok && out.trim().is_empty(), "{out}");
+    let dir = containerd.address().parent().unwrap().display().to_string();
+    containerd.stop().await;
+    assert_eq!(processes_mentioning(&dir), Vec::<String>::new());
+    assert!(!std::path::Path::new(&dir).exists());
+}
+
+#[tokio::test]
+async fn postgres_serves_the_url_and_survives_a_restart() {
+    let started = Instant::now();
+    let mut postgres = Postgres::start().await;
+    eprintln!("postgres (initdb + start) ready in {:?}", started.elapsed());
+    let url = postgres.url();
+    assert!(url.starts_with("postgres://registry_auth:"), "{url}");
+    assert!(url.ends_with(&format!("@127.0.0.1:{}/registry_auth", postgres.port())));
+    assert_eq!(
+        postgres.url_without_password(),
+        format!(
+            "postgres://registry_auth@127.0.0.1:{}/registry_auth",
+            postgres.port()
+        )
+    );
+    assert_eq!(postgres.psql("select 1").await, (true, "1\n".to_owned()));
+    let (ok, out) = postgres
+        .psql("create table t (x int); insert into t values (42)")
+        .await;
+    assert!(ok, "{out}");
+    // TCP needs the password.
+    let out = std::process::Command::new("/usr/lib/postgresql/15/bin/psql")
+        .args([
+            &postgres.url_without_password(),
+            "-X",
+            "-w",
+            "-c",
+            "select 1",
+        ])
+        .env_remove("PGPASSWORD")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+
+    let stopping = Instant::now();
+    postgres.stop_server().await;
+    eprintln!("postgres fast shutdown in {:?}", stopping.elapsed());
+    assert!(!postgres.is_running());
+    let (ok, out) = postgres.psql("select 1").await;
+    assert!(!ok, "{out}");
+    assert!(TcpStream::connect(("127.0.0.1", postgres.port())).is_err());
+
+    let restarting = Instant::now();
+    postgres.start_server().await;
+    eprintln!("postgres restarted in {:?}", restarting.elapsed());
+    assert_eq!(
+        postgres.psql("select x from t").await,
+        (true, "42\n".to_owned())
+    );
+
+    postgres.kill_server().await;
+    postgres.restart().await;
+    assert_eq!(
+        postgres.psql("select x from t").await,
+        (true, "42\n".to_owned())
+    );
+
+    let port = postgres.port();
+    drop(postgres);
+    assert!(TcpStream::connect(("127.0.0.1", port)).is_err());
+    assert_eq!(
+        processes_mentioning(&format!("-p {port} ")),
+        Vec::<String>::new()
+    );
+}
+
+/// A tiny HTTP server on a thread: answers every request, `/healthz`
+/// included, with `200` and a body naming it, the method and the body
+/// length. Closed on drop: then connections to it are refused.
+struct Backend {
+    addr: String,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Backend {
+    fn start(name: &'static str) -> Backend {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            while !stopped.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((stream, _)) => answer(stream, name),
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                        std::thread::sleep(Duration::from_millis(2));
+                    }
+                    Err(e) => panic!("accept: {e}"),
+                }
+            }
+        });
+        Backend {
+            addr,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Backend {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            thread.join().unwrap();
+        }
+    }
+}
+
+fn answer(mut stream: TcpStream, name: &str) {
+    stream.set_nonblocking(false).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut request = Vec::new();
+    let mut buf = [0u8; 4096];
+    let head_end = loop {
+        if let Some(i) = request.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => request.extend_from_slice(&buf[..n]),
+        }
+    };
+    let head = String::from_utf8_lossy(&request[..head_end]).to_string();
+    let method = head.split(' ').next().unwrap_or_default().to_owned();
+    let length: usize = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().ok())?
+        })
+        .unwrap_or(0);
+    while request.len() < head_end + length {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => request.extend_from_slice(&buf[..n]),
+        }
+    }
+    let body = format!("{name} {method} {length}");
+    let response = format!(
+        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = stream.write_all(response.as_bytes());
+}
+
+#[tokio::test]
+async fn haproxy_balances_and_retries_on_the_other_backend() {
+    let a = Backend::start("a");
+    let b = Backend::start("b");
+    let started = Instant::now();
+    let haproxy = Haproxy::start(&[a.addr.clone(), b.addr.clone()]).await;
+    eprintln!("haproxy started in {:?}", started.elapsed());
+    let client = reqwest::Client::new();
+    let get = |path: &'static str| {
+        let client = client.clone();
+        let url = format!("{}{path}", haproxy.url());
+        async move {
+            let r = client.get(url).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            r.text().await.unwrap()
+        }
+    };
+    let post = || {
+        let client = client.clone();
+        let url = format!("{}/token", haproxy.url());
+        async move {
+            let r = client
+                .post(url)
+                .body("grant_type=password&username=alice")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            r.text().await.unwrap()
+        }
+    };
+    let mut seen = Vec::new();
+    for _ in 0..6 {
+        seen.push(get("/v2/").await);
+    }
+    assert!(seen.contains(&"a GET 0".to_owned()), "{seen:?}");
+    assert!(seen.contains(&"b GET 0".to_owned()), "{seen:?}");
+    assert_eq!(post().await.split_once(' ').unwrap().1, "POST 34");
+
+    // Before the health checks notice: the retries hide it.
+    drop(a);
+    for _ in 0..5 {
+        assert_eq!(get("/v2/").await, "b GET 0");
+        assert_eq!(post().await, "b POST 34");
+    }
+    // After they have.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    for _ in 0..5 {
+        assert_eq!(get("/v2/").await, "b GET 0");
+        assert_eq!(post().await, "b POST 34");
+    }
+    let log = haproxy.log();
+    assert!(log.contains("back/s0 is DOWN"), "{log}");
+    let port: u16 = haproxy.addr.rsplit(':').next().unwrap().parse().unwrap();
+    haproxy.stop().await;
+    assert!(TcpStream::connect(("127.0.0.1", port)).is_err());
+    drop(b);
+}
