@@ -197,8 +197,8 @@ async fn reload_loop(mut config: Config, shared: Shared, tls: Option<RustlsConfi
         }
         let why = if by_signal { "SIGHUP" } else { "file change" };
         match reload(&config.path, &shared, tls.as_ref(), &config).await {
-            Ok((new, server)) => {
-                if let Err(e) = sync_credentials(&server, &new).await {
+            Ok((new, server, synced)) => {
+                if let Err(e) = synced {
                     tracing::error!(
                         error = %e,
                         "state store unavailable: changed or removed users' identity tokens \
@@ -233,7 +233,7 @@ async fn reload(
     shared: &Shared,
     tls: Option<&RustlsConfig>,
     old: &Config,
-) -> Result<(Config, AuthServer), String> {
+) -> Result<(Config, AuthServer, Result<(), String>), String> {
     let new = Config::load(path).map_err(|e| e.to_string())?;
     let server = new
         .build_server(Arc::clone(&shared.state))
@@ -249,8 +249,12 @@ async fn reload(
             .await
             .map_err(|e| format!("{}: TLS certificate: {e}", path.display()))?;
     }
+    // Changed and removed users' tokens end before the new users serve,
+    // so no refresh slips through in between. A store that cannot be
+    // reached does not hold the reload back: it is retried.
+    let synced = sync_credentials(&server, &new).await;
     shared.current.store(Arc::new(server.router()));
-    Ok((new, server))
+    Ok((new, server, synced))
 }
 
 /// Records the configured users' credentials in the store, so that the

@@ -13,8 +13,8 @@ use crate::registry::free_port;
 /// [`start`](Self::start), with health checks (`GET /healthz` every 500 ms;
 /// one failure takes a backend out, one success brings it back) and
 /// retries: a request whose backend refuses the connection, closes it
-/// without answering, answers junk or 500/502/503/504, or times out is
-/// sent again, to another backend each time, up to 3 times. Requests whose
+/// without answering, or times out is sent again, to another backend each
+/// time, up to 3 times (an answer, 503 included, is passed on). Requests whose
 /// body does not fit in one buffer (16 kB) are never retried. Killed on
 /// drop.
 #[derive(Debug)]
@@ -60,7 +60,10 @@ impl Haproxy {
             "    retries 3",
             // Another backend on every retry, not only on the last one.
             "    option redispatch 1",
-            "    retry-on all-retryable-errors",
+            // Only failures of the connection: an instance's own 503 (its
+            // store is down, say) is an answer, which the README's setup
+            // passes on rather than multiplying.
+            "    retry-on conn-failure empty-response response-timeout",
             // Wait for the whole body before choosing a backend, so that
             // the request can be replayed.
             "    option http-buffer-request",

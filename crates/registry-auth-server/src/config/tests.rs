@@ -82,6 +82,10 @@ comment = "everything at once"
 [[acl]]
 match = {{ ip = "127.0.0.1" }}
 actions = []
+
+[state]
+url = "postgres://registry_auth@db.example.com/registry_auth"
+password_file = "pg.pass"
 "#
     );
     let c = Config::parse(&text, &dir.path().join("config.toml")).unwrap_or_else(|e| panic!("{e}"));
@@ -128,6 +132,13 @@ actions = []
     assert_eq!(c.certificate, Some(dir.path().join("token.crt")));
     assert_eq!(c.key_id, KeyIdMode::Thumbprint);
     assert_eq!(c.algorithm, Some(Algorithm::RS512));
+    assert_eq!(
+        c.state,
+        StateLocation::Database {
+            url: "postgres://registry_auth@db.example.com/registry_auth".into(),
+            password_file: Some(dir.path().join("pg.pass")),
+        }
+    );
     assert!(c.generate_key);
     assert!(!c.refresh_tokens);
     assert_eq!(c.refresh_lifetime, Duration::from_secs(7 * 86400));
@@ -556,4 +567,55 @@ fn commands_that_only_read_never_make_a_key() {
             .is_ok()
     );
     assert!(dir.path().join("k.pem").exists() && dir.path().join("c.pem").exists());
+}
+
+#[test]
+fn state_defaults_to_a_sqlite_file_beside_the_config() {
+    let sqlite = |url: &str| StateLocation::Database {
+        url: url.into(),
+        password_file: None,
+    };
+    let c = parse(&minimal("")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.state, sqlite("sqlite:///etc/registry-auth/state.db"));
+    let c = parse(&minimal("[state]\nurl = \"sqlite://data/s.db\"\n"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.state, sqlite("sqlite:///etc/registry-auth/data/s.db"));
+    let c = parse(&minimal("[state]\nurl = \"sqlite:///var/lib/ra.db\"\n"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.state, sqlite("sqlite:///var/lib/ra.db"));
+    let c = parse(&minimal("[state]\nurl = \"memory\"\n")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.state, StateLocation::Memory);
+}
+
+#[test]
+fn bad_state_settings_are_named_by_key_and_line() {
+    let path = "/etc/registry-auth/config.toml";
+    for (extra, message) in [
+        (
+            "[state]\nurl = \"mysql://db/x\"\n",
+            "line 5: state.url: expected \"memory\", sqlite://PATH or postgres://USER@HOST/DATABASE",
+        ),
+        (
+            "[state]\nurl = \"sqlite://s.db?mode=ro\"\n",
+            "line 5: state.url: \"sqlite://s.db?mode=ro\": expected sqlite://PATH (no ?options)",
+        ),
+        (
+            "[state]\nurl = \"memory\"\npassword_file = \"p\"\n",
+            "line 6: state.password_file: the memory store takes no password",
+        ),
+        (
+            "[state]\npassword_file = \"p\"\n",
+            "line 5: state.password_file: a SQLite file takes no password",
+        ),
+    ] {
+        assert_eq!(
+            error(&minimal(extra)),
+            format!("{path}: {message}"),
+            "{extra}"
+        );
+    }
+    assert!(
+        error(&minimal("[state]\nuri = \"memory\"\n")).contains("unknown field `uri`"),
+        "unknown keys refused"
+    );
 }

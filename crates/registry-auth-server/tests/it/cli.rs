@@ -410,6 +410,29 @@ async fn reload_on_file_change_takes_valid_edits_and_refuses_broken_ones() {
             .0,
         401
     );
+
+    // bob comes back, with the same password: he logs in again, but the
+    // identity token from before his removal stays dead.
+    site.write_config(&site.users_and_rules(true));
+    let mut status = 0;
+    for _ in 0..100 {
+        status = token(&site.url(""), bob_push, Some(("bob", "bob-pw")))
+            .await
+            .0;
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(status, 200, "bob is back:\n{}", server.log());
+    assert_eq!(
+        refresh(&site, &bob_rt).await,
+        (
+            400,
+            json!({"error": "invalid_grant", "error_description": "invalid refresh token"})
+        )
+    );
+    assert_eq!(refresh(&site, &alice_rt).await.0, 200);
     drop(server);
 }
 
@@ -622,4 +645,61 @@ async fn the_tls_certificate_is_reloaded_without_a_restart() {
         server.log()
     );
     drop(server);
+}
+
+#[test]
+fn identity_tokens_commands_say_what_is_wrong() {
+    let site = Site::new();
+    let config = site.config_path();
+    let config = config.to_str().unwrap();
+    // An empty store: a header and nothing else.
+    let out = run(&["identity-tokens", "list", "--config", config], None);
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert_eq!(text(&out).0.lines().count(), 1);
+    assert!(text(&out).0.starts_with("ID "));
+    for (args, message) in [
+        (
+            vec!["revoke", "xyz"],
+            "registry-auth: error: \"xyz\" is not a token id (16 hex digits, as `identity-tokens list` shows)\n",
+        ),
+        (
+            vec!["revoke", "00000000DEADBEEF"],
+            "registry-auth: error: no identity token with id 00000000deadbeef\n",
+        ),
+    ] {
+        let mut full = vec!["identity-tokens"];
+        full.extend(args);
+        full.extend(["--config", config]);
+        let out = run(&full, None);
+        assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
+        assert_eq!(text(&out).1, message);
+    }
+    let out = run(&["identity-tokens", "revoke", "--config", config], None);
+    assert_eq!(out.status.code(), Some(2), "neither an id nor --user");
+    let out = run(
+        &[
+            "identity-tokens",
+            "revoke",
+            "0123456789abcdef",
+            "--user",
+            "bob",
+            "--config",
+            config,
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2), "both an id and --user");
+
+    site.write_config(&format!(
+        "{}\n[state]\nurl = \"memory\"\n",
+        site.users_and_rules(true)
+    ));
+    let out = run(&["identity-tokens", "list", "--config", config], None);
+    assert_eq!(
+        text(&out).1,
+        format!(
+            "registry-auth: error: {config}: state.url is \"memory\": identity tokens live only \
+             inside the running server\n"
+        )
+    );
 }

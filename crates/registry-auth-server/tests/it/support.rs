@@ -209,6 +209,13 @@ impl Server {
         assert!(status.success());
     }
 
+    /// Kills the server with SIGKILL (a crash: nothing is flushed or
+    /// closed) and waits until it is gone.
+    pub(crate) fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Sends SIGTERM and waits for a clean exit.
     pub(crate) async fn terminate(mut self) -> std::process::ExitStatus {
         self.signal("-TERM");
@@ -242,6 +249,18 @@ pub(crate) async fn token(
     let resp = req.send().await.unwrap();
     let status = resp.status().as_u16();
     (status, resp.json().await.unwrap())
+}
+
+/// POST /token with a form; returns (status, JSON body).
+pub(crate) async fn post_token(url: &str, form: &[(&str, &str)]) -> (u16, serde_json::Value) {
+    let resp = reqwest::Client::new()
+        .post(format!("{url}/token"))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or_default())
 }
 
 /// The `access` claim of a token response.

@@ -22,7 +22,6 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -193,10 +192,15 @@ pub(crate) struct Throttle {
     local: Mutex<Local>,
     store: Arc<dyn StateStore>,
     timeout: Duration,
-    /// Whether the store failed last time: said once in the log, and
-    /// once again when it is back.
-    store_down: AtomicBool,
+    /// When the store last failed, while it is down: said once in the
+    /// log, and once again when it is back.
+    store_down: Mutex<Option<Instant>>,
 }
+
+/// While the store is down it is asked again at most this often; in
+/// between, the throttle goes by memory alone and a login does not wait
+/// on a store that cannot answer.
+const RETRY_STORE_EVERY: Duration = Duration::from_secs(5);
 
 impl std::fmt::Debug for Throttle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -223,7 +227,7 @@ impl Throttle {
             local: Mutex::new(Local::default()),
             store,
             timeout,
-            store_down: AtomicBool::new(false),
+            store_down: Mutex::new(None),
         }
     }
 
@@ -249,6 +253,9 @@ impl Throttle {
         &self,
         call: impl std::future::Future<Output = Result<T, BackendError>>,
     ) -> Option<T> {
+        if lock(&self.store_down).is_some_and(|since| since.elapsed() < RETRY_STORE_EVERY) {
+            return None;
+        }
         let result = match tokio::time::timeout(self.timeout, call).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) => Err(e.to_string()),
@@ -256,13 +263,13 @@ impl Throttle {
         };
         match result {
             Ok(value) => {
-                if self.store_down.swap(false, Ordering::Relaxed) {
+                if lock(&self.store_down).take().is_some() {
                     tracing::warn!("state store is back; the throttle counts in it again");
                 }
                 Some(value)
             }
             Err(error) => {
-                if !self.store_down.swap(true, Ordering::Relaxed) {
+                if lock(&self.store_down).replace(Instant::now()).is_none() {
                     tracing::error!(
                         %error,
                         "state store unavailable; the throttle counts failures in this \

@@ -2,7 +2,7 @@
 //! tokens" to docker), per-user credential generations, and failed-login
 //! counts. One trait, [`StateStore`], with an in-memory implementation
 //! ([`MemoryStore`]) and, with the `sqlite` and `postgres` features, one
-//! over SQLite or PostgreSQL ([`SqlStore`]).
+//! over SQLite or PostgreSQL (`SqlStore`).
 //!
 //! A refresh token here is **random and stored**, not signed: 256 random
 //! bits that the store knows by their SHA-256 ([`TokenHash`]). That choice
@@ -236,7 +236,7 @@ pub struct FailureCount {
 }
 
 /// Where the server keeps what outlives a request. Implement it over a
-/// shared database to run several instances; [`SqlStore`] does, for
+/// shared database to run several instances; `SqlStore` does, for
 /// SQLite and PostgreSQL.
 ///
 /// Tokens are only ever known by their [`TokenHash`]. A failing method

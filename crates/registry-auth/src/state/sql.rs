@@ -9,7 +9,7 @@
 //! them once.
 
 use std::borrow::Cow;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
@@ -27,6 +27,10 @@ use crate::protocol::identity::Identity;
 /// the oldest (a shared CI account logging in from many machines stays
 /// well below it).
 const PER_SUBJECT: i64 = 1000;
+
+/// How long a call waits for a connection: a store that is down answers
+/// 503 after this, not after the server's whole backend timeout.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// The schema, in order. Never edit a shipped one: add the next.
 const MIGRATIONS: &[(i64, &str, &str)] =
@@ -222,7 +226,7 @@ fn sqlite_path(url: &str) -> Option<Result<PathBuf, &'static str>> {
 }
 
 #[cfg(feature = "sqlite")]
-async fn open_sqlite(path: &Path) -> Result<sqlx::SqlitePool, BackendError> {
+async fn open_sqlite(path: &std::path::Path) -> Result<sqlx::SqlitePool, BackendError> {
     use sqlx::sqlite::{
         SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
     };
@@ -238,7 +242,7 @@ async fn open_sqlite(path: &Path) -> Result<sqlx::SqlitePool, BackendError> {
         .busy_timeout(Duration::from_secs(5));
     SqlitePoolOptions::new()
         .max_connections(4)
-        .acquire_timeout(Duration::from_secs(5))
+        .acquire_timeout(ACQUIRE_TIMEOUT)
         .connect_with(options)
         .await
         .map_err(BackendError::new)
@@ -260,9 +264,21 @@ async fn open_postgres(url: &str, password: Option<&Secret>) -> Result<sqlx::PgP
     if let Some(password) = password {
         options = options.password(password.expose());
     }
+    // One connection first: its error says why (refused, no such
+    // database, wrong password), where the pool's would only say it
+    // timed out.
+    {
+        use sqlx::Connection;
+        let first =
+            tokio::time::timeout(ACQUIRE_TIMEOUT, sqlx::PgConnection::connect_with(&options))
+                .await
+                .map_err(|_| Opening::Failed(BackendError::new("timed out connecting")))?
+                .map_err(|e| Opening::Failed(BackendError::new(e)))?;
+        let _ = first.close().await;
+    }
     PgPoolOptions::new()
         .max_connections(8)
-        .acquire_timeout(Duration::from_secs(5))
+        .acquire_timeout(ACQUIRE_TIMEOUT)
         .connect_with(options)
         .await
         .map_err(|e| Opening::Failed(BackendError::new(e)))

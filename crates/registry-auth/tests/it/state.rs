@@ -148,7 +148,10 @@ async fn exercise(store: &dyn StateStore) {
         "a count older than forget_after starts again"
     );
     store.clear_failures(&pair).await.unwrap();
-    assert_eq!(store.failures(std::slice::from_ref(&pair)).await.unwrap(), []);
+    assert_eq!(
+        store.failures(std::slice::from_ref(&pair)).await.unwrap(),
+        []
+    );
     assert_eq!(store.failures(&[]).await.unwrap(), []);
 
     // Revocation by id and by subject; purge of what expired.
