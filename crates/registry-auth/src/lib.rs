@@ -57,9 +57,10 @@
 //!    [`TokenRequest`], [`Identity`], [`AccessRequest`], [`Error`] and its
 //!    wire mapping ([`Dialect`]), and the traits the core calls:
 //!    [`Authenticator`], [`Authorizer`].
-//! 1. **Parts** — [`token`] (signing), [`state`] (refresh tokens, credential generations, failure counts),
-//!    [`identity`] (built-in users), [`acl`] (built-in rules), and the
-//!    guards ([`Limits`], [`Throttling`]).
+//! 1. **Parts** — [`token`] (signing), [`state`] (refresh tokens,
+//!    credential generations, failure counts), [`identity`] (built-in
+//!    users), [`acl`] (built-in rules), and the guards ([`Limits`],
+//!    [`Throttling`]).
 //! 2. **The protocol core** — [`AuthServer::issue`]: a [`TokenRequest`] in,
 //!    a [`TokenResponse`] or an [`Error`] out. No I/O of its own and no
 //!    HTTP: any framework can call it.
@@ -71,7 +72,10 @@
 //! Feature `serde` (on by default) lets the option types ([`Limits`],
 //! [`Throttling`], [`acl::Rule`], [`token::KeyIdMode`],
 //! [`token::Algorithm`]) deserialize, as the `registry-auth` binary reads
-//! them from its configuration file.
+//! them from its configuration file. Features `sqlite` and `postgres` (off
+//! by default) add `state::SqlStore`: refresh tokens and failure counts
+//! that survive restarts (SQLite) or that several instances share
+//! (PostgreSQL); pass it to [`AuthServerBuilder::state_store`].
 //!
 //! # Safe by default
 //! - Nothing is allowed unless the authorizer says so; the token carries

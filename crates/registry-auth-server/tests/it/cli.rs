@@ -703,3 +703,49 @@ fn identity_tokens_commands_say_what_is_wrong() {
         )
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_throttle_keeps_its_counts_across_a_reload_and_a_restart() {
+    let site = Site::new();
+    // A first wait long enough to outlive the restart below.
+    site.write_config_with(
+        &site.users_and_rules(true),
+        "watch = false\n[server.throttle]\nbase_delay = \"5m\"\n",
+    );
+    let server = Server::start(&site.config_path(), &[], &site.url("/healthz")).await;
+    let login = |password: &'static str| {
+        let url = site.url("");
+        async move {
+            token(&url, "service=registry.test", Some(("bob", password)))
+                .await
+                .0
+        }
+    };
+    for _ in 0..4 {
+        assert_eq!(login("wrong").await, 401);
+    }
+    // A reload builds a new server: the counts are in the state store.
+    server.signal("-HUP");
+    for _ in 0..100 {
+        if server.log().contains("configuration reloaded") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        server.log().contains("configuration reloaded"),
+        "{}",
+        server.log()
+    );
+    assert_eq!(login("wrong").await, 401, "the fifth failure");
+    assert_eq!(login("bob-pw").await, 429, "five in all, across the reload");
+    // ... and across a crash and restart (the SQLite file beside the config).
+    server.kill();
+    let server = Server::start(&site.config_path(), &[], &site.url("/healthz")).await;
+    assert_eq!(
+        login("bob-pw").await,
+        429,
+        "still throttled after a restart"
+    );
+    drop(server);
+}

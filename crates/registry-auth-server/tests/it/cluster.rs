@@ -30,7 +30,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use registry_auth_testkit::{Dockerd, Haproxy, Postgres, Registry, free_port, require_tools};
+use registry_auth_testkit::{Dockerd, Haproxy, Postgres, free_port, require_tools};
 use serde_json::Value;
 
 use crate::support::{Server, Site, run, text};
@@ -406,13 +406,7 @@ async fn three_instances_on_postgres_behind_haproxy_share_logins_and_the_throttl
         .collect();
     let haproxy = Haproxy::start(&backends).await;
     let lb = haproxy.url();
-    let registry = Registry::start(
-        &format!("{lb}/token"),
-        SERVICE,
-        "registry-auth",
-        &site.path("token.crt"),
-    )
-    .await;
+    let registry = site.registry(&format!("{lb}/token")).await;
     let client = client();
     println!("cluster up after {:?}", started.elapsed());
 

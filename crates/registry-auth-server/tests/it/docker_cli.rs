@@ -29,13 +29,7 @@ const CLIENT_IDS: &[&str] = &[
 
 async fn start(site: &Site) -> (Server, Registry) {
     let server = Server::start(&site.config_path(), &[], &site.url("/healthz")).await;
-    let registry = Registry::start(
-        &site.url("/token"),
-        "registry.test",
-        "registry-auth",
-        &site.path("token.crt"),
-    )
-    .await;
+    let registry = site.registry(&site.url("/token")).await;
     (server, registry)
 }
 

@@ -33,13 +33,7 @@ async fn namespaces_anonymous_catalog_and_reload_with_the_real_registry() {
     require_registry_and_skopeo();
     let site = Site::new();
     let server = Server::start(&site.config_path(), &[], &site.url("/healthz")).await;
-    let registry = Registry::start(
-        &site.url("/token"),
-        "registry.test",
-        "registry-auth",
-        &site.path("token.crt"),
-    )
-    .await;
+    let registry = site.registry(&site.url("/token")).await;
     let image = |repo: &str| format!("docker://{}/{repo}", registry.addr);
     let layout_dir = site.path("layout");
     write_oci_layout(&layout_dir, "v1", "hello");

@@ -152,6 +152,18 @@ comment = "users pull"
     pub(crate) fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{}", self.port, path)
     }
+
+    /// The registry (Debian's docker-registry) sending clients to this
+    /// site's token server (`realm`) and trusting its certificate.
+    pub(crate) async fn registry(&self, realm: &str) -> registry_auth_testkit::Registry {
+        registry_auth_testkit::Registry::start(
+            realm,
+            "registry.test",
+            "registry-auth",
+            &self.path("token.crt"),
+        )
+        .await
+    }
 }
 
 /// A running `registry-auth serve`, killed on drop.
