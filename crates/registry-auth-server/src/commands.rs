@@ -230,6 +230,12 @@ pub(crate) fn check(
         }
         (Some(user), None) => {
             let identity = match config.users.identity(user) {
+                Some(identity) if config.users.is_disabled(user) => {
+                    println!(
+                        "user {user} is disabled: a real client gets 401; rules as if it were not:"
+                    );
+                    identity.clone()
+                }
                 Some(identity) => identity.clone(),
                 None => {
                     println!(

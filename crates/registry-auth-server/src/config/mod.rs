@@ -166,6 +166,10 @@ struct UserEntry {
     password: String,
     #[serde(default)]
     labels: BTreeMap<String, Vec<String>>,
+    /// Kept but refused: no login, no refresh; the change ends the
+    /// user's identity tokens.
+    #[serde(default)]
+    disabled: bool,
 }
 
 impl<'de> Deserialize<'de> for UserValue {
@@ -174,7 +178,7 @@ impl<'de> Deserialize<'de> for UserValue {
         impl<'de> Visitor<'de> for V {
             type Value = UserValue;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a password hash, or a table with password and labels")
+                f.write_str("a password hash, or a table with password, labels and disabled")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<UserValue, E> {
                 Ok(UserValue::Hash(v.to_owned()))
@@ -631,6 +635,9 @@ fn read_users(
                 users = users
                     .user_with_identity(name, &entry.password, identity)
                     .map_err(|e| (format!("users.{}.password", key_part(name)), e.to_string()))?;
+                if entry.disabled {
+                    users = users.disable(name);
+                }
             }
         }
     }

@@ -73,6 +73,7 @@ htpasswd = "users.htpasswd"
 [users.bob]
 password = "{HASH}"
 labels = {{ groups = ["admins", "dev"] }}
+disabled = true
 
 [[acl]]
 match = {{ account = "bob", type = "repository", name = "a/*", service = "registry.local", ip = ["10.0.0.0/8"], labels = {{ groups = "admins" }} }}
@@ -132,6 +133,7 @@ password_file = "pg.pass"
     assert_eq!(c.certificate, Some(dir.path().join("token.crt")));
     assert_eq!(c.key_id, KeyIdMode::Thumbprint);
     assert_eq!(c.algorithm, Some(Algorithm::RS512));
+    assert!(c.users.is_disabled("bob") && !c.users.is_disabled("alice"));
     assert_eq!(
         c.state,
         StateLocation::Database {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::support::{Server, Site, access, run, text, token};
+use crate::support::{Server, Site, access, hash, run, text, token};
 
 #[test]
 fn init_writes_a_working_setup_and_refuses_to_overwrite() {
@@ -433,6 +433,47 @@ async fn reload_on_file_change_takes_valid_edits_and_refuses_broken_ones() {
         )
     );
     assert_eq!(refresh(&site, &alice_rt).await.0, 200);
+
+    // alice disabled: her identity token ends; enabled again, it stays dead.
+    let alice_line = format!("alice = \"{}\"", hash("alice-pw"));
+    let disabled = site.users_and_rules(true).replace(
+        &alice_line,
+        &format!(
+            "alice = {{ password = \"{}\", disabled = true }}",
+            hash("alice-pw")
+        ),
+    );
+    let alice_pull = "service=registry.test&scope=repository:alice/a:pull";
+    let until_alice = |want: u16| {
+        let url = site.url("");
+        async move {
+            let mut status = 0;
+            for _ in 0..100 {
+                status = token(&url, alice_pull, Some(("alice", "alice-pw"))).await.0;
+                if status == want {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            status
+        }
+    };
+    site.write_config(&disabled);
+    assert_eq!(
+        until_alice(401).await,
+        401,
+        "alice disabled:\n{}",
+        server.log()
+    );
+    assert_eq!(refresh(&site, &alice_rt).await.0, 400);
+    site.write_config(&site.users_and_rules(true));
+    assert_eq!(
+        until_alice(200).await,
+        200,
+        "alice enabled:\n{}",
+        server.log()
+    );
+    assert_eq!(refresh(&site, &alice_rt).await.0, 400);
     drop(server);
 }
 

@@ -47,6 +47,8 @@ pub struct StaticUsers {
 struct UserEntry {
     hash: PasswordHash,
     identity: Identity,
+    /// Kept, but may not log in or refresh.
+    disabled: bool,
 }
 
 impl std::fmt::Debug for StaticUsers {
@@ -116,8 +118,27 @@ impl StaticUsers {
             return Err(UserError::Unusable(name));
         }
         let hash = PasswordHash::parse(hash)?;
-        Arc::make_mut(&mut self.users).insert(name, UserEntry { hash, identity });
+        Arc::make_mut(&mut self.users).insert(
+            name,
+            UserEntry {
+                hash,
+                identity,
+                disabled: false,
+            },
+        );
         Ok(self)
+    }
+
+    /// Disables a user: kept in the table (and in
+    /// [`credential_fingerprints`](Self::credential_fingerprints), where
+    /// the change ends the user's refresh tokens), but refused at login
+    /// (after the same password-hash work as anyone, so the answer does
+    /// not tell) and at refresh. No effect on a name not in the table.
+    pub fn disable(mut self, name: &str) -> Self {
+        if let Some(entry) = Arc::make_mut(&mut self.users).get_mut(name) {
+            entry.disabled = true;
+        }
+        self
     }
 
     /// Adds the users of an htpasswd file (`name:hash` lines; blank lines
@@ -181,13 +202,26 @@ impl StaticUsers {
             .users
             .iter()
             .map(|(name, entry)| {
-                let fingerprint =
-                    CredentialFingerprint::of(&[b"password-hash", entry.hash.as_str().as_bytes()]);
+                let state: &[u8] = if entry.disabled {
+                    b"disabled"
+                } else {
+                    b"enabled"
+                };
+                let fingerprint = CredentialFingerprint::of(&[
+                    b"password-hash",
+                    entry.hash.as_str().as_bytes(),
+                    state,
+                ]);
                 (name.clone(), fingerprint)
             })
             .collect();
         list.sort_by(|a, b| a.0.cmp(&b.0));
         list
+    }
+
+    /// Whether the user of that name is disabled ([`disable`](Self::disable)).
+    pub fn is_disabled(&self, name: &str) -> bool {
+        self.users.get(name).is_some_and(|e| e.disabled)
     }
 
     /// Whether there is a user of that name.
@@ -229,16 +263,17 @@ impl Authenticator for StaticUsers {
             .await
             .map_err(AuthnError::unavailable)?;
         match entry {
-            Some(entry) if matches => Ok(entry.identity),
+            Some(entry) if matches && !entry.disabled => Ok(entry.identity),
             _ => Err(AuthnError::InvalidCredentials),
         }
     }
 
-    /// A user removed from the table can no longer refresh; one still in
-    /// it gets their current attributes.
+    /// A user removed from the table, or disabled, can no longer refresh;
+    /// one still in it gets their current attributes.
     async fn refresh(&self, identity: &Identity) -> Result<Identity, AuthnError> {
         self.users
             .get(identity.subject())
+            .filter(|e| !e.disabled)
             .map(|e| e.identity.clone())
             .ok_or(AuthnError::InvalidCredentials)
     }
@@ -304,5 +339,35 @@ mod tests {
     #[test]
     fn dummy_hash_is_valid_so_unknown_users_cost_a_real_check() {
         assert!(DUMMY_HASH.is_some());
+    }
+
+    #[tokio::test]
+    async fn a_disabled_user_may_neither_log_in_nor_refresh() {
+        let hash = PasswordHash::bcrypt("pw", 4).unwrap_or_default();
+        let users = StaticUsers::new()
+            .user("alice", &hash)
+            .and_then(|u| u.user("bob", &hash))
+            .unwrap_or_default();
+        let before = users.credential_fingerprints();
+        let users = users.disable("alice").disable("nobody");
+        let login = |name: &str| Credentials::Password {
+            username: name.to_owned(),
+            password: crate::protocol::credentials::Secret::new("pw"),
+        };
+        assert!(matches!(
+            users.authenticate(&login("alice")).await,
+            Err(AuthnError::InvalidCredentials)
+        ));
+        assert!(users.authenticate(&login("bob")).await.is_ok());
+        assert!(matches!(
+            users.refresh(&Identity::new("alice")).await,
+            Err(AuthnError::InvalidCredentials)
+        ));
+        // Disabling is a change of credentials: alice's fingerprint moves,
+        // bob's does not.
+        let after = users.credential_fingerprints();
+        assert_ne!(before[0], after[0]);
+        assert_eq!(before[1], after[1]);
+        assert_eq!(users.len(), 2);
     }
 }
