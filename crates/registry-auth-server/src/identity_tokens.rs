@@ -22,6 +22,17 @@ fn with_store<T>(
             path.display()
         ));
     }
+    // Look, don't create: a mistyped path must not leave an empty store
+    // (owned by whoever ran this) where the server expects its own.
+    if let StateLocation::Database { url, .. } = &config.state
+        && let Some(file) = url.strip_prefix("sqlite://")
+        && !Path::new(file).exists()
+    {
+        return Err(format!(
+            "{}: no state store at {file} yet (the server makes it when it first starts)",
+            path.display()
+        ));
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
@@ -28,6 +29,8 @@ struct Shared {
     current: Arc<ArcSwap<Router>>,
     metrics: PrometheusHandle,
     state: Arc<dyn StateStore>,
+    /// `throttle.forget_after` in force, for the purge: reloads change it.
+    forget_after: Arc<AtomicU64>,
 }
 
 /// Runs the server until SIGTERM or Ctrl-C.
@@ -60,6 +63,7 @@ pub(crate) async fn run(config_path: PathBuf) -> Result<(), String> {
         current: Arc::new(ArcSwap::from_pointee(server.router())),
         metrics: metrics.clone(),
         state: Arc::clone(&state),
+        forget_after: Arc::new(AtomicU64::new(seconds(config.throttling.forget_after))),
     };
     let app = Router::new()
         .route("/healthz", get(healthz))
@@ -88,7 +92,7 @@ pub(crate) async fn run(config_path: PathBuf) -> Result<(), String> {
         ),
         None => None,
     };
-    tokio::spawn(purge_loop(state, config.throttling.forget_after));
+    tokio::spawn(purge_loop(state, Arc::clone(&shared.forget_after)));
     tokio::spawn(reload_loop(config.clone(), shared, tls.clone()));
 
     let listen = config.listen;
@@ -216,6 +220,9 @@ async fn reload_loop(mut config: Config, shared: Shared, tls: Option<RustlsConfi
                     "configuration reloaded"
                 );
                 metrics::counter!("registry_auth_reloads_total", "result" => "ok").increment(1);
+                shared
+                    .forget_after
+                    .store(seconds(new.throttling.forget_after), Ordering::Relaxed);
                 config = new;
                 seen = stamp(&config.watched_files());
             }
@@ -276,13 +283,17 @@ async fn sync_credentials(server: &AuthServer, config: &Config) -> Result<(), St
 }
 
 /// Deletes expired identity tokens and forgotten failure counts, hourly.
-async fn purge_loop(state: Arc<dyn StateStore>, forget_after: Duration) {
+fn seconds(duration: Duration) -> u64 {
+    duration.as_secs().max(1)
+}
+
+async fn purge_loop(state: Arc<dyn StateStore>, forget_after: Arc<AtomicU64>) {
     let mut tick = tokio::time::interval(Duration::from_secs(3600));
     loop {
         tick.tick().await;
         let now = SystemTime::now();
         let before = now
-            .checked_sub(forget_after)
+            .checked_sub(Duration::from_secs(forget_after.load(Ordering::Relaxed)))
             .unwrap_or(SystemTime::UNIX_EPOCH);
         match state.purge(now, before).await {
             Ok(gone) => tracing::debug!(rows = gone, "state store purged"),

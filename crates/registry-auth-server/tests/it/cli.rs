@@ -688,12 +688,25 @@ async fn the_tls_certificate_is_reloaded_without_a_restart() {
     drop(server);
 }
 
-#[test]
-fn identity_tokens_commands_say_what_is_wrong() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identity_tokens_commands_say_what_is_wrong() {
     let site = Site::new();
     let config = site.config_path();
     let config = config.to_str().unwrap();
-    // An empty store: a header and nothing else.
+    // No store yet: said, and none is made.
+    let out = run(&["identity-tokens", "list", "--config", config], None);
+    let db = site.path("state.db");
+    assert_eq!(
+        text(&out).1,
+        format!(
+            "registry-auth: error: {config}: no state store at {} yet (the server makes it when \
+             it first starts)\n",
+            db.display()
+        )
+    );
+    assert!(!db.exists());
+    // The server makes it; empty, it lists a header and nothing else.
+    drop(Server::start(&site.config_path(), &[], &site.url("/healthz")).await);
     let out = run(&["identity-tokens", "list", "--config", config], None);
     assert!(out.status.success(), "{:?}", text(&out));
     assert_eq!(text(&out).0.lines().count(), 1);

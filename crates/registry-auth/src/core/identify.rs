@@ -96,7 +96,15 @@ impl Core {
         if record.service != service {
             return Err(refuse("refresh token issued for another service"));
         }
-        if record.generation != generation {
+        // Issued under other credentials than the authenticator knows now:
+        // a login with an old password at an instance (or a configuration)
+        // that had not taken the change yet.
+        let issued_under_other_credentials = record.fingerprint.is_some_and(|issued| {
+            self.authenticator
+                .credential_fingerprint(record.identity.subject())
+                .is_some_and(|now| now != issued)
+        });
+        if record.generation != generation || issued_under_other_credentials {
             return Err(refuse(
                 "the user's credentials changed since the token was issued",
             ));
@@ -125,12 +133,16 @@ impl Core {
                 .is_ok_and(|age| age >= USE_RECORDED_EVERY)
         });
         if new_client || stale {
+            let mut client_ids = record.client_ids.clone();
+            if let Some(id) = client_id.filter(|_| new_client) {
+                client_ids.push(id.to_owned());
+            }
             // Bookkeeping, not a gate: a failed write costs the listing a
             // date, never the client its token.
             let noted = self
                 .guard(
                     Backend::StateStore,
-                    self.state.note_refresh_token_use(&hash, client_id, now),
+                    self.state.note_refresh_token_use(&hash, now, &client_ids),
                 )
                 .await;
             if !matches!(noted, Ok(Ok(()))) {
@@ -167,6 +179,10 @@ impl Core {
             client_id.map(str::to_owned),
             now,
             expires_at,
+        )
+        .with_fingerprint(
+            self.authenticator
+                .credential_fingerprint(identity.subject()),
         );
         self.guard(
             Backend::StateStore,

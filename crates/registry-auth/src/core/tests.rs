@@ -444,11 +444,30 @@ async fn refresh_tokens_are_issued_redeemed_and_refused() {
 async fn a_down_store_refuses_refresh_tokens_but_not_password_logins() {
     let down = build(base().state_store(DownStore));
     let mut login = password("alice", "pw").with_service("registry.test");
-    assert_eq!(
-        issue(&down, login.clone()).await.map(|r| r.subject),
-        Ok("alice".to_owned()),
-        "a login without offline access needs no store"
-    );
+    // With a client address, so that the throttle asks the store (and
+    // falls back to memory).
+    login.client_ip = Some(std::net::IpAddr::from([192, 0, 2, 1]));
+    for _ in 0..3 {
+        assert_eq!(
+            issue(&down, login.clone()).await.map(|r| r.subject),
+            Ok("alice".to_owned()),
+            "a login without offline access needs no store"
+        );
+    }
+    // Wrong passwords are still counted, in memory: the sixth try waits.
+    let mut wrong = password("alice", "nope").with_service("registry.test");
+    wrong.client_ip = login.client_ip;
+    for _ in 0..5 {
+        assert_eq!(
+            issue(&down, wrong.clone()).await.map(|r| r.subject),
+            Err(Error::InvalidCredentials)
+        );
+    }
+    assert!(matches!(
+        issue(&down, login.clone()).await,
+        Err(Error::Throttled { .. })
+    ));
+    login.client_ip = Some(std::net::IpAddr::from([192, 0, 2, 2]));
     login.offline_token = true;
     assert_eq!(
         issue(&down, login).await.map(|r| r.subject),
@@ -584,4 +603,48 @@ async fn a_throttled_client_gets_no_password_check() {
         5,
         "the sixth was not checked"
     );
+}
+
+#[tokio::test]
+async fn a_token_issued_under_an_old_password_dies_where_the_new_one_is_known() {
+    use crate::identity::{PasswordHash, StaticUsers};
+    let store = Arc::new(MemoryStore::new());
+    let hash = |pw: &str| PasswordHash::bcrypt(pw, 4).unwrap_or_default();
+    let (old, new) = (hash("old-pw"), hash("new-pw"));
+    let table = |hash: &str| StaticUsers::new().user("alice", hash).unwrap_or_default();
+    let server = |hash: &str| build(base().authenticator(table(hash)).state_store(store.clone()));
+    // Instance B took the new password (and recorded it); instance A has
+    // not reloaded yet.
+    let (a, b) = (server(&old), server(&new));
+    let synced = |server: &AuthServer, hash: &str| {
+        let server = server.clone();
+        let list = table(hash).credential_fingerprints();
+        async move { server.sync_credentials(&list).await.unwrap_or_default() }
+    };
+    assert_eq!(synced(&b, &old).await, Vec::<String>::new());
+    assert_eq!(synced(&b, &new).await, ["alice"]);
+    // Someone who knows the old password logs in at A...
+    let mut login = password("alice", "old-pw").with_service("registry.test");
+    login.offline_token = true;
+    let stolen = issue(&a, login)
+        .await
+        .ok()
+        .and_then(|r| r.refresh_token)
+        .unwrap_or_else(|| panic!("A still takes the old password"));
+    let refresh = |server: &AuthServer| {
+        let server = server.clone();
+        let request = TokenRequest::new(Credentials::RefreshToken(stolen.clone()))
+            .with_service("registry.test");
+        async move { issue(&server, request).await.map(|r| r.subject) }
+    };
+    let changed = Err(Error::InvalidGrant(
+        "the user's credentials changed since the token was issued",
+    ));
+    // ...and the token is refused wherever the new password is known,
+    assert_eq!(refresh(&b).await, changed);
+    // including at A once it reloads, though its sync changes nothing
+    // more in the store.
+    let a = server(&new);
+    assert_eq!(synced(&a, &new).await, Vec::<String>::new());
+    assert_eq!(refresh(&a).await, changed);
 }

@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use super::password::{PasswordHash, PasswordHashError};
 use crate::protocol::authn::{Authenticator, AuthnError};
 use crate::protocol::credentials::Credentials;
+use crate::protocol::fingerprint::CredentialFingerprint;
 use crate::protocol::identity::Identity;
-use crate::state::CredentialFingerprint;
 
 /// The hash of a random password nobody has, checked for unknown users so
 /// that they cost the same time and get the same answer as a wrong password
@@ -49,6 +49,18 @@ struct UserEntry {
     identity: Identity,
     /// Kept, but may not log in or refresh.
     disabled: bool,
+}
+
+impl UserEntry {
+    /// The password hash as written and the account's state.
+    fn fingerprint(&self) -> CredentialFingerprint {
+        let state: &[u8] = if self.disabled {
+            b"disabled"
+        } else {
+            b"enabled"
+        };
+        CredentialFingerprint::of(&[b"password-hash", self.hash.as_str().as_bytes(), state])
+    }
 }
 
 impl std::fmt::Debug for StaticUsers {
@@ -201,19 +213,7 @@ impl StaticUsers {
         let mut list: Vec<(String, CredentialFingerprint)> = self
             .users
             .iter()
-            .map(|(name, entry)| {
-                let state: &[u8] = if entry.disabled {
-                    b"disabled"
-                } else {
-                    b"enabled"
-                };
-                let fingerprint = CredentialFingerprint::of(&[
-                    b"password-hash",
-                    entry.hash.as_str().as_bytes(),
-                    state,
-                ]);
-                (name.clone(), fingerprint)
-            })
+            .map(|(name, entry)| (name.clone(), entry.fingerprint()))
             .collect();
         list.sort_by(|a, b| a.0.cmp(&b.0));
         list
@@ -276,6 +276,10 @@ impl Authenticator for StaticUsers {
             .filter(|e| !e.disabled)
             .map(|e| e.identity.clone())
             .ok_or(AuthnError::InvalidCredentials)
+    }
+
+    fn credential_fingerprint(&self, subject: &str) -> Option<CredentialFingerprint> {
+        self.users.get(subject).map(UserEntry::fingerprint)
     }
 }
 

@@ -12,6 +12,7 @@ use async_trait::async_trait;
 
 use super::backend::BackendError;
 use super::credentials::Credentials;
+use super::fingerprint::CredentialFingerprint;
 use super::identity::Identity;
 
 /// Why authentication did not produce an identity.
@@ -81,6 +82,18 @@ pub trait Authenticator: Send + Sync + 'static {
     async fn refresh(&self, identity: &Identity) -> Result<Identity, AuthnError> {
         Ok(identity.clone())
     }
+
+    /// The fingerprint of `subject`'s credentials as this authenticator
+    /// knows them now (a digest of the password hash and the account's
+    /// state), if it can tell. A refresh token remembers the fingerprint
+    /// it was issued under and is refused once the authenticator reports
+    /// another: a token issued with an old password, by an instance or a
+    /// configuration that had not seen the change yet, dies with the
+    /// change. Defaults to `None` (no such check).
+    fn credential_fingerprint(&self, subject: &str) -> Option<CredentialFingerprint> {
+        let _ = subject;
+        None
+    }
 }
 
 #[async_trait]
@@ -91,6 +104,9 @@ impl<T: Authenticator + ?Sized> Authenticator for Arc<T> {
     async fn refresh(&self, identity: &Identity) -> Result<Identity, AuthnError> {
         (**self).refresh(identity).await
     }
+    fn credential_fingerprint(&self, subject: &str) -> Option<CredentialFingerprint> {
+        (**self).credential_fingerprint(subject)
+    }
 }
 
 #[async_trait]
@@ -100,6 +116,9 @@ impl<T: Authenticator + ?Sized> Authenticator for Box<T> {
     }
     async fn refresh(&self, identity: &Identity) -> Result<Identity, AuthnError> {
         (**self).refresh(identity).await
+    }
+    fn credential_fingerprint(&self, subject: &str) -> Option<CredentialFingerprint> {
+        (**self).credential_fingerprint(subject)
     }
 }
 

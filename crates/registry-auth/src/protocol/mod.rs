@@ -14,6 +14,7 @@ pub(crate) mod backend;
 pub(crate) mod cidr;
 pub(crate) mod credentials;
 pub(crate) mod error;
+pub(crate) mod fingerprint;
 pub(crate) mod identity;
 pub(crate) mod request;
 pub(crate) mod scope;

@@ -104,17 +104,12 @@ impl StateStore for MemoryStore {
     async fn note_refresh_token_use(
         &self,
         hash: &TokenHash,
-        client_id: Option<&str>,
         at: SystemTime,
+        client_ids: &[String],
     ) -> Result<(), BackendError> {
         if let Some(record) = lock(&self.tokens).get_mut(hash) {
             record.last_used_at = Some(at);
-            if let Some(id) = client_id
-                && record.client_ids.len() < MAX_CLIENT_IDS
-                && !record.client_ids.iter().any(|c| c == id)
-            {
-                record.client_ids.push(id.to_owned());
-            }
+            record.client_ids = client_ids.iter().take(MAX_CLIENT_IDS).cloned().collect();
         }
         Ok(())
     }
@@ -175,6 +170,13 @@ impl StateStore for MemoryStore {
                 Ok(0)
             }
         }
+    }
+
+    async fn advance_generation(&self, subject: &str) -> Result<u64, BackendError> {
+        let mut generations = lock(&self.generations);
+        let entry = generations.entry(subject.to_owned()).or_insert((None, 0));
+        entry.1 = entry.1.saturating_add(1);
+        Ok(entry.1)
     }
 
     async fn credential_fingerprints(

@@ -40,6 +40,7 @@ use data_encoding::{BASE64URL_NOPAD, HEXLOWER};
 use crate::protocol::backend::BackendError;
 pub use crate::protocol::credentials::REFRESH_TOKEN_PREFIX;
 use crate::protocol::credentials::Secret;
+pub use crate::protocol::fingerprint::CredentialFingerprint;
 use crate::protocol::identity::Identity;
 
 pub use memory::MemoryStore;
@@ -119,6 +120,9 @@ pub struct RefreshRecord {
     pub service: String,
     /// The subject's credential generation when it was issued.
     pub generation: u64,
+    /// The fingerprint of the credentials it was issued under, as the
+    /// authenticator gave it (`None`: it gives none).
+    pub fingerprint: Option<CredentialFingerprint>,
     /// The client ids it was issued to and used with, first seen first
     /// (at most [`MAX_CLIENT_IDS`]). For audit only.
     pub client_ids: Vec<String>,
@@ -145,11 +149,18 @@ impl RefreshRecord {
             identity,
             service,
             generation,
+            fingerprint: None,
             client_ids: client_id.into_iter().collect(),
             issued_at,
             expires_at,
             last_used_at: None,
         }
+    }
+
+    /// The record, issued under credentials of this fingerprint.
+    pub fn with_fingerprint(mut self, fingerprint: Option<CredentialFingerprint>) -> Self {
+        self.fingerprint = fingerprint;
+        self
     }
 }
 
@@ -161,44 +172,6 @@ pub struct StoredRefreshToken {
     pub id: TokenId,
     /// What it stands for.
     pub record: RefreshRecord,
-}
-
-/// A fingerprint of one user's credentials (a digest of the password hash
-/// and anything else that, changed, must end the user's tokens). Only
-/// compared, never reversed.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct CredentialFingerprint([u8; 32]);
-
-impl CredentialFingerprint {
-    /// The fingerprint of these parts (SHA-256 over each part's length
-    /// and bytes, so that parts cannot run into each other).
-    pub fn of(parts: &[&[u8]]) -> Self {
-        let mut buffer = Vec::new();
-        for part in parts {
-            buffer.extend_from_slice(&(part.len() as u64).to_be_bytes());
-            buffer.extend_from_slice(part);
-        }
-        let mut out = [0u8; 32];
-        out.copy_from_slice(digest(&SHA256, &buffer).as_ref());
-        CredentialFingerprint(out)
-    }
-
-    /// In hex, as the SQL store keeps it.
-    pub fn to_hex(&self) -> String {
-        HEXLOWER.encode(&self.0)
-    }
-
-    /// From [`to_hex`](Self::to_hex)'s form.
-    pub fn from_hex(hex: &str) -> Option<Self> {
-        let bytes = HEXLOWER.decode(hex.as_bytes()).ok()?;
-        Some(CredentialFingerprint(bytes.try_into().ok()?))
-    }
-}
-
-impl fmt::Debug for CredentialFingerprint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("CredentialFingerprint(..)")
-    }
 }
 
 /// The key of one failed-login counter: a client address, or an account
@@ -259,15 +232,18 @@ pub trait StateStore: Send + Sync + 'static {
         hash: &TokenHash,
     ) -> Result<Option<(RefreshRecord, u64)>, BackendError>;
 
-    /// Notes that a token was used at `at` by `client_id`: sets its last
-    /// use and adds the client id to its list (up to [`MAX_CLIENT_IDS`]).
+    /// Notes that a token was used at `at`: sets its last use and its
+    /// list of client ids to `client_ids` (the list read with the token,
+    /// plus the one it was used with if new; at most [`MAX_CLIENT_IDS`]).
+    /// One write, no read: two first uses at the same moment may keep only
+    /// one new id, which costs the audit trail a name and nothing else.
     /// The core calls it when the client id is new to the token or the
     /// last use is a minute old or more, so that most refreshes only read.
     async fn note_refresh_token_use(
         &self,
         hash: &TokenHash,
-        client_id: Option<&str>,
         at: SystemTime,
+        client_ids: &[String],
     ) -> Result<(), BackendError>;
 
     /// Every stored token, or every token of one subject, oldest first.
@@ -295,6 +271,11 @@ pub trait StateStore: Send + Sync + 'static {
         subject: &str,
         fingerprint: Option<&CredentialFingerprint>,
     ) -> Result<u64, BackendError>;
+
+    /// Moves a subject's generation on without recording new credentials
+    /// (its tokens end; the credentials recorded stay as they were) and
+    /// returns the new generation.
+    async fn advance_generation(&self, subject: &str) -> Result<u64, BackendError>;
 
     /// Every subject whose credentials were recorded, with the
     /// fingerprint last recorded (`None`: removed).
@@ -349,10 +330,10 @@ impl<T: StateStore + ?Sized> StateStore for std::sync::Arc<T> {
     async fn note_refresh_token_use(
         &self,
         hash: &TokenHash,
-        client_id: Option<&str>,
         at: SystemTime,
+        client_ids: &[String],
     ) -> Result<(), BackendError> {
-        (**self).note_refresh_token_use(hash, client_id, at).await
+        (**self).note_refresh_token_use(hash, at, client_ids).await
     }
     async fn refresh_tokens(
         &self,
@@ -375,6 +356,9 @@ impl<T: StateStore + ?Sized> StateStore for std::sync::Arc<T> {
         fingerprint: Option<&CredentialFingerprint>,
     ) -> Result<u64, BackendError> {
         (**self).observe_credentials(subject, fingerprint).await
+    }
+    async fn advance_generation(&self, subject: &str) -> Result<u64, BackendError> {
+        (**self).advance_generation(subject).await
     }
     async fn credential_fingerprints(
         &self,
@@ -440,8 +424,8 @@ impl StateStore for DownStore {
     async fn note_refresh_token_use(
         &self,
         _: &TokenHash,
-        _: Option<&str>,
         _: SystemTime,
+        _: &[String],
     ) -> Result<(), BackendError> {
         Err("down".into())
     }
@@ -465,6 +449,9 @@ impl StateStore for DownStore {
         _: &str,
         _: Option<&CredentialFingerprint>,
     ) -> Result<u64, BackendError> {
+        Err("down".into())
+    }
+    async fn advance_generation(&self, _: &str) -> Result<u64, BackendError> {
         Err("down".into())
     }
     async fn credential_fingerprints(

@@ -33,8 +33,14 @@ const PER_SUBJECT: i64 = 1000;
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// The schema, in order. Never edit a shipped one: add the next.
-const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "state", include_str!("../../migrations/0001_state.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "state", include_str!("../../migrations/0001_state.sql")),
+    (
+        2,
+        "token fingerprint",
+        include_str!("../../migrations/0002_token_fingerprint.sql"),
+    ),
+];
 
 /// The migrations above, as sqlx's migrator takes them.
 #[derive(Debug)]
@@ -289,31 +295,26 @@ async fn open_postgres(url: &str, password: Option<&Secret>) -> Result<sqlx::PgP
 }
 
 /// `url` without the password of its user part or of a `password=` query
-/// parameter, for messages and logs.
+/// parameter, for messages and logs. The user part ends at the *last* `@`
+/// (a password may hold `/`, `?` or `@`), so a password never shows,
+/// whatever else the URL holds; at worst more than the password is left
+/// out.
 pub(crate) fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
-    let (before_query, query) = match rest.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (rest, None),
-    };
-    let (authority, path) = match before_query.split_once('/') {
-        Some((a, p)) => (a, Some(p)),
-        None => (before_query, None),
-    };
-    let authority = match authority.rsplit_once('@') {
-        Some((user_info, host)) => {
+    let rest = match rest.rsplit_once('@') {
+        Some((user_info, host_and_more)) => {
             let user = user_info.split_once(':').map_or(user_info, |(u, _)| u);
-            format!("{user}@{host}")
+            format!("{user}@{host_and_more}")
         }
-        None => authority.to_owned(),
+        None => rest.to_owned(),
     };
-    let mut out = format!("{scheme}://{authority}");
-    if let Some(path) = path {
-        out.push('/');
-        out.push_str(path);
-    }
+    let (before_query, query) = match rest.split_once('?') {
+        Some((b, q)) => (b.to_owned(), Some(q)),
+        None => (rest.clone(), None),
+    };
+    let mut out = format!("{scheme}://{before_query}");
     if let Some(query) = query {
         let kept: Vec<&str> = query
             .split('&')
@@ -370,18 +371,40 @@ fn client_ids_from_json(text: &str) -> Vec<String> {
 }
 
 /// A `refresh_tokens` row as the statements below select it.
-type TokenRow = (String, String, i64, String, i64, i64, Option<i64>);
+/// (identity, service, generation, client ids, issued, expires, last used,
+/// fingerprint): [`TOKEN_COLUMNS`] in order.
+type TokenRow = (
+    String,
+    String,
+    i64,
+    String,
+    i64,
+    i64,
+    Option<i64>,
+    Option<String>,
+);
 
-const TOKEN_COLUMNS: &str =
-    "t.identity, t.service, t.generation, t.client_ids, t.issued_at, t.expires_at, t.last_used_at";
+const TOKEN_COLUMNS: &str = "t.identity, t.service, t.generation, t.client_ids, t.issued_at, \
+     t.expires_at, t.last_used_at, t.fingerprint";
 
 fn record_from(row: TokenRow) -> Result<RefreshRecord, BackendError> {
-    let (identity, service, token_generation, client_ids, issued_at, expires_at, last_used_at) =
-        row;
+    let (
+        identity,
+        service,
+        token_generation,
+        client_ids,
+        issued_at,
+        expires_at,
+        last_used_at,
+        fingerprint,
+    ) = row;
     Ok(RefreshRecord {
         identity: identity_from_json(&identity)?,
         service,
         generation: generation(token_generation),
+        fingerprint: fingerprint
+            .as_deref()
+            .and_then(CredentialFingerprint::from_hex),
         client_ids: client_ids_from_json(&client_ids),
         issued_at: time(issued_at),
         expires_at: time(expires_at),
@@ -403,8 +426,8 @@ impl StateStore for SqlStore {
             let mut tx = pool.begin().await.map_err(BackendError::new)?;
             sqlx::query(
                 "INSERT INTO refresh_tokens (hash, id, subject, identity, service, generation, \
-                 client_ids, issued_at, expires_at, last_used_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL)",
+                 client_ids, issued_at, expires_at, last_used_at, fingerprint) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, $10)",
             )
             .bind(hash.to_hex())
             .bind(hash.id().as_str())
@@ -415,6 +438,7 @@ impl StateStore for SqlStore {
             .bind(client_ids)
             .bind(millis(record.issued_at))
             .bind(millis(record.expires_at))
+            .bind(record.fingerprint.as_ref().map(CredentialFingerprint::to_hex))
             .execute(&mut *tx)
             .await
             .map_err(BackendError::new)?;
@@ -439,19 +463,29 @@ impl StateStore for SqlStore {
         hash: &TokenHash,
     ) -> Result<Option<(RefreshRecord, u64)>, BackendError> {
         let sql = format!(
-            "SELECT {TOKEN_COLUMNS}, COALESCE(g.generation, 0) FROM refresh_tokens t \
+            "SELECT COALESCE(g.generation, 0), {TOKEN_COLUMNS} FROM refresh_tokens t \
              LEFT JOIN credential_generations g ON g.subject = t.subject WHERE t.hash = $1"
         );
-        type Row = (String, String, i64, String, i64, i64, Option<i64>, i64);
+        type Row = (
+            i64,
+            String,
+            String,
+            i64,
+            String,
+            i64,
+            i64,
+            Option<i64>,
+            Option<String>,
+        );
         let row: Option<Row> = with_pool!(self, pool => {
             sqlx::query_as(&sql).bind(hash.to_hex()).fetch_optional(pool).await
         })
         .map_err(BackendError::new)?;
-        let Some((a, b, c, d, e, f, g, current)) = row else {
+        let Some((current, a, b, c, d, e, f, g, h)) = row else {
             return Ok(None);
         };
         Ok(Some((
-            record_from((a, b, c, d, e, f, g))?,
+            record_from((a, b, c, d, e, f, g, h))?,
             generation(current),
         )))
     }
@@ -459,38 +493,23 @@ impl StateStore for SqlStore {
     async fn note_refresh_token_use(
         &self,
         hash: &TokenHash,
-        client_id: Option<&str>,
         at: SystemTime,
+        client_ids: &[String],
     ) -> Result<(), BackendError> {
-        let key = hash.to_hex();
+        let ids = &client_ids[..client_ids.len().min(MAX_CLIENT_IDS)];
+        let ids = serde_json::to_string(ids).map_err(BackendError::new)?;
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await.map_err(BackendError::new)?;
-            let known: Option<(String,)> =
-                sqlx::query_as("SELECT client_ids FROM refresh_tokens WHERE hash = $1")
-                    .bind(&key)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(BackendError::new)?;
-            let Some((known,)) = known else {
-                return Ok(());
-            };
-            let mut ids = client_ids_from_json(&known);
-            if let Some(id) = client_id
-                && ids.len() < MAX_CLIENT_IDS
-                && !ids.iter().any(|c| c == id)
-            {
-                ids.push(id.to_owned());
-            }
-            let ids = serde_json::to_string(&ids).map_err(BackendError::new)?;
-            sqlx::query("UPDATE refresh_tokens SET last_used_at = $2, client_ids = $3 WHERE hash = $1")
-                .bind(&key)
-                .bind(millis(at))
-                .bind(ids)
-                .execute(&mut *tx)
-                .await
-                .map_err(BackendError::new)?;
-            tx.commit().await.map_err(BackendError::new)
+            sqlx::query(
+                "UPDATE refresh_tokens SET last_used_at = $2, client_ids = $3 WHERE hash = $1",
+            )
+            .bind(hash.to_hex())
+            .bind(millis(at))
+            .bind(ids)
+            .execute(pool)
+            .await
+            .map(|_| ())
         })
+        .map_err(BackendError::new)
     }
 
     async fn refresh_tokens(
@@ -506,7 +525,17 @@ impl StateStore for SqlStore {
             "SELECT t.id, {TOKEN_COLUMNS} FROM refresh_tokens t {filter} \
              ORDER BY t.issued_at, t.id"
         );
-        type Row = (String, String, String, i64, String, i64, i64, Option<i64>);
+        type Row = (
+            String,
+            String,
+            String,
+            i64,
+            String,
+            i64,
+            i64,
+            Option<i64>,
+            Option<String>,
+        );
         let rows: Vec<Row> = with_pool!(self, pool => {
             let query = sqlx::query_as(&sql);
             let query = match subject {
@@ -517,10 +546,10 @@ impl StateStore for SqlStore {
         })
         .map_err(BackendError::new)?;
         rows.into_iter()
-            .map(|(id, a, b, c, d, e, f, g)| {
+            .map(|(id, a, b, c, d, e, f, g, h)| {
                 Ok(StoredRefreshToken {
                     id: TokenId(id),
-                    record: record_from((a, b, c, d, e, f, g))?,
+                    record: record_from((a, b, c, d, e, f, g, h))?,
                 })
             })
             .collect()
@@ -580,6 +609,23 @@ impl StateStore for SqlStore {
             )
             .bind(subject)
             .bind(fingerprint.map(CredentialFingerprint::to_hex))
+            .fetch_one(pool)
+            .await
+        })
+        .map_err(BackendError::new)?;
+        Ok(generation(current))
+    }
+
+    async fn advance_generation(&self, subject: &str) -> Result<u64, BackendError> {
+        let (current,): (i64,) = with_pool!(self, pool => {
+            sqlx::query_as(
+                "INSERT INTO credential_generations (subject, fingerprint, generation) \
+                 VALUES ($1, NULL, 1) \
+                 ON CONFLICT (subject) DO UPDATE SET \
+                 generation = credential_generations.generation + 1 \
+                 RETURNING generation",
+            )
+            .bind(subject)
             .fetch_one(pool)
             .await
         })
@@ -717,6 +763,15 @@ mod tests {
         assert_eq!(redact("postgres://db/ra"), "postgres://db/ra");
         assert_eq!(redact("sqlite://state.db"), "sqlite://state.db");
         assert_eq!(redact("postgres://u:p@h"), "postgres://u@h");
+        // Passwords with the URL's own delimiters in them.
+        for url in [
+            "postgres://ra:pa?ss@db/ra",
+            "postgres://ra:pa/ss@db/ra",
+            "postgres://ra:p@ss@db/ra",
+            "postgres://ra:pa#ss@db/ra",
+        ] {
+            assert_eq!(redact(url), "postgres://ra@db/ra", "{url}");
+        }
     }
 
     #[test]

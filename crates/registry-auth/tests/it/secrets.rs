@@ -23,8 +23,39 @@ impl Write for Capture {
     }
 }
 
+/// A subscriber that wants to be asked about every event and takes none.
+/// Alive beside the test's own, it keeps tracing from caching "nobody
+/// listens" for a callsite that another test's thread reaches first:
+/// with a single scoped dispatcher registered, tracing decides a new
+/// callsite's interest by the default of the thread that reaches it
+/// (none, on the other tests' threads) and would drop this test's events
+/// from then on.
+struct AskMeEveryTime;
+
+impl tracing::Subscriber for AskMeEveryTime {
+    fn register_callsite(
+        &self,
+        _: &'static tracing::Metadata<'static>,
+    ) -> tracing::subscriber::Interest {
+        tracing::subscriber::Interest::sometimes()
+    }
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        false
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, _: &tracing::Event<'_>) {}
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
 #[test]
 fn no_secret_reaches_the_log_at_trace_level() {
+    static ASKING: std::sync::OnceLock<tracing::Dispatch> = std::sync::OnceLock::new();
+    ASKING.get_or_init(|| tracing::Dispatch::new(AskMeEveryTime));
     let capture = Capture::default();
     let writer = capture.clone();
     let subscriber = tracing_subscriber::fmt()

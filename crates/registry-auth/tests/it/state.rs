@@ -7,10 +7,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use registry_auth::Identity;
 use registry_auth::state::{
-    CredentialFingerprint, MemoryStore, RefreshRecord, SqlStore, StateStore, ThrottleKey,
-    TokenHash, TokenId,
+    CredentialFingerprint, MAX_CLIENT_IDS, MemoryStore, RefreshRecord, SqlStore, StateStore,
+    ThrottleKey, TokenHash, TokenId,
 };
 use registry_auth_testkit::Postgres;
+
+fn ids(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| (*s).to_owned()).collect()
+}
 
 fn at(seconds: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(seconds)
@@ -51,20 +55,39 @@ async fn exercise(store: &dyn StateStore) {
             .is_none()
     );
     store
-        .note_refresh_token_use(&a, Some("containerd-client"), at(1500))
+        .note_refresh_token_use(&a, at(1500), &ids(&["docker", "containerd-client"]))
         .await
         .unwrap();
     store
-        .note_refresh_token_use(&a, Some("docker"), at(1600))
+        .note_refresh_token_use(&a, at(1600), &ids(&["docker", "containerd-client"]))
         .await
         .unwrap();
     store
-        .note_refresh_token_use(&a, None, at(1700))
+        .note_refresh_token_use(&a, at(1700), &ids(&["docker", "containerd-client"]))
         .await
         .unwrap();
     let (got, _) = store.refresh_token(&a).await.unwrap().unwrap();
     assert_eq!(got.client_ids, ["docker", "containerd-client"]);
     assert_eq!(got.last_used_at, Some(at(1700)));
+    // At most MAX_CLIENT_IDS are kept, whatever is given.
+    let many: Vec<String> = (0..40).map(|n| format!("client-{n}")).collect();
+    store
+        .note_refresh_token_use(&b, at(1800), &many)
+        .await
+        .unwrap();
+    let (got, _) = store.refresh_token(&b).await.unwrap().unwrap();
+    assert_eq!(got.client_ids, many[..MAX_CLIENT_IDS]);
+    // The fingerprint a token was issued under is kept as given.
+    let f = TokenHash::of("rart_f");
+    let under = CredentialFingerprint::of(&[b"hash-0"]);
+    let fingerprinted = record("frank", 1003).with_fingerprint(Some(under));
+    store
+        .insert_refresh_token(&f, &fingerprinted)
+        .await
+        .unwrap();
+    let (got, _) = store.refresh_token(&f).await.unwrap().unwrap();
+    assert_eq!(got.fingerprint, Some(under));
+    assert_eq!(store.revoke_refresh_tokens_of("frank").await.unwrap(), 1);
 
     // Listing, all and by subject, oldest first, by public id.
     let all = store.refresh_tokens(None).await.unwrap();
@@ -113,10 +136,25 @@ async fn exercise(store: &dyn StateStore) {
     assert_eq!(store.credential_generation("alice").await.unwrap(), 3);
     let (_, generation) = store.refresh_token(&a).await.unwrap().unwrap();
     assert_eq!(generation, 3, "read with the token, in one call");
+    // Advancing keeps the credentials recorded: the same fingerprint seen
+    // again is no change.
+    assert_eq!(store.advance_generation("alice").await.unwrap(), 4);
+    assert_eq!(
+        store
+            .observe_credentials("alice", Some(&two))
+            .await
+            .unwrap(),
+        4
+    );
+    assert_eq!(store.advance_generation("dora").await.unwrap(), 1);
     store.observe_credentials("carol", None).await.unwrap();
     assert_eq!(
         store.credential_fingerprints().await.unwrap(),
-        [("alice".to_owned(), Some(two)), ("carol".to_owned(), None)]
+        [
+            ("alice".to_owned(), Some(two)),
+            ("carol".to_owned(), None),
+            ("dora".to_owned(), None)
+        ]
     );
 
     // Failure counters: counted, forgotten after a while, cleared.
@@ -199,7 +237,7 @@ async fn the_sqlite_store_keeps_the_contract_and_survives_a_reopen() {
     let reopened = SqlStore::connect(&url, None).await.unwrap();
     let (got, _) = reopened.refresh_token(&hash).await.unwrap().unwrap();
     assert_eq!(got, record("dave", 9000));
-    assert_eq!(reopened.credential_generation("alice").await.unwrap(), 3);
+    assert_eq!(reopened.credential_generation("alice").await.unwrap(), 4);
 }
 
 #[tokio::test]
@@ -220,7 +258,7 @@ async fn the_postgres_store_keeps_the_contract_and_recovers_from_an_outage() {
     let apart = SqlStore::connect(&pg.url_without_password(), Some(&password))
         .await
         .unwrap();
-    assert_eq!(apart.credential_generation("alice").await.unwrap(), 3);
+    assert_eq!(apart.credential_generation("alice").await.unwrap(), 4);
     assert_eq!(apart.url(), pg.url_without_password());
 
     // Down: every call fails (503 upstream); back: the same pool works.

@@ -28,6 +28,14 @@ pub(crate) fn fixture(name: &str) -> PathBuf {
 /// Users alice (pw "alice-pw"), bob ("bob-pw") and carol ("carol-pw"),
 /// hashed at bcrypt's lowest cost to keep the tests fast.
 pub(crate) fn users() -> StaticUsers {
+    // Hashed once: every server of a test run sees the same hashes, as
+    // instances sharing one configuration do (a new hash would be a
+    // password change, which ends refresh tokens).
+    static USERS: std::sync::LazyLock<StaticUsers> = std::sync::LazyLock::new(hashed_users);
+    USERS.clone()
+}
+
+fn hashed_users() -> StaticUsers {
     let hash = |pw: &str| bcrypt::hash(pw, 4).expect("bcrypt");
     StaticUsers::new()
         .user("alice", &hash("alice-pw"))
