@@ -17,6 +17,9 @@ use crate::state::{MAX_CLIENT_IDS, RefreshRecord, TokenHash, new_refresh_token};
 /// the minute, and most refreshes then only read the store.
 const USE_RECORDED_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// The longest client id recorded (longer ones are cut).
+const MAX_CLIENT_ID_CHARS: usize = 128;
+
 impl Core {
     /// The identity the credentials of `request` stand for, and the
     /// refresh token to answer with: a new one for a password login that
@@ -125,6 +128,11 @@ impl Core {
         // shares docker's stored token sends its own. A use is written
         // when the id is new to the token or the last one is a minute
         // old, so that most refreshes only read.
+        // Kept to a length that names any real client, so a client that
+        // sends kilobytes cannot grow the store by them.
+        let client_id: Option<String> =
+            client_id.map(|id| id.chars().take(MAX_CLIENT_ID_CHARS).collect());
+        let client_id = client_id.as_deref();
         let new_client = client_id.is_some_and(|id| {
             record.client_ids.len() < MAX_CLIENT_IDS && !record.client_ids.iter().any(|c| c == id)
         });
@@ -176,7 +184,7 @@ impl Core {
             identity.clone(),
             service.to_owned(),
             generation,
-            client_id.map(str::to_owned),
+            client_id.map(|id| id.chars().take(MAX_CLIENT_ID_CHARS).collect()),
             now,
             expires_at,
         )
