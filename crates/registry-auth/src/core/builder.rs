@@ -78,6 +78,9 @@ impl Default for AuthServerBuilder {
     }
 }
 
+/// The longest the throttle waits for the state store.
+const THROTTLE_STORE_TIMEOUT: Duration = Duration::from_secs(2);
+
 impl AuthServerBuilder {
     /// How long refresh tokens work unless set otherwise: 30 days.
     pub const DEFAULT_REFRESH_TOKEN_LIFETIME: Duration = Duration::from_secs(30 * 24 * 60 * 60);
@@ -384,10 +387,14 @@ impl AuthServerBuilder {
             None => None,
         };
         let throttle = self.throttling.enabled.then(|| {
+            // A throttle read takes a millisecond; one that hangs (a
+            // database that stopped answering without closing) should not
+            // hold a login for the whole backend timeout before the
+            // throttle falls back to memory.
             Throttle::new(
                 self.throttling,
                 Arc::clone(&state),
-                self.limits.backend_timeout,
+                self.limits.backend_timeout.min(THROTTLE_STORE_TIMEOUT),
             )
         });
         let core = Core {

@@ -412,9 +412,19 @@ async fn refresh_tokens_are_issued_redeemed_and_refused() {
     assert!(listed[0].record.last_used_at.is_some());
     // A client id of kilobytes is recorded cut short.
     let long = "x".repeat(4000);
-    assert!(issue(&server, refresh("registry.test", Some(&long))).await.is_ok());
-    let listed = store.refresh_tokens(Some("alice")).await.unwrap_or_default();
-    assert_eq!(listed[0].record.client_ids.last().map(String::len), Some(128));
+    assert!(
+        issue(&server, refresh("registry.test", Some(&long)))
+            .await
+            .is_ok()
+    );
+    let listed = store
+        .refresh_tokens(Some("alice"))
+        .await
+        .unwrap_or_default();
+    assert_eq!(
+        listed[0].record.client_ids.last().map(String::len),
+        Some(128)
+    );
     assert_eq!(
         issue(&server, refresh("mirror.test", Some("docker")))
             .await
