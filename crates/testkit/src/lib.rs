@@ -16,6 +16,6 @@ pub use docker::Dockerd;
 pub use haproxy::Haproxy;
 pub use postgres::Postgres;
 pub use registry::{
-    Registry, free_port, require_registry_and_skopeo, require_tools, skopeo, skopeo_delete,
-    skopeo_inspect, skopeo_push, tar_with_one_file, write_oci_layout,
+    Registry, free_port, registry_v3_binary, require_registry_and_skopeo, require_tools, skopeo,
+    skopeo_delete, skopeo_inspect, skopeo_push, tar_with_one_file, write_oci_layout,
 };

@@ -1,5 +1,6 @@
-//! The real registry (Debian's `docker-registry`, distribution 2.8) and the
-//! real skopeo, driven by the end-to-end tests.
+//! The real registry (Debian's `docker-registry`, distribution 2.8, and a
+//! build of distribution v3.1.1 from `../shared/registries/`) and the real
+//! skopeo, driven by the end-to-end tests.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -55,13 +56,46 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// Starts the registry with token auth pointing at `realm`, trusting the
-    /// certificate(s) in `rootcertbundle`.
+    /// Starts Debian's registry 2.8 with token auth pointing at `realm`,
+    /// trusting the certificate(s) in `rootcertbundle`.
     pub async fn start(
         realm: &str,
         service: &str,
         issuer: &str,
         rootcertbundle: &Path,
+    ) -> Registry {
+        Registry::start_binary(
+            Path::new("docker-registry"),
+            realm,
+            service,
+            issuer,
+            rootcertbundle,
+            None,
+        )
+        .await
+    }
+
+    /// Starts registry v3.1.1 (unpacked from `../shared/registries/` on
+    /// first use), trusting `rootcertbundle` and, when given, the keys of
+    /// the `jwks` file under their `kid`s.
+    pub async fn start_v3(
+        realm: &str,
+        service: &str,
+        issuer: &str,
+        rootcertbundle: &Path,
+        jwks: Option<&Path>,
+    ) -> Registry {
+        let binary = registry_v3_binary();
+        Registry::start_binary(binary, realm, service, issuer, rootcertbundle, jwks).await
+    }
+
+    async fn start_binary(
+        binary: &Path,
+        realm: &str,
+        service: &str,
+        issuer: &str,
+        rootcertbundle: &Path,
+        jwks: Option<&Path>,
     ) -> Registry {
         let dir = tempfile::tempdir().expect("tempdir");
         let port = free_port();
@@ -71,15 +105,16 @@ impl Registry {
              log:\n  level: info\n  accesslog:\n    disabled: true\n\
              storage:\n  filesystem:\n    rootdirectory: {root}\n  delete:\n    enabled: true\n\
              http:\n  addr: {addr}\n  secret: e2e-test-secret\n\
-             auth:\n  token:\n    realm: {realm}\n    service: {service}\n    issuer: {issuer}\n    rootcertbundle: {bundle}\n",
+             auth:\n  token:\n    realm: {realm}\n    service: {service}\n    issuer: {issuer}\n    rootcertbundle: {bundle}\n{jwks}",
             root = dir.path().join("storage").display(),
             bundle = rootcertbundle.display(),
+            jwks = jwks.map_or_else(String::new, |j| format!("    jwks: {}\n", j.display())),
         );
         let config_path = dir.path().join("config.yml");
         std::fs::write(&config_path, config).expect("write registry config");
         let log = dir.path().join("registry.log");
         let log_file = std::fs::File::create(&log).expect("log file");
-        let mut command = Command::new("docker-registry");
+        let mut command = Command::new(binary);
         // The registry reads REGISTRY_* variables as configuration overrides;
         // none from our environment may leak into it.
         for (name, _) in std::env::vars_os() {
@@ -95,7 +130,7 @@ impl Registry {
             .stderr(log_file)
             .kill_on_drop(true)
             .spawn()
-            .expect("start docker-registry");
+            .unwrap_or_else(|e| panic!("start {}: {e}", binary.display()));
         let registry = Registry {
             addr,
             child,
@@ -254,4 +289,68 @@ pub fn tar_with_one_file(name: &str, data: &[u8]) -> Vec<u8> {
     out.resize(out.len().div_ceil(512) * 512, 0);
     out.extend_from_slice(&[0u8; 1024]);
     out
+}
+
+/// Where registry v3.1.1 comes from: the project's shared folder, beside
+/// the workspace (`../shared/registries/`), and the checksum of the
+/// unpacked binary, which guards against a damaged copy.
+const REGISTRY_V3_XZ: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../../shared/registries/registry-v3.1.1.xz"
+);
+const REGISTRY_V3_SHA256: &str = "8d9c27138cb3bc41afafd15503de3eb066189e0e157222a9bcbfe425dfee7644";
+
+/// The registry v3.1.1 binary, unpacked (once per machine, checked every
+/// time a test process first asks) into the temp folder. Fails the test,
+/// naming what is missing, when the archive or `xz` is not there.
+pub fn registry_v3_binary() -> &'static Path {
+    static BINARY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BINARY.get_or_init(|| {
+        let target = std::env::temp_dir().join(format!(
+            "registry-auth-registry-v3.1.1-{}",
+            &REGISTRY_V3_SHA256[..12]
+        ));
+        let sound = |path: &Path| {
+            std::fs::read(path).is_ok_and(|bytes| sha256_hex(&bytes) == REGISTRY_V3_SHA256)
+        };
+        if sound(&target) {
+            return target;
+        }
+        let archive = Path::new(REGISTRY_V3_XZ);
+        assert!(
+            archive.exists(),
+            "{} is missing: the v3 end-to-end tests need the registry build of \
+             ../shared/registries/ (see its README)",
+            archive.display()
+        );
+        require_tools(&["xz"]);
+        let out = std::process::Command::new("xz")
+            .arg("-dc")
+            .arg(archive)
+            .output()
+            .expect("run xz");
+        assert!(
+            out.status.success(),
+            "xz -dc {}: {}",
+            archive.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            sha256_hex(&out.stdout),
+            REGISTRY_V3_SHA256,
+            "{} unpacks to a binary with the wrong checksum",
+            archive.display()
+        );
+        // Written beside and renamed: test processes running at once see
+        // either no file or the whole one.
+        let partial = target.with_extension(format!("partial-{}", std::process::id()));
+        std::fs::write(&partial, &out.stdout).expect("write registry v3");
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&partial, std::fs::Permissions::from_mode(0o755))
+                .expect("chmod registry v3");
+        }
+        std::fs::rename(&partial, &target).expect("rename registry v3");
+        target
+    })
 }

@@ -1,6 +1,6 @@
-//! End to end: our tokens, verified by the real registry (Debian's
-//! `docker-registry`, distribution 2.8), used by real clients (skopeo and
-//! the oci-client crate). Required: a missing tool fails the test
+//! End to end: our tokens, verified by the real registries (Debian's
+//! `docker-registry`, distribution 2.8, and distribution v3.1.1), used by
+//! real clients (skopeo and the oci-client crate). Required: a missing tool fails the test
 //! (`scripts/test` installs them).
 
 use oci_client::client::{ClientConfig, ClientProtocol, Config, ImageLayer};
@@ -37,6 +37,31 @@ impl Setup {
             server,
             registry,
             work: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    /// The same with registry v3.1.1, given the server's JWKS when `jwks`.
+    async fn start_v3(server: AuthServer, certificate: &str, jwks: bool) -> Setup {
+        require_registry_and_skopeo();
+        let work = tempfile::tempdir().expect("tempdir");
+        let jwks_file = work.path().join("jwks.json");
+        if jwks {
+            let document = server.jwks().expect("the server publishes a JWKS");
+            std::fs::write(&jwks_file, document.to_string()).expect("write jwks");
+        }
+        let server = RunningServer::start(server).await;
+        let registry = Registry::start_v3(
+            &server.url("/token"),
+            SERVICE,
+            ISSUER,
+            &fixture(certificate),
+            jwks.then_some(jwks_file.as_path()),
+        )
+        .await;
+        Setup {
+            server,
+            registry,
+            work,
         }
     }
 
@@ -349,6 +374,135 @@ async fn key_id_modes_against_registry_2_8() {
         );
         s.stop().await;
     }
+}
+
+/// Which key-id forms registry v3.1.1 accepts, as INTEROP.md records:
+/// `x5c` always; a `kid` alone only as the RFC 7638 thumbprint of a
+/// `rootcertbundle` key, or as a `kid` of its `jwks` file; never the
+/// libtrust id from the bundle. Ed25519 (EdDSA), which 2.8 cannot verify,
+/// through the JWKS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_id_modes_against_registry_v3() {
+    // (key, certificate, send x5c, kid mode, give the registry the JWKS, accepted)
+    let cases = [
+        (
+            "p256-sec1.pem",
+            "p256.crt",
+            true,
+            KeyIdMode::Libtrust,
+            false,
+            true,
+        ),
+        (
+            "p256-sec1.pem",
+            "p256.crt",
+            false,
+            KeyIdMode::Libtrust,
+            false,
+            false,
+        ),
+        (
+            "p256-sec1.pem",
+            "p256.crt",
+            false,
+            KeyIdMode::Libtrust,
+            true,
+            true,
+        ),
+        (
+            "p256-pkcs8.pem",
+            "p256.crt",
+            false,
+            KeyIdMode::Thumbprint,
+            false,
+            true,
+        ),
+        (
+            "rsa2048-pkcs8.pem",
+            "rsa2048.crt",
+            false,
+            KeyIdMode::Thumbprint,
+            false,
+            true,
+        ),
+        (
+            "p384-sec1.pem",
+            "p384.crt",
+            true,
+            KeyIdMode::Thumbprint,
+            false,
+            true,
+        ),
+        (
+            "ed25519-pkcs8.pem",
+            "ed25519.crt",
+            false,
+            KeyIdMode::Libtrust,
+            true,
+            true,
+        ),
+        (
+            "ed25519-pkcs8.pem",
+            "ed25519.crt",
+            true,
+            KeyIdMode::Thumbprint,
+            false,
+            true,
+        ),
+    ];
+    for (key, cert, x5c, mode, jwks, accepted) in cases {
+        let mut b = builder(key).key_id(mode);
+        if x5c {
+            b = b.certificate_pem_file(fixture(cert));
+        }
+        let s = Setup::start_v3(b.build().expect("server"), cert, jwks).await;
+        let result = oci_push(
+            &s.registry.addr,
+            "alice/k:v1",
+            &basic("alice", "alice-pw"),
+            b"k",
+        )
+        .await;
+        assert_eq!(
+            result.is_ok(),
+            accepted,
+            "{key} x5c={x5c} {mode:?} jwks={jwks}: {result:?}\nregistry log:\n{}",
+            s.registry.log()
+        );
+        s.stop().await;
+    }
+}
+
+/// A `kid` the registry's JWKS does not list is refused by v3: the same
+/// P-256 server whose own JWKS makes its libtrust kid acceptable (above)
+/// is refused when the registry holds another key's JWKS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registry_v3_refuses_a_kid_its_jwks_does_not_list() {
+    require_registry_and_skopeo();
+    let other = builder("p384-sec1.pem").build().expect("server");
+    let work = tempfile::tempdir().expect("tempdir");
+    let jwks = work.path().join("jwks.json");
+    let document = other.jwks().expect("jwks");
+    std::fs::write(&jwks, document.to_string()).expect("write jwks");
+    let server = RunningServer::start(builder("p256-sec1.pem").build().expect("server")).await;
+    let registry = Registry::start_v3(
+        &server.url("/token"),
+        SERVICE,
+        ISSUER,
+        &fixture("p256.crt"),
+        Some(&jwks),
+    )
+    .await;
+    let result = oci_push(
+        &registry.addr,
+        "alice/k:v1",
+        &basic("alice", "alice-pw"),
+        b"k",
+    )
+    .await;
+    assert!(result.is_err(), "accepted: {result:?}");
+    registry.stop().await;
+    server.stop().await;
 }
 
 /// An identity token is all skopeo needs: its auth file holds only the
