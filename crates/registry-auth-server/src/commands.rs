@@ -312,3 +312,57 @@ pub(crate) fn token_verify(token: &str, config_path: &Path) -> Result<(), String
     println!("valid\n{:#}", verified.claims);
     Ok(())
 }
+
+/// `registry-config`: the registry's `auth.token` block, and with
+/// `--bundle`/`--jwks` the files it names, holding every key the server
+/// signs with or publishes (so a registry restarted with them trusts the
+/// next key of a rotation before it signs).
+pub(crate) fn registry_config(
+    config_path: &Path,
+    bundle: Option<&Path>,
+    jwks: Option<&Path>,
+) -> Result<(), String> {
+    let config = Config::load(config_path).map_err(|e| e.to_string())?;
+    if bundle.is_some() || jwks.is_some() {
+        let generator = config
+            .jwt_generator(MissingKey::Refuse)
+            .map_err(|e| e.to_string())?;
+        if let Some(file) = bundle {
+            let pem = generator.trust_bundle_pem();
+            if pem.is_empty() {
+                return Err(format!(
+                    "--bundle: {} has no token.certificate; a registry's rootcertbundle \
+                     holds certificates",
+                    config_path.display()
+                ));
+            }
+            for (n, key) in generator.published_keys().iter().enumerate() {
+                if key.certificate_der().is_none() {
+                    eprintln!(
+                        "registry-auth: published key {} ({}) is a bare public key: only a \
+                         registry given the jwks file trusts it",
+                        n + 1,
+                        key.key_id(config.key_id)
+                    );
+                }
+            }
+            write_file(file, &pem)?;
+        }
+        if let Some(file) = jwks {
+            let document = generator.jwks().unwrap_or_default();
+            let text = serde_json::to_string_pretty(&document).map_err(|e| e.to_string())?;
+            write_file(file, &format!("{text}\n"))?;
+        }
+    }
+    print!("{}", config.registry_snippet_with(bundle, jwks));
+    Ok(())
+}
+
+/// Writes a file whole (beside, then renamed), so a registry reading it
+/// never sees half.
+fn write_file(path: &Path, text: &str) -> Result<(), String> {
+    let partial = path.with_extension("partial");
+    std::fs::write(&partial, text)
+        .and_then(|()| std::fs::rename(&partial, path))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}

@@ -124,6 +124,14 @@ enum Command {
         /// The configuration file.
         #[arg(long, short, env = "REGISTRY_AUTH_CONFIG")]
         config: PathBuf,
+        /// Also write the registry's rootcertbundle here: the signing
+        /// certificate and every published key's certificate.
+        #[arg(long)]
+        bundle: Option<PathBuf>,
+        /// Also write the registry's jwks file here (registry v3): every
+        /// key, under the kid its tokens carry.
+        #[arg(long)]
+        jwks: Option<PathBuf>,
     },
 }
 
@@ -247,9 +255,11 @@ pub fn main() -> ExitCode {
                 identity_tokens::revoke(&config, id.as_deref(), user.as_deref())
             }
         },
-        Command::RegistryConfig { config } => config::Config::load(&config)
-            .map(|c| print!("{}", c.registry_snippet()))
-            .map_err(|e| e.to_string()),
+        Command::RegistryConfig {
+            config,
+            bundle,
+            jwks,
+        } => commands::registry_config(&config, bundle.as_deref(), jwks.as_deref()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -16,6 +16,7 @@ pub(super) fn toml_key(setting: &str) -> String {
         "token_lifetime" => "token.lifetime",
         "signing_key" => "token.signing_key",
         "certificate" => "token.certificate",
+        "published_keys" => "token.published_keys",
         "key_id" => "token.key_id",
         "algorithm" => "token.algorithm",
         "refresh_token_lifetime" => "token.refresh_lifetime",

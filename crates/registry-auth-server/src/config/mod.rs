@@ -131,6 +131,8 @@ struct TokenSection {
     signing_key: PathBuf,
     certificate: Option<PathBuf>,
     #[serde(default)]
+    published_keys: Vec<PathBuf>,
+    #[serde(default)]
     key_id: KeyIdMode,
     algorithm: Option<Algorithm>,
     #[serde(default)]
@@ -211,6 +213,8 @@ pub(crate) struct Config {
     pub(crate) lifetime: Duration,
     pub(crate) signing_key: PathBuf,
     pub(crate) certificate: Option<PathBuf>,
+    /// Certificates or public keys published without signing (rotation).
+    pub(crate) published_keys: Vec<PathBuf>,
     pub(crate) key_id: KeyIdMode,
     pub(crate) algorithm: Option<Algorithm>,
     pub(crate) generate_key: bool,
@@ -329,6 +333,12 @@ impl Config {
             lifetime: file.token.lifetime,
             signing_key: resolve(&file.token.signing_key),
             certificate: file.token.certificate.as_deref().map(resolve),
+            published_keys: file
+                .token
+                .published_keys
+                .iter()
+                .map(|p| resolve(p))
+                .collect(),
             key_id: file.token.key_id,
             algorithm: file.token.algorithm,
             generate_key: file.token.generate_key,
@@ -383,6 +393,7 @@ impl Config {
     pub(crate) fn watched_files(&self) -> Vec<PathBuf> {
         let mut files = vec![self.path.clone(), self.signing_key.clone()];
         files.extend(self.certificate.clone());
+        files.extend(self.published_keys.iter().cloned());
         files.extend(self.htpasswd.clone());
         if let Some(tls) = &self.tls {
             files.push(tls.certificate.clone());
@@ -447,6 +458,9 @@ impl Config {
         if let Some(certificate) = &self.certificate {
             builder = builder.certificate_pem_file(certificate);
         }
+        for key in &self.published_keys {
+            builder = builder.published_key_pem_file(key);
+        }
         builder.build().map_err(|e| self.setting_error(&e))
     }
 
@@ -483,27 +497,45 @@ impl Config {
 
     /// The registry's `auth.token` block for this configuration.
     pub(crate) fn registry_snippet(&self) -> String {
+        self.registry_snippet_with(None, None)
+    }
+
+    /// The registry's `auth.token` block, naming a `rootcertbundle` and a
+    /// `jwks` file written for it (`registry-config --bundle --jwks`).
+    pub(crate) fn registry_snippet_with(
+        &self,
+        bundle: Option<&Path>,
+        jwks: Option<&Path>,
+    ) -> String {
         let scheme = if self.tls.is_some() { "https" } else { "http" };
         let service = self
             .services
             .as_ref()
             .and_then(|s| s.first())
             .map_or("registry.example.com", String::as_str);
-        let bundle = self.certificate.as_ref().unwrap_or(&self.signing_key);
-        let bundle = std::fs::canonicalize(bundle).unwrap_or_else(|_| bundle.clone());
+        let absolute = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+        let bundle = bundle
+            .or(self.certificate.as_deref())
+            .unwrap_or(&self.signing_key);
         let note = if self.certificate.is_none() {
             "  # set token.certificate: the registry needs a certificate of the signing key\n"
         } else {
             ""
         };
+        let jwks = match jwks {
+            Some(file) => format!("    jwks: {}\n", absolute(file).display()),
+            None => format!(
+                "    # registry v3 can also find the key by kid in a JWKS file:\n    \
+                 # jwks: /path/to/jwks.json   (from {scheme}://{}/.well-known/jwks.json)\n",
+                self.listen
+            ),
+        };
         format!(
             "auth:\n  token:\n    realm: {scheme}://{listen}/token\n    service: {service}\n    \
-             issuer: {issuer}\n    rootcertbundle: {bundle}\n{note}    \
-             # registry v3 can also find the key by kid in a JWKS file:\n    \
-             # jwks: /path/to/jwks.json   (from {scheme}://{listen}/.well-known/jwks.json)\n",
+             issuer: {issuer}\n    rootcertbundle: {bundle}\n{note}{jwks}",
             listen = self.listen,
             issuer = self.issuer,
-            bundle = bundle.display(),
+            bundle = absolute(bundle).display(),
         )
     }
 }

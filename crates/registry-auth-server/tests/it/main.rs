@@ -11,3 +11,4 @@ mod cli;
 mod cluster;
 mod docker_cli;
 mod e2e_server;
+mod keys;

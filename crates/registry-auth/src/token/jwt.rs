@@ -10,7 +10,9 @@ use data_encoding::{BASE64, BASE64URL_NOPAD};
 use serde::Serialize;
 use serde_json::json;
 
-use super::{Algorithm, Clock, KeyIdMode, SigningKey, SystemClock, Token, TokenGenerator};
+use super::{
+    Algorithm, Clock, KeyIdMode, PublishedKey, SigningKey, SystemClock, Token, TokenGenerator,
+};
 use crate::protocol::authz::AccessRequest;
 use crate::protocol::backend::BackendError;
 use crate::protocol::identity::Identity;
@@ -31,6 +33,9 @@ use crate::setting::{BuildError, DAY, MINUTE, within};
 pub struct JwtGenerator {
     key: SigningKey,
     kid: String,
+    chain: Vec<Vec<u8>>,
+    key_id_mode: KeyIdMode,
+    published: Vec<PublishedKey>,
     issuer: String,
     lifetime: Duration,
     clock: Arc<dyn Clock>,
@@ -88,8 +93,9 @@ impl JwtGenerator {
     /// enough.
     fn new(
         key: SigningKey,
-        chain: &[Vec<u8>],
+        chain: Vec<Vec<u8>>,
         key_id: KeyIdMode,
+        published: Vec<PublishedKey>,
         issuer: String,
         lifetime: Duration,
         clock: Arc<dyn Clock>,
@@ -112,6 +118,9 @@ impl JwtGenerator {
             encoded_header: BASE64URL_NOPAD.encode(header.as_bytes()),
             key,
             kid,
+            chain,
+            key_id_mode: key_id,
+            published,
             issuer,
             lifetime,
             clock,
@@ -122,6 +131,43 @@ impl JwtGenerator {
     /// The `kid` tokens carry.
     pub fn key_id(&self) -> &str {
         &self.kid
+    }
+
+    /// The keys published beside the signing key (in the JWKS and the
+    /// registry bundle), without signing.
+    pub fn published_keys(&self) -> &[PublishedKey] {
+        &self.published
+    }
+
+    /// What a registry's `rootcertbundle` should hold to trust every key
+    /// of this generator: the signing certificate chain's last certificate
+    /// (the leaf when self-signed, else the top of the chain given) and the
+    /// certificate of each published key that came from one, as PEM.
+    /// Empty when no certificate was given.
+    pub fn trust_bundle_pem(&self) -> String {
+        let pem = |der: &[u8]| {
+            let body = BASE64.encode(der);
+            let lines: Vec<&str> = body
+                .as_bytes()
+                .chunks(64)
+                .filter_map(|c| std::str::from_utf8(c).ok())
+                .collect();
+            format!(
+                "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+                lines.join("\n")
+            )
+        };
+        self.chain
+            .last()
+            .map(|der| der.as_slice())
+            .into_iter()
+            .chain(
+                self.published
+                    .iter()
+                    .filter_map(PublishedKey::certificate_der),
+            )
+            .map(pem)
+            .collect()
     }
 
     /// The signing key.
@@ -199,7 +245,11 @@ impl TokenGenerator for JwtGenerator {
     }
 
     fn jwks(&self) -> Option<serde_json::Value> {
-        Some(json!({ "keys": [self.key.public_jwk(&self.kid)] }))
+        let mut keys = vec![self.key.public_jwk(&self.kid)];
+        for key in &self.published {
+            keys.push(key.public_jwk(&key.key_id(self.key_id_mode)));
+        }
+        Some(json!({ "keys": keys }))
     }
 
     /// RSA (about 0.9 ms for 2048 bits) and the larger curves (0.14 ms
@@ -222,6 +272,7 @@ impl TokenGenerator for JwtGenerator {
 pub struct JwtGeneratorBuilder {
     key: Option<SigningKey>,
     chain: Vec<Vec<u8>>,
+    published: Vec<PublishedKey>,
     key_id: KeyIdMode,
     algorithm: Option<Algorithm>,
     issuer: Option<String>,
@@ -235,6 +286,7 @@ impl Default for JwtGeneratorBuilder {
         JwtGeneratorBuilder {
             key: None,
             chain: Vec::new(),
+            published: Vec::new(),
             key_id: KeyIdMode::default(),
             algorithm: None,
             issuer: None,
@@ -313,6 +365,29 @@ impl JwtGeneratorBuilder {
         }
     }
 
+    /// Publishes a key without signing with it: the next key of a
+    /// rotation, before it signs (registries read their trusted keys only
+    /// at start), or the previous one, until the tokens it signed expire.
+    /// It goes into the JWKS and [`JwtGenerator::trust_bundle_pem`].
+    /// Defaults to none.
+    pub fn published_key(mut self, key: PublishedKey) -> Self {
+        self.published.push(key);
+        self
+    }
+
+    /// Reads a key to publish from a PEM certificate or public key; see
+    /// [`published_key`](Self::published_key). A private key is refused.
+    pub fn published_key_pem_file(self, path: impl AsRef<Path>) -> Self {
+        let path = path.as_ref();
+        match PublishedKey::from_pem_file(path) {
+            Ok(key) => self.published_key(key),
+            Err(e) => self.fail(BuildError::invalid(
+                "published_keys",
+                format!("{}: {e}", path.display()),
+            )),
+        }
+    }
+
     /// How the `kid` header is computed. Defaults to
     /// [`KeyIdMode::Libtrust`].
     pub fn key_id(mut self, mode: KeyIdMode) -> Self {
@@ -353,6 +428,7 @@ impl JwtGeneratorBuilder {
         self.key.is_some()
             || self.error.is_some()
             || !self.chain.is_empty()
+            || !self.published.is_empty()
             || self.key_id != KeyIdMode::default()
             || self.algorithm.is_some()
             || self.issuer.is_some()
@@ -388,6 +464,22 @@ impl JwtGeneratorBuilder {
             super::check_leaf_matches(&self.chain, key.public_key_der())
                 .map_err(|e| BuildError::invalid("certificate", e.to_string()))?;
         }
+        // Two entries for one key would give a registry two answers for a
+        // kid (and say the operator listed a file twice).
+        let mut seen = vec![key.public_key_der()];
+        for (n, published) in self.published.iter().enumerate() {
+            if seen.contains(&published.public_key_der()) {
+                return Err(BuildError::invalid(
+                    "published_keys",
+                    format!(
+                        "key {} ({}) is the signing key or listed twice",
+                        n + 1,
+                        published.key_id(self.key_id)
+                    ),
+                ));
+            }
+            seen.push(published.public_key_der());
+        }
         Ok(())
     }
 
@@ -415,8 +507,9 @@ impl JwtGeneratorBuilder {
         };
         Ok(JwtGenerator::new(
             key,
-            &self.chain,
+            self.chain,
             self.key_id,
+            self.published,
             issuer,
             self.lifetime,
             self.clock,

@@ -9,6 +9,7 @@ mod certificate;
 mod jwt;
 mod key;
 mod key_id;
+mod published;
 mod verify;
 
 use std::fmt;
@@ -20,6 +21,7 @@ pub use jwt::{JwtGenerator, JwtGeneratorBuilder};
 pub(crate) use key::warn_if_readable_by_others;
 pub use key::{Algorithm, KeyError, SigningKey};
 pub use key_id::KeyIdMode;
+pub use published::{PublishedKey, PublishedKeyError};
 pub use verify::{Validation, VerifiedToken, VerifyError, decode_unverified, verify};
 
 use crate::protocol::authz::AccessRequest;
