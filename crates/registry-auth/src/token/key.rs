@@ -59,6 +59,22 @@ impl fmt::Display for Algorithm {
     }
 }
 
+/// A JWKS entry: the key's required members, then `kid`, `alg`, `use`.
+pub(crate) fn jwk_json(
+    members: &[(&'static str, String)],
+    kid: &str,
+    alg: Algorithm,
+) -> serde_json::Value {
+    let mut jwk = serde_json::Map::new();
+    for (k, v) in members {
+        jwk.insert((*k).into(), json!(v));
+    }
+    jwk.insert("kid".into(), json!(kid));
+    jwk.insert("alg".into(), json!(alg.as_str()));
+    jwk.insert("use".into(), json!("sig"));
+    serde_json::Value::Object(jwk)
+}
+
 /// Why a key could not be loaded.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -286,14 +302,7 @@ impl SigningKey {
     /// The public key as a JWK for a JWKS document, with `kid`, `alg` and
     /// `use`.
     pub fn public_jwk(&self, kid: &str) -> serde_json::Value {
-        let mut jwk = serde_json::Map::new();
-        for (k, v) in self.public_jwk_members() {
-            jwk.insert(k.into(), json!(v));
-        }
-        jwk.insert("kid".into(), json!(kid));
-        jwk.insert("alg".into(), json!(self.alg.as_str()));
-        jwk.insert("use".into(), json!("sig"));
-        serde_json::Value::Object(jwk)
+        jwk_json(&self.public_jwk_members(), kid, self.alg)
     }
 
     /// Signs `message`: a raw `r||s` signature for ECDSA, PKCS#1 v1.5 for RSA.

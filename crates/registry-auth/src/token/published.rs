@@ -8,7 +8,6 @@ use std::path::Path;
 use data_encoding::BASE64URL_NOPAD;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, SubjectPublicKeyInfoDer};
-use serde_json::json;
 
 use super::key::Algorithm;
 use super::key_id::{self, KeyIdMode};
@@ -140,14 +139,7 @@ impl PublishedKey {
 
     /// The key as a JWK for a JWKS document.
     pub fn public_jwk(&self, kid: &str) -> serde_json::Value {
-        let mut jwk = serde_json::Map::new();
-        for (k, v) in &self.members {
-            jwk.insert((*k).into(), json!(v));
-        }
-        jwk.insert("kid".into(), json!(kid));
-        jwk.insert("alg".into(), json!(self.alg.as_str()));
-        jwk.insert("use".into(), json!("sig"));
-        serde_json::Value::Object(jwk)
+        super::key::jwk_json(&self.members, kid, self.alg)
     }
 }
 
