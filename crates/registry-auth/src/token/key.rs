@@ -253,8 +253,10 @@ impl SigningKey {
         key_id::libtrust(&self.spki)
     }
 
-    /// The RFC 7638 JWK thumbprint of the public key (what registry v3
-    /// indexes `rootcertbundle` keys by).
+    /// The JWK thumbprint of the public key as registry v3 computes it,
+    /// which is what v3 indexes `rootcertbundle` keys by: RFC 7638 but for
+    /// EC leading zeros (see
+    /// [`KeyIdMode::Thumbprint`](super::KeyIdMode::Thumbprint)).
     pub fn jwk_thumbprint(&self) -> String {
         key_id::thumbprint(&self.public_jwk_members())
     }

@@ -1,5 +1,5 @@
-//! Key ids: the libtrust fingerprint (registry 2.8) and the RFC 7638 JWK
-//! thumbprint (registry v3).
+//! Key ids: the libtrust fingerprint (registry 2.8) and the JWK thumbprint
+//! as registry v3 computes it (RFC 7638 but for EC leading zeros).
 
 use aws_lc_rs::digest::{SHA256, digest};
 use data_encoding::{BASE32_NOPAD, BASE64URL_NOPAD};
@@ -17,8 +17,12 @@ pub enum KeyIdMode {
     /// matches against its `rootcertbundle`. Defaults to this.
     #[default]
     Libtrust,
-    /// The RFC 7638 JWK thumbprint, which registry v3 (3.1 and later)
-    /// matches against its `rootcertbundle`.
+    /// The JWK thumbprint as registry v3 (3.1 and later) computes it for
+    /// the keys of its `rootcertbundle`: RFC 7638, except that EC
+    /// coordinates lose their leading zero bytes (v3 writes Go's
+    /// `big.Int.Bytes()`; RFC 7518 keeps them fixed-size). The two differ
+    /// for about one P-256 key in 128; with the RFC's value v3 would refuse
+    /// those keys' tokens (found by the test over many generated keys).
     Thumbprint,
 }
 
@@ -37,16 +41,38 @@ pub(crate) fn libtrust(spki_der: &[u8]) -> String {
     out
 }
 
-/// RFC 7638: SHA-256 of the JWK's required members as JSON, members in
-/// lexicographic order, no white space; base64url without padding.
+/// The thumbprint registry v3 matches (see [`KeyIdMode::Thumbprint`]):
+/// RFC 7638's SHA-256 of the JWK's required members as JSON, members in
+/// lexicographic order, no white space, base64url without padding; EC
+/// coordinates (`x`, `y` of `kty` `EC`) without leading zero bytes.
 /// `members` must already be sorted by name.
 pub(crate) fn thumbprint(members: &[(&str, String)]) -> String {
+    let ec = members.iter().any(|(k, v)| *k == "kty" && v == "EC");
     let body: Vec<String> = members
         .iter()
-        .map(|(k, v)| format!("{}:{}", json_string(k), json_string(v)))
+        .map(|(k, v)| {
+            let value = if ec && (*k == "x" || *k == "y") {
+                without_leading_zeros(v)
+            } else {
+                v.clone()
+            };
+            format!("{}:{}", json_string(k), json_string(&value))
+        })
         .collect();
     let canonical = format!("{{{}}}", body.join(","));
     BASE64URL_NOPAD.encode(digest(&SHA256, canonical.as_bytes()).as_ref())
+}
+
+/// A base64url number without its leading zero bytes, as Go's
+/// `big.Int.Bytes()` writes it.
+fn without_leading_zeros(b64: &str) -> String {
+    match BASE64URL_NOPAD.decode(b64.as_bytes()) {
+        Ok(bytes) => {
+            let first = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len());
+            BASE64URL_NOPAD.encode(&bytes[first..])
+        }
+        Err(_) => b64.to_owned(),
+    }
 }
 
 fn json_string(s: &str) -> String {
@@ -88,6 +114,43 @@ mod tests {
         assert_eq!(
             thumbprint(&members),
             "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+        );
+    }
+
+    /// An EC key whose x starts with a zero byte: the thumbprint hashes x
+    /// without it, as registry v3 does, and equals the RFC's value when
+    /// there is no such byte.
+    #[test]
+    fn ec_coordinates_lose_leading_zeros_as_registry_v3_writes_them() {
+        let x_with_zero = BASE64URL_NOPAD.encode(&[&[0u8][..], &[7u8; 31][..]].concat());
+        let x_without = BASE64URL_NOPAD.encode(&[7u8; 31]);
+        let y = BASE64URL_NOPAD.encode(&[9u8; 32]);
+        let members = |x: &str| {
+            [
+                ("crv", "P-256".to_owned()),
+                ("kty", "EC".to_owned()),
+                ("x", x.to_owned()),
+                ("y", y.clone()),
+            ]
+        };
+        assert_eq!(
+            thumbprint(&members(&x_with_zero)),
+            thumbprint(&members(&x_without))
+        );
+        let rfc =
+            format!("{{\"crv\":\"P-256\",\"kty\":\"EC\",\"x\":\"{x_with_zero}\",\"y\":\"{y}\"}}");
+        let rfc = BASE64URL_NOPAD.encode(digest(&SHA256, rfc.as_bytes()).as_ref());
+        assert_ne!(thumbprint(&members(&x_with_zero)), rfc);
+        // RSA members are hashed as given (n has no leading zero to lose).
+        let rsa = [
+            ("e", "AQAB".to_owned()),
+            ("kty", "RSA".to_owned()),
+            ("n", x_with_zero),
+        ];
+        let canonical = format!("{{\"e\":\"AQAB\",\"kty\":\"RSA\",\"n\":\"{}\"}}", rsa[2].1);
+        assert_eq!(
+            thumbprint(&rsa),
+            BASE64URL_NOPAD.encode(digest(&SHA256, canonical.as_bytes()).as_ref())
         );
     }
 }

@@ -124,7 +124,8 @@ impl PublishedKey {
         key_id::libtrust(&self.spki)
     }
 
-    /// The RFC 7638 JWK thumbprint (registry v3's `kid` for bundle keys).
+    /// The JWK thumbprint as registry v3 computes it (its `kid` for bundle
+    /// keys; see [`KeyIdMode::Thumbprint`]).
     pub fn jwk_thumbprint(&self) -> String {
         key_id::thumbprint(&self.members)
     }

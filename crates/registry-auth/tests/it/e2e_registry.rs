@@ -598,3 +598,178 @@ async fn skopeo_with_only_an_identity_token_until_it_is_revoked() {
     );
     s.stop().await;
 }
+
+/// A key made for the matrix below: its PEM, its certificate's PEM, and
+/// what it is.
+struct MadeKey {
+    kind: &'static str,
+    key_pem: String,
+    cert_pem: String,
+}
+
+fn make_key(kind: &'static str, alg: &'static rcgen::SignatureAlgorithm) -> MadeKey {
+    let key = rcgen::KeyPair::generate_for(alg).expect("generate key");
+    let cert = rcgen::CertificateParams::new(Vec::<String>::new())
+        .expect("params")
+        .self_signed(&key)
+        .expect("certificate");
+    MadeKey {
+        kind,
+        key_pem: key.serialize_pem(),
+        cert_pem: cert.pem(),
+    }
+}
+
+/// Whether an EC key's public point has a coordinate that starts with a
+/// zero byte: the keys where a careless JWK or thumbprint goes wrong.
+fn has_leading_zero_coordinate(made: &MadeKey) -> bool {
+    let Ok(key) = registry_auth::token::SigningKey::from_pem(made.key_pem.as_bytes()) else {
+        return false;
+    };
+    let spki = key.public_key_der();
+    // Uncompressed point 0x04 || X || Y at the end of the SPKI.
+    let size = match made.kind {
+        "P-256" => 32,
+        "P-384" => 48,
+        _ => return false,
+    };
+    let point = &spki[spki.len() - (2 * size + 1)..];
+    point[1] == 0 || point[1 + size] == 0
+}
+
+/// The keys a user may bring, made fresh: of each type several at random,
+/// and for the EC curves some whose coordinates start with a zero byte
+/// (found by drawing keys until there are some).
+fn made_keys() -> Vec<MadeKey> {
+    let mut keys = Vec::new();
+    for (kind, alg, random, with_zero) in [
+        ("P-256", &rcgen::PKCS_ECDSA_P256_SHA256, 16, 2),
+        ("P-384", &rcgen::PKCS_ECDSA_P384_SHA384, 8, 2),
+        ("Ed25519", &rcgen::PKCS_ED25519, 8, 0),
+        ("RSA-2048", &rcgen::PKCS_RSA_SHA256, 4, 0),
+    ] {
+        for _ in 0..random {
+            keys.push(make_key(kind, alg));
+        }
+        let mut found = 0;
+        for _ in 0..20_000 {
+            if found == with_zero {
+                break;
+            }
+            let made = make_key(kind, alg);
+            if has_leading_zero_coordinate(&made) {
+                keys.push(made);
+                found += 1;
+            }
+        }
+        assert_eq!(found, with_zero, "{kind}: no key with a leading zero found");
+    }
+    keys
+}
+
+/// Every key-id form, for many freshly made keys of every type, against
+/// registry 2.8 and v3.1.1 at once: each registry trusts the certificates
+/// of all the keys (and v3 also, in a second instance, a JWKS of them under
+/// their libtrust ids); a token signed by each key in each form must be
+/// accepted exactly where the README's table says.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_key_id_form_for_many_made_keys_on_both_registries() {
+    require_registry_and_skopeo();
+    let keys = made_keys();
+    let work = tempfile::tempdir().expect("tempdir");
+    let bundle = work.path().join("bundle.pem");
+    let bundle_text: String = keys.iter().map(|k| k.cert_pem.clone()).collect();
+    std::fs::write(&bundle, bundle_text).expect("bundle");
+    // Registry 2.8 refuses to start with an Ed25519 certificate in its
+    // bundle ("public key type ed25519.PublicKey is not supported").
+    let bundle_2_8 = work.path().join("bundle-2.8.pem");
+    let bundle_text: String = keys
+        .iter()
+        .filter(|k| k.kind != "Ed25519")
+        .map(|k| k.cert_pem.clone())
+        .collect();
+    std::fs::write(&bundle_2_8, bundle_text).expect("bundle");
+    let jwks = work.path().join("jwks.json");
+    let entries: Vec<serde_json::Value> = keys
+        .iter()
+        .map(|k| {
+            let key = registry_auth::token::SigningKey::from_pem(k.key_pem.as_bytes())
+                .expect("made key loads");
+            key.public_jwk(&key.libtrust_key_id())
+        })
+        .collect();
+    std::fs::write(&jwks, serde_json::json!({ "keys": entries }).to_string()).expect("jwks");
+    // The realm is never asked: tokens are made in process.
+    let realm = "http://127.0.0.1:9/token";
+    let v2 = Registry::start(realm, SERVICE, ISSUER, &bundle_2_8).await;
+    let v3 = Registry::start_v3(realm, SERVICE, ISSUER, &bundle, None).await;
+    let v3_jwks = Registry::start_v3(realm, SERVICE, ISSUER, &bundle, Some(&jwks)).await;
+    let client = reqwest::Client::new();
+    let accepts = |registry: &Registry, token: String| {
+        let request = client
+            .get(format!("http://{}/v2/", registry.addr))
+            .bearer_auth(token);
+        async move {
+            request
+                .send()
+                .await
+                .map(|r| r.status() == 200)
+                .unwrap_or(false)
+        }
+    };
+    let mut wrong = Vec::new();
+    let mut checks = 0;
+    for (n, made) in keys.iter().enumerate() {
+        for (form, x5c, mode) in [
+            ("x5c", true, KeyIdMode::Libtrust),
+            ("libtrust kid", false, KeyIdMode::Libtrust),
+            ("thumbprint kid", false, KeyIdMode::Thumbprint),
+        ] {
+            let mut b = AuthServer::builder()
+                .authenticator(crate::support::users())
+                .authorizer(crate::support::policy())
+                .signing_key_pem(made.key_pem.as_bytes())
+                .key_id(mode)
+                .issuer(ISSUER)
+                .service(SERVICE);
+            if x5c {
+                b = b.certificate_pem(made.cert_pem.as_bytes());
+            }
+            let server = b.build().expect("server");
+            let request = registry_auth::TokenRequest::new(registry_auth::Credentials::password(
+                "alice", "alice-pw",
+            ))
+            .with_service(SERVICE);
+            let token = server.issue(request).await.expect("token").token.token;
+            let ed25519 = made.kind == "Ed25519";
+            // (registry, what the README's table says)
+            let expected = [
+                ("2.8", &v2, !ed25519 && mode == KeyIdMode::Libtrust),
+                ("v3", &v3, x5c || mode == KeyIdMode::Thumbprint),
+                ("v3 + jwks", &v3_jwks, true),
+            ];
+            for (name, registry, want) in expected {
+                checks += 1;
+                let got = accepts(registry, token.clone()).await;
+                if got != want {
+                    wrong.push(format!(
+                        "{} #{n} {form} on {name}: accepted={got}, expected {want}",
+                        made.kind
+                    ));
+                }
+            }
+        }
+    }
+    println!("{} keys, {checks} checks", keys.len());
+    assert!(
+        wrong.is_empty(),
+        "{} of {checks} checks differ from the table:\n{}\n--- 2.8 log:\n{}\n--- v3 log:\n{}",
+        wrong.len(),
+        wrong.join("\n"),
+        v2.log(),
+        v3.log()
+    );
+    v2.stop().await;
+    v3.stop().await;
+    v3_jwks.stop().await;
+}
