@@ -773,3 +773,77 @@ async fn every_key_id_form_for_many_made_keys_on_both_registries() {
     v3.stop().await;
     v3_jwks.stop().await;
 }
+
+/// A signing certificate issued by a CA: the registries trust only the CA,
+/// and two different leaves (two signing keys, as after a rotation) both
+/// work with no change to either registry. The chain goes out as `x5c`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leaves_of_a_trusted_ca_sign_without_touching_the_registries() {
+    require_registry_and_skopeo();
+    let ca_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key");
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "registry-auth test CA");
+    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).expect("CA");
+    let work = tempfile::tempdir().expect("tempdir");
+    let bundle = work.path().join("ca.pem");
+    std::fs::write(&bundle, ca.pem()).expect("bundle");
+    let realm = "http://127.0.0.1:9/token";
+    let v2 = Registry::start(realm, SERVICE, ISSUER, &bundle).await;
+    let v3 = Registry::start_v3(realm, SERVICE, ISSUER, &bundle, None).await;
+    let client = reqwest::Client::new();
+    for (n, alg) in [
+        &rcgen::PKCS_ECDSA_P256_SHA256,
+        &rcgen::PKCS_ECDSA_P384_SHA384,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let key = rcgen::KeyPair::generate_for(alg).expect("leaf key");
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, format!("token signer {n}"));
+        let leaf = params.signed_by(&key, &ca).expect("leaf");
+        // Leaf first, then the CA: the whole chain goes out as x5c.
+        let chain = format!("{}{}", leaf.pem(), ca.pem());
+        let server = AuthServer::builder()
+            .authenticator(crate::support::users())
+            .authorizer(crate::support::policy())
+            .signing_key_pem(key.serialize_pem().as_bytes())
+            .certificate_pem(chain.as_bytes())
+            .issuer(ISSUER)
+            .service(SERVICE)
+            .build()
+            .expect("server");
+        let request = registry_auth::TokenRequest::new(registry_auth::Credentials::password(
+            "alice", "alice-pw",
+        ))
+        .with_service(SERVICE);
+        let token = server.issue(request).await.expect("token").token.token;
+        let header = registry_auth::token::decode_unverified(&token)
+            .expect("header")
+            .header;
+        assert_eq!(header["x5c"].as_array().map(Vec::len), Some(2), "{header}");
+        for registry in [&v2, &v3] {
+            let status = client
+                .get(format!("http://{}/v2/", registry.addr))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .expect("registry answers")
+                .status();
+            assert_eq!(
+                status,
+                200,
+                "leaf {n} at {}:\n{}",
+                registry.addr,
+                registry.log()
+            );
+        }
+    }
+    v2.stop().await;
+    v3.stop().await;
+}
