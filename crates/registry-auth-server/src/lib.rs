@@ -9,6 +9,7 @@
 mod commands;
 mod config;
 mod identity_tokens;
+mod key_report;
 mod keys;
 mod serve;
 
@@ -108,6 +109,12 @@ enum Command {
         #[arg(long = "scope", required = true, num_args = 1..)]
         scopes: Vec<String>,
     },
+    /// Show the keys a configuration signs with and publishes: ids,
+    /// algorithm, certificate expiry.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Inspect tokens.
     Token {
         #[command(subcommand)]
@@ -162,6 +169,17 @@ enum IdentityTokensCommand {
         /// Revoke every token of this user.
         #[arg(long)]
         user: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// One line per key: role (signing, published), algorithm, libtrust
+    /// id, thumbprint, certificate expiry, file.
+    List {
+        /// The configuration file.
+        #[arg(long, short, env = "REGISTRY_AUTH_CONFIG")]
+        config: PathBuf,
     },
 }
 
@@ -243,6 +261,9 @@ pub fn main() -> ExitCode {
             ip,
             scopes,
         } => commands::check(&config, user, password, service, ip, &scopes),
+        Command::Keys {
+            command: KeysCommand::List { config },
+        } => key_report::list(&config),
         Command::Token { command } => match command {
             TokenCommand::Decode { token } => commands::token_decode(&token),
             TokenCommand::Verify { token, config } => commands::token_verify(&token, &config),

@@ -54,6 +54,7 @@ pub(crate) async fn run(config_path: PathBuf) -> Result<(), String> {
     sync_credentials(&server, &config)
         .await
         .map_err(|e| format!("{}: state store: {e}", config.path.display()))?;
+    watch_signing_certificate(&config);
     println!(
         "registry-auth: configure the registry with\n\n{}",
         config.registry_snippet()
@@ -260,6 +261,7 @@ async fn reload(
     // so no refresh slips through in between. A store that cannot be
     // reached does not hold the reload back: it is retried.
     let synced = sync_credentials(&server, &new).await;
+    watch_signing_certificate(&new);
     shared.current.store(Arc::new(server.router()));
     Ok((new, server, synced))
 }
@@ -280,6 +282,14 @@ async fn sync_credentials(server: &AuthServer, config: &Config) -> Result<(), St
         );
     }
     Ok(())
+}
+
+/// The signing certificate's time left, as the configuration in force has
+/// it (the key exists by now: the server was just built with it).
+fn watch_signing_certificate(config: &Config) {
+    if let Ok(generator) = config.jwt_generator(crate::config::MissingKey::Refuse) {
+        crate::key_report::watch_signing_certificate(&generator);
+    }
 }
 
 /// Deletes expired identity tokens and forgotten failure counts, hourly.

@@ -181,3 +181,86 @@ fn keys_that_cannot_be_published_are_named() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_are_listed_and_a_certificate_near_its_end_is_said() {
+    registry_auth_testkit::require_tools(&["openssl"]);
+    let site = Site::new();
+    let next = site.path("next");
+    let out = run(
+        &["init", next.to_str().unwrap(), "--service", "registry.test"],
+        None,
+    );
+    assert!(out.status.success(), "{:?}", text(&out));
+    // A certificate of the signing key with ten days left.
+    let short = site.path("short.crt");
+    let status = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-new",
+            "-x509",
+            "-days",
+            "10",
+            "-subj",
+            "/CN=registry-auth",
+            "-key",
+        ])
+        .arg(site.path("token.key"))
+        .arg("-out")
+        .arg(&short)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    write_keys_config(&site, "token.key", "short.crt", &["next/token.crt"]);
+    let config = site.config_path();
+    let out = run(
+        &["keys", "list", "--config", config.to_str().unwrap()],
+        None,
+    );
+    let (listing, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let lines: Vec<&str> = listing.lines().collect();
+    assert_eq!(lines.len(), 3, "{listing}");
+    assert!(lines[0].starts_with("ROLE"), "{listing}");
+    assert!(lines[1].starts_with("signing    ES256"), "{listing}");
+    assert!(
+        lines[1].contains("(9 days)") || lines[1].contains("(10 days)"),
+        "{listing}"
+    );
+    assert!(lines[1].ends_with("token.key"), "{listing}");
+    assert!(lines[2].starts_with("published  ES256"), "{listing}");
+    assert!(lines[2].ends_with("next/token.crt"), "{listing}");
+    // The JWKS the server publishes names the same two keys.
+    let server = Server::start(&site.config_path(), &[], &site.url("/healthz")).await;
+    let jwks: serde_json::Value = reqwest::get(site.url("/.well-known/jwks.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for (line, key) in lines[1..].iter().zip(jwks["keys"].as_array().unwrap()) {
+        let kid = key["kid"].as_str().unwrap();
+        assert!(line.contains(kid), "{kid} not in {line}");
+    }
+    // Ten days left: said at start, and in /metrics.
+    assert!(
+        server
+            .log()
+            .contains("the signing certificate expires soon"),
+        "{}",
+        server.log()
+    );
+    let metrics = reqwest::get(site.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let left: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("registry_auth_signing_certificate_expiry_seconds "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no expiry gauge in:\n{metrics}"));
+    assert!(left > 8.0 * 86_400.0 && left <= 10.0 * 86_400.0, "{left}");
+    drop(server);
+}

@@ -2,6 +2,7 @@
 //! key through its `rootcertbundle` (works on registry 2.8 and v3 alike).
 
 use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
@@ -58,6 +59,22 @@ pub(crate) fn parse_chain(pem: &[u8]) -> Result<Vec<Vec<u8>>, CertificateError> 
     Ok(chain)
 }
 
+/// The validity period of a DER certificate: not before, not after.
+/// `None` when it is not valid X.509.
+pub fn certificate_validity(der: &[u8]) -> Option<(SystemTime, SystemTime)> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    let at = |t: x509_parser::time::ASN1Time| {
+        let seconds = t.timestamp();
+        if seconds >= 0 {
+            UNIX_EPOCH.checked_add(Duration::from_secs(seconds.unsigned_abs()))
+        } else {
+            UNIX_EPOCH.checked_sub(Duration::from_secs(seconds.unsigned_abs()))
+        }
+    };
+    let validity = cert.validity();
+    Some((at(validity.not_before)?, at(validity.not_after)?))
+}
+
 /// Checks that the leaf certificate carries `spki` as its public key.
 pub(crate) fn check_leaf_matches(chain: &[Vec<u8>], spki: &[u8]) -> Result<(), CertificateError> {
     let leaf = chain.first().ok_or(CertificateError::NoCertificate)?;
@@ -67,4 +84,30 @@ pub(crate) fn check_leaf_matches(chain: &[Vec<u8>], spki: &[u8]) -> Result<(), C
         return Err(CertificateError::KeyMismatch);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validity_is_read_from_the_certificate() {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256);
+        let Ok(key) = key else { panic!("key") };
+        let Ok(mut params) = rcgen::CertificateParams::new(Vec::<String>::new()) else {
+            panic!("params")
+        };
+        params.not_before = rcgen::date_time_ymd(2020, 1, 2);
+        params.not_after = rcgen::date_time_ymd(2031, 3, 4);
+        let Ok(cert) = params.self_signed(&key) else {
+            panic!("certificate")
+        };
+        let day = |days: u64| UNIX_EPOCH + Duration::from_secs(days * 86_400);
+        // 2020-01-02 and 2031-03-04 in days since 1970.
+        assert_eq!(
+            certificate_validity(cert.der()),
+            Some((day(18_263), day(22_342)))
+        );
+        assert_eq!(certificate_validity(b"not a certificate"), None);
+    }
 }

@@ -133,6 +133,12 @@ impl JwtGenerator {
         &self.kid
     }
 
+    /// The signing certificate chain (DER, leaf first) tokens carry as
+    /// `x5c`; empty when none was given.
+    pub fn certificate_chain(&self) -> &[Vec<u8>] {
+        &self.chain
+    }
+
     /// The keys published beside the signing key (in the JWKS and the
     /// registry bundle), without signing.
     pub fn published_keys(&self) -> &[PublishedKey] {

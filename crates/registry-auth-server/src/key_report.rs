@@ -1,0 +1,103 @@
+//! `keys list`, and the signing certificate's expiry: which keys a
+//! configuration signs with and publishes, and a warning (in the log and
+//! in `/metrics`) before the signing certificate runs out, since a
+//! registry refuses tokens whose `x5c` certificate has expired.
+
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use registry_auth::token::{JwtGenerator, certificate_validity};
+
+use crate::config::{Config, MissingKey};
+
+/// A signing certificate closer than this to its end draws a warning.
+const WARN_BEFORE: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+
+fn date(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t)
+        .to_string()
+        .get(..10)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// How a certificate's end reads: its date and the days left, or that it
+/// has passed.
+fn expiry(der: Option<&[u8]>, now: SystemTime) -> String {
+    let Some((_, not_after)) = der.and_then(certificate_validity) else {
+        return "no certificate".to_owned();
+    };
+    match not_after.duration_since(now) {
+        Ok(left) => format!(
+            "until {} ({} days)",
+            date(not_after),
+            left.as_secs() / 86_400
+        ),
+        Err(_) => format!("EXPIRED {}", date(not_after)),
+    }
+}
+
+/// `keys list`: one line per key, signing key first.
+pub(crate) fn list(config_path: &Path) -> Result<(), String> {
+    let config = Config::load(config_path).map_err(|e| e.to_string())?;
+    let generator = config
+        .jwt_generator(MissingKey::Refuse)
+        .map_err(|e| e.to_string())?;
+    let now = SystemTime::now();
+    let signing = generator.signing_key();
+    println!(
+        "{:<10} {:<6} {:<60} {:<44} {:<32} FILE",
+        "ROLE", "ALG", "LIBTRUST ID", "THUMBPRINT", "CERTIFICATE"
+    );
+    println!(
+        "{:<10} {:<6} {:<60} {:<44} {:<32} {}",
+        "signing",
+        signing.algorithm().as_str(),
+        signing.libtrust_key_id(),
+        signing.jwk_thumbprint(),
+        expiry(
+            generator.certificate_chain().first().map(Vec::as_slice),
+            now
+        ),
+        config.signing_key.display()
+    );
+    for (path, key) in config.published_keys.iter().zip(generator.published_keys()) {
+        println!(
+            "{:<10} {:<6} {:<60} {:<44} {:<32} {}",
+            "published",
+            key.algorithm().as_str(),
+            key.libtrust_key_id(),
+            key.jwk_thumbprint(),
+            expiry(key.certificate_der(), now),
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// At start and on every reload: the seconds the signing certificate has
+/// left as a gauge (negative once expired), and a warning when fewer than
+/// 30 days are left.
+pub(crate) fn watch_signing_certificate(generator: &JwtGenerator) {
+    let Some((_, not_after)) = generator
+        .certificate_chain()
+        .first()
+        .and_then(|der| certificate_validity(der))
+    else {
+        return;
+    };
+    let now = SystemTime::now();
+    let left = match not_after.duration_since(now) {
+        Ok(left) => left.as_secs_f64(),
+        Err(past) => -past.duration().as_secs_f64(),
+    };
+    metrics::gauge!("registry_auth_signing_certificate_expiry_seconds").set(left);
+    if left < WARN_BEFORE.as_secs_f64() {
+        tracing::warn!(
+            not_after = %date(not_after),
+            days_left = (left / 86_400.0).floor(),
+            "the signing certificate expires soon (or has): registries refuse tokens \
+             whose certificate has expired; rotate the key (README: changing the signing key)"
+        );
+    }
+}
