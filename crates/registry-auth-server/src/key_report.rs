@@ -75,15 +75,17 @@ pub(crate) fn list(config_path: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// At start and on every reload: the seconds the signing certificate has
-/// left as a gauge (negative once expired), and a warning when fewer than
-/// 30 days are left.
-pub(crate) fn watch_signing_certificate(generator: &JwtGenerator) {
-    let Some((_, not_after)) = generator
-        .certificate_chain()
-        .first()
-        .and_then(|der| certificate_validity(der))
-    else {
+/// When the signing certificate of `generator` ends, if it has one.
+pub(crate) fn signing_certificate_end(generator: &JwtGenerator) -> Option<SystemTime> {
+    let leaf = generator.certificate_chain().first()?;
+    certificate_validity(leaf).map(|(_, not_after)| not_after)
+}
+
+/// At start and on every reload, for the signing certificate in force:
+/// the seconds it has left as a gauge (negative once expired), and a
+/// warning when fewer than 30 days are left.
+pub(crate) fn report_signing_certificate(not_after: Option<SystemTime>) {
+    let Some(not_after) = not_after else {
         return;
     };
     let now = SystemTime::now();

@@ -19,7 +19,8 @@ use registry_auth::serve::{RustlsConfig, rustls_config, shutdown_signal};
 use registry_auth::state::StateStore;
 use tower::ServiceExt;
 
-use crate::config::Config;
+use crate::config::{Config, MissingKey};
+use crate::key_report;
 
 /// What the request handlers share: the router of the token server of the
 /// configuration in force (built once per configuration), swapped whole on
@@ -46,15 +47,12 @@ pub(crate) async fn run(config_path: PathBuf) -> Result<(), String> {
     // One state store for the life of the process: refresh tokens and
     // failure counts survive reloads (and, in a database, restarts).
     let state = config.open_state().await.map_err(|e| e.to_string())?;
-    let server = config
-        .build_server(Arc::clone(&state))
-        .map_err(|e| e.to_string())?;
+    let server = build(&config, &state)?;
     // At start a store that cannot record the users is an error: tokens of
     // a user whose password changed while the server was down would live.
     sync_credentials(&server, &config)
         .await
         .map_err(|e| format!("{}: state store: {e}", config.path.display()))?;
-    watch_signing_certificate(&config);
     println!(
         "registry-auth: configure the registry with\n\n{}",
         config.registry_snippet()
@@ -243,9 +241,7 @@ async fn reload(
     old: &Config,
 ) -> Result<(Config, AuthServer, Result<(), String>), String> {
     let new = Config::load(path).map_err(|e| e.to_string())?;
-    let server = new
-        .build_server(Arc::clone(&shared.state))
-        .map_err(|e| e.to_string())?;
+    let server = build(&new, &shared.state)?;
     if new.listen != old.listen || new.tls.is_some() != old.tls.is_some() {
         tracing::warn!("server.listen and turning TLS on or off take effect only after a restart");
     }
@@ -261,7 +257,6 @@ async fn reload(
     // so no refresh slips through in between. A store that cannot be
     // reached does not hold the reload back: it is retried.
     let synced = sync_credentials(&server, &new).await;
-    watch_signing_certificate(&new);
     shared.current.store(Arc::new(server.router()));
     Ok((new, server, synced))
 }
@@ -284,12 +279,19 @@ async fn sync_credentials(server: &AuthServer, config: &Config) -> Result<(), St
     Ok(())
 }
 
-/// The signing certificate's time left, as the configuration in force has
-/// it (the key exists by now: the server was just built with it).
-fn watch_signing_certificate(config: &Config) {
-    if let Ok(generator) = config.jwt_generator(crate::config::MissingKey::Refuse) {
-        crate::key_report::watch_signing_certificate(&generator);
-    }
+/// The token server of `config` on `state`: the signing key read once
+/// (made first when `generate_key` asks), and its certificate's time left
+/// reported once the server is built.
+fn build(config: &Config, state: &Arc<dyn StateStore>) -> Result<AuthServer, String> {
+    let generator = config
+        .jwt_generator(MissingKey::Generate)
+        .map_err(|e| e.to_string())?;
+    let certificate_end = key_report::signing_certificate_end(&generator);
+    let server = config
+        .server_from(generator, Arc::clone(state))
+        .map_err(|e| e.to_string())?;
+    key_report::report_signing_certificate(certificate_end);
+    Ok(server)
 }
 
 /// Deletes expired identity tokens and forgotten failure counts, hourly.

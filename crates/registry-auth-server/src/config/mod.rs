@@ -464,15 +464,28 @@ impl Config {
         builder.build().map_err(|e| self.setting_error(&e))
     }
 
-    /// Builds the token server this configuration describes, keeping its
-    /// state in `state` (opened once per process and shared by the
-    /// servers that reloads build, so tokens and failure counts survive a
-    /// reload). Makes a development key when `generate_key` asks for one.
+    /// Builds the token server this configuration describes, as `serve`
+    /// does: the generator of [`jwt_generator`](Self::jwt_generator)
+    /// (making a development key when `generate_key` asks for one), then
+    /// [`server_from`](Self::server_from).
+    #[cfg(test)]
     pub(crate) fn build_server(
         &self,
         state: Arc<dyn StateStore>,
     ) -> Result<AuthServer, ConfigError> {
         let generator = self.jwt_generator(MissingKey::Generate)?;
+        self.server_from(generator, state)
+    }
+
+    /// The token server this configuration describes, signing with
+    /// `generator` and keeping its state in `state` (opened once per
+    /// process and shared by the servers that reloads build, so tokens and
+    /// failure counts survive a reload).
+    pub(crate) fn server_from(
+        &self,
+        generator: JwtGenerator,
+        state: Arc<dyn StateStore>,
+    ) -> Result<AuthServer, ConfigError> {
         self.server_with(generator)
             .state_store(state)
             .build()
