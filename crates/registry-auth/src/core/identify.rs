@@ -29,7 +29,13 @@ impl Core {
         request: &TokenRequest,
         service: &str,
     ) -> Result<(Identity, Option<Secret>), Error> {
-        let client_id = request.client_id.as_deref();
+        // Kept to a length that names any real client, so a client that
+        // sends kilobytes cannot grow the store by them.
+        let client_id: Option<String> = request
+            .client_id
+            .as_deref()
+            .map(|id| id.chars().take(MAX_CLIENT_ID_CHARS).collect());
+        let client_id = client_id.as_deref();
         match &request.credentials {
             Credentials::RefreshToken(token) => {
                 let identity = self
@@ -128,11 +134,6 @@ impl Core {
         // shares docker's stored token sends its own. A use is written
         // when the id is new to the token or the last one is a minute
         // old, so that most refreshes only read.
-        // Kept to a length that names any real client, so a client that
-        // sends kilobytes cannot grow the store by them.
-        let client_id: Option<String> =
-            client_id.map(|id| id.chars().take(MAX_CLIENT_ID_CHARS).collect());
-        let client_id = client_id.as_deref();
         let new_client = client_id.is_some_and(|id| {
             record.client_ids.len() < MAX_CLIENT_IDS && !record.client_ids.iter().any(|c| c == id)
         });
@@ -184,7 +185,7 @@ impl Core {
             identity.clone(),
             service.to_owned(),
             generation,
-            client_id.map(|id| id.chars().take(MAX_CLIENT_ID_CHARS).collect()),
+            client_id.map(str::to_owned),
             now,
             expires_at,
         )
