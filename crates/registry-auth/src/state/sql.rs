@@ -337,6 +337,14 @@ fn time(ms: i64) -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0))
 }
 
+/// A `login_failures` row's count and last failure.
+fn failure_count(failures: i64, last_failure: i64) -> FailureCount {
+    FailureCount {
+        failures: u32::try_from(failures).unwrap_or(u32::MAX),
+        last_failure: time(last_failure),
+    }
+}
+
 fn generation(g: i64) -> u64 {
     u64::try_from(g).unwrap_or(0)
 }
@@ -677,15 +685,7 @@ impl StateStore for SqlStore {
         .map_err(BackendError::new)?;
         Ok(rows
             .into_iter()
-            .map(|(key, failures, last)| {
-                (
-                    ThrottleKey(key),
-                    FailureCount {
-                        failures: u32::try_from(failures).unwrap_or(u32::MAX),
-                        last_failure: time(last),
-                    },
-                )
-            })
+            .map(|(key, failures, last)| (ThrottleKey(key), failure_count(failures, last)))
             .collect())
     }
 
@@ -712,10 +712,7 @@ impl StateStore for SqlStore {
             .await
         })
         .map_err(BackendError::new)?;
-        Ok(FailureCount {
-            failures: u32::try_from(failures).unwrap_or(u32::MAX),
-            last_failure: time(last),
-        })
+        Ok(failure_count(failures, last))
     }
 
     async fn clear_failures(&self, key: &ThrottleKey) -> Result<(), BackendError> {
