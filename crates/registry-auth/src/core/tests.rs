@@ -18,7 +18,7 @@ use crate::protocol::error::Error;
 use crate::protocol::identity::Identity;
 use crate::protocol::request::TokenRequest;
 use crate::protocol::scope::Scope;
-use crate::state::{CredentialFingerprint, DownStore, MemoryStore, StateStore};
+use crate::state::{BrokenStore, CredentialFingerprint, MemoryStore, StateStore};
 
 const KEY: &[u8] = include_bytes!("../../tests/data/p256-sec1.pem");
 
@@ -457,7 +457,7 @@ async fn refresh_tokens_are_issued_redeemed_and_refused() {
 
 #[tokio::test]
 async fn a_down_store_refuses_refresh_tokens_but_not_password_logins() {
-    let down = build(base().state_store(DownStore));
+    let down = build(base().state_store(BrokenStore::Down));
     let mut login = password("alice", "pw").with_service("registry.test");
     // With a client address, so that the throttle asks the store (and
     // falls back to memory).

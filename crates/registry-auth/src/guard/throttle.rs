@@ -378,7 +378,7 @@ impl Throttle {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::{DownStore, MemoryStore};
+    use crate::state::{BrokenStore, MemoryStore};
 
     #[test]
     fn settings_that_cannot_work_are_named() {
@@ -458,7 +458,7 @@ mod tests {
     async fn a_failing_store_falls_back_to_memory() {
         let t = Throttle::new(
             Throttling::default(),
-            Arc::new(DownStore),
+            Arc::new(BrokenStore::Down),
             Duration::from_secs(5),
         );
         for _ in 0..5 {
@@ -470,91 +470,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_store_that_hangs_is_given_up_on() {
-        /// Answers nothing, ever: every call waits forever.
-        struct Hanging;
-        #[async_trait::async_trait]
-        impl crate::state::StateStore for Hanging {
-            async fn insert_refresh_token(
-                &self,
-                _: &crate::state::TokenHash,
-                _: &crate::state::RefreshRecord,
-            ) -> Result<(), BackendError> {
-                std::future::pending().await
-            }
-            async fn refresh_token(
-                &self,
-                _: &crate::state::TokenHash,
-            ) -> Result<Option<(crate::state::RefreshRecord, u64)>, BackendError> {
-                std::future::pending().await
-            }
-            async fn note_refresh_token_use(
-                &self,
-                _: &crate::state::TokenHash,
-                _: SystemTime,
-                _: &[String],
-            ) -> Result<(), BackendError> {
-                std::future::pending().await
-            }
-            async fn refresh_tokens(
-                &self,
-                _: Option<&str>,
-            ) -> Result<Vec<crate::state::StoredRefreshToken>, BackendError> {
-                std::future::pending().await
-            }
-            async fn revoke_refresh_token(
-                &self,
-                _: &crate::state::TokenId,
-            ) -> Result<bool, BackendError> {
-                std::future::pending().await
-            }
-            async fn revoke_refresh_tokens_of(&self, _: &str) -> Result<u64, BackendError> {
-                std::future::pending().await
-            }
-            async fn credential_generation(&self, _: &str) -> Result<u64, BackendError> {
-                std::future::pending().await
-            }
-            async fn observe_credentials(
-                &self,
-                _: &str,
-                _: Option<&crate::state::CredentialFingerprint>,
-            ) -> Result<u64, BackendError> {
-                std::future::pending().await
-            }
-            async fn advance_generation(&self, _: &str) -> Result<u64, BackendError> {
-                std::future::pending().await
-            }
-            async fn credential_fingerprints(
-                &self,
-            ) -> Result<Vec<(String, Option<crate::state::CredentialFingerprint>)>, BackendError>
-            {
-                std::future::pending().await
-            }
-            async fn failures(
-                &self,
-                _: &[ThrottleKey],
-            ) -> Result<Vec<(ThrottleKey, crate::state::FailureCount)>, BackendError> {
-                std::future::pending().await
-            }
-            async fn add_failure(
-                &self,
-                _: &ThrottleKey,
-                _: SystemTime,
-                _: Duration,
-            ) -> Result<crate::state::FailureCount, BackendError> {
-                std::future::pending().await
-            }
-            async fn clear_failures(&self, _: &ThrottleKey) -> Result<(), BackendError> {
-                std::future::pending().await
-            }
-            async fn purge(&self, _: SystemTime, _: SystemTime) -> Result<u64, BackendError> {
-                std::future::pending().await
-            }
-        }
         // Each call is given up on after the timeout, and counts go on in
         // memory.
         let t = Throttle::new(
             Throttling::default(),
-            Arc::new(Hanging),
+            Arc::new(BrokenStore::Hanging),
             Duration::from_millis(20),
         );
         let counted = tokio::time::timeout(Duration::from_secs(30), async {

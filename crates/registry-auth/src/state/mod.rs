@@ -401,25 +401,39 @@ pub(crate) fn new_refresh_token(rng: &SystemRandom) -> Option<Secret> {
     )))
 }
 
-/// A store that is down, for tests of what the server does then.
+/// A store that cannot answer, for tests of what the server does then:
+/// `Down` fails every call at once, `Hanging` never answers at all.
 #[cfg(test)]
-pub(crate) struct DownStore;
+pub(crate) enum BrokenStore {
+    Down,
+    Hanging,
+}
+
+#[cfg(test)]
+impl BrokenStore {
+    async fn fail<T>(&self) -> Result<T, BackendError> {
+        match self {
+            BrokenStore::Down => Err("down".into()),
+            BrokenStore::Hanging => std::future::pending().await,
+        }
+    }
+}
 
 #[cfg(test)]
 #[async_trait]
-impl StateStore for DownStore {
+impl StateStore for BrokenStore {
     async fn insert_refresh_token(
         &self,
         _: &TokenHash,
         _: &RefreshRecord,
     ) -> Result<(), BackendError> {
-        Err("down".into())
+        self.fail().await
     }
     async fn refresh_token(
         &self,
         _: &TokenHash,
     ) -> Result<Option<(RefreshRecord, u64)>, BackendError> {
-        Err("down".into())
+        self.fail().await
     }
     async fn note_refresh_token_use(
         &self,
@@ -427,43 +441,43 @@ impl StateStore for DownStore {
         _: SystemTime,
         _: &[String],
     ) -> Result<(), BackendError> {
-        Err("down".into())
+        self.fail().await
     }
     async fn refresh_tokens(
         &self,
         _: Option<&str>,
     ) -> Result<Vec<StoredRefreshToken>, BackendError> {
-        Err("down".into())
+        self.fail().await
     }
     async fn revoke_refresh_token(&self, _: &TokenId) -> Result<bool, BackendError> {
-        Err("down".into())
+        self.fail().await
     }
     async fn revoke_refresh_tokens_of(&self, _: &str) -> Result<u64, BackendError> {
-        Err("down".into())
+        self.fail().await
     }
     async fn credential_generation(&self, _: &str) -> Result<u64, BackendError> {
-        Err("down".into())
+        self.fail().await
     }
     async fn observe_credentials(
         &self,
         _: &str,
         _: Option<&CredentialFingerprint>,
     ) -> Result<u64, BackendError> {
-        Err("down".into())
+        self.fail().await
     }
     async fn advance_generation(&self, _: &str) -> Result<u64, BackendError> {
-        Err("down".into())
+        self.fail().await
     }
     async fn credential_fingerprints(
         &self,
     ) -> Result<Vec<(String, Option<CredentialFingerprint>)>, BackendError> {
-        Err("down".into())
+        self.fail().await
     }
     async fn failures(
         &self,
         _: &[ThrottleKey],
     ) -> Result<Vec<(ThrottleKey, FailureCount)>, BackendError> {
-        Err("down".into())
+        self.fail().await
     }
     async fn add_failure(
         &self,
@@ -471,13 +485,13 @@ impl StateStore for DownStore {
         _: SystemTime,
         _: Duration,
     ) -> Result<FailureCount, BackendError> {
-        Err("down".into())
+        self.fail().await
     }
     async fn clear_failures(&self, _: &ThrottleKey) -> Result<(), BackendError> {
-        Err("down".into())
+        self.fail().await
     }
     async fn purge(&self, _: SystemTime, _: SystemTime) -> Result<u64, BackendError> {
-        Err("down".into())
+        self.fail().await
     }
 }
 
