@@ -15,20 +15,21 @@
 //! addresses is slowed per address, not per account.) A success resets
 //! the pair's count.
 //!
-//! Memory is bounded: each table holds at most [`Throttling::capacity`]
-//! entries; when full, the entry whose last failure is oldest among a few
-//! sampled ones is dropped, so an attacker cycling through addresses or
-//! names pushes out its own stale entries first.
+//! The counts live in the state store (shared by instances, kept across
+//! reloads and restarts) and, as a fallback, in this process. Memory is
+//! bounded: the process keeps at most [`Throttling::capacity`] counts
+//! (addresses and accounts together); when full, the count whose last
+//! failure is oldest among a few sampled ones is dropped, so an attacker
+//! cycling through addresses or names pushes out its own stale ones first.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::bounded::{evict_stalest, lock};
+use crate::bounded::lock;
 use crate::protocol::backend::BackendError;
 use crate::setting::{BuildError, DAY, YEAR, at_most};
-use crate::state::{StateStore, ThrottleKey};
+use crate::state::{FailureCount, FailureTable, StateStore, ThrottleKey};
 
 /// Throttling settings. `Default` throttles within the first ten failures
 /// of one account from one address; [`Throttling::off`] does not throttle.
@@ -62,7 +63,8 @@ pub struct Throttling {
     /// 1 hour.
     #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
     pub forget_after: Duration,
-    /// Entries per table at most. Defaults to 100 000 (a few MiB).
+    /// Counts kept in this process at most (addresses and accounts
+    /// together). Defaults to 100 000 (a few MiB).
     pub capacity: usize,
 }
 
@@ -141,46 +143,18 @@ fn delay(settings: &Throttling, failures: u32, free: u32) -> Option<Duration> {
     })
 }
 
-#[derive(Clone, Copy, Debug)]
-struct Entry {
-    failures: u32,
-    last_failure: Instant,
-}
-
-/// The counters of this process: what the throttle goes by when the store
-/// cannot answer, and on paths that do not ask the store.
-#[derive(Debug, Default)]
-struct Local {
-    entries: HashMap<ThrottleKey, Entry>,
-}
-
-impl Local {
-    fn blocked_for(
-        &self,
-        key: &ThrottleKey,
-        free: u32,
-        s: &Throttling,
-        now: Instant,
-    ) -> Option<Duration> {
-        let entry = self.entries.get(key)?;
-        let until = entry.last_failure + delay(s, entry.failures, free)?;
-        (until > now).then(|| until - now)
-    }
-
-    fn fail(&mut self, key: ThrottleKey, settings: &Throttling, now: Instant) {
-        if !self.entries.contains_key(&key) && self.entries.len() >= settings.capacity {
-            evict_stalest(&mut self.entries, |e| e.last_failure);
-        }
-        let entry = self.entries.entry(key).or_insert(Entry {
-            failures: 0,
-            last_failure: now,
-        });
-        if now.duration_since(entry.last_failure) > settings.forget_after {
-            entry.failures = 0;
-        }
-        entry.failures = entry.failures.saturating_add(1);
-        entry.last_failure = now;
-    }
+/// How long a key with `count` must still wait at `now`, if at all: the
+/// back-off runs from its last failure.
+fn wait(
+    settings: &Throttling,
+    count: FailureCount,
+    free: u32,
+    now: SystemTime,
+) -> Option<Duration> {
+    let until = count
+        .last_failure
+        .checked_add(delay(settings, count.failures, free)?)?;
+    until.duration_since(now).ok().filter(|w| !w.is_zero())
 }
 
 /// The failure counters of one server: in the state store, so that every
@@ -189,7 +163,9 @@ impl Local {
 /// falls back to while the store cannot answer.
 pub(crate) struct Throttle {
     settings: Throttling,
-    local: Mutex<Local>,
+    /// This process's counts: what the throttle goes by when the store
+    /// cannot answer, and on paths that do not ask the store.
+    local: Mutex<FailureTable>,
     store: Arc<dyn StateStore>,
     timeout: Duration,
     /// When the store last failed, while it is down: said once in the
@@ -223,8 +199,8 @@ impl Throttle {
     /// timeout).
     pub(crate) fn new(settings: Throttling, store: Arc<dyn StateStore>, timeout: Duration) -> Self {
         Throttle {
+            local: Mutex::new(FailureTable::new(settings.capacity)),
             settings,
-            local: Mutex::new(Local::default()),
             store,
             timeout,
             store_down: Mutex::new(None),
@@ -292,37 +268,28 @@ impl Throttle {
             return Verdict::default();
         };
         let keys = Throttle::keys(account, ip);
-        let now = Instant::now();
+        let now = SystemTime::now();
         let mut verdict = Verdict::default();
+        let mut weigh = |key: &ThrottleKey, count: FailureCount| {
+            let is_account = keys.iter().any(|(k, a)| *a && k == key);
+            verdict.account_failed_before |= is_account;
+            let wait = wait(&self.settings, count, self.free(is_account), now);
+            verdict.wait = verdict.wait.max(wait);
+        };
         {
             let local = lock(&self.local);
-            for (key, is_account) in &keys {
-                let wait = local.blocked_for(key, self.free(*is_account), &self.settings, now);
-                verdict.wait = verdict.wait.max(wait);
-                if *is_account && local.entries.contains_key(key) {
-                    verdict.account_failed_before = true;
+            for (key, _) in &keys {
+                if let Some(count) = local.get(key) {
+                    weigh(key, count);
                 }
             }
         }
-        if account.is_none() {
-            return verdict;
-        }
-        let asked: Vec<ThrottleKey> = keys.iter().map(|(k, _)| k.clone()).collect();
-        let Some(counts) = self.ask(self.store.failures(&asked)).await else {
-            return verdict;
-        };
-        let wall = SystemTime::now();
-        for (key, count) in counts {
-            let is_account = keys.iter().any(|(k, a)| *a && *k == key);
-            verdict.account_failed_before |= is_account;
-            let Some(delay) = delay(&self.settings, count.failures, self.free(is_account)) else {
-                continue;
-            };
-            let until = count.last_failure.checked_add(delay).unwrap_or(wall);
-            if let Ok(wait) = until.duration_since(wall)
-                && !wait.is_zero()
-            {
-                verdict.wait = verdict.wait.max(Some(wait));
+        if account.is_some() {
+            let asked: Vec<ThrottleKey> = keys.iter().map(|(k, _)| k.clone()).collect();
+            if let Some(counts) = self.ask(self.store.failures(&asked)).await {
+                for (key, count) in counts {
+                    weigh(&key, count);
+                }
             }
         }
         verdict
@@ -332,20 +299,16 @@ impl Throttle {
     pub(crate) async fn failed(&self, account: Option<&str>, ip: Option<IpAddr>) {
         let Some(ip) = ip else { return };
         let keys = Throttle::keys(account, ip);
+        let now = SystemTime::now();
         {
-            let now = Instant::now();
             let mut local = lock(&self.local);
             for (key, _) in &keys {
-                local.fail(key.clone(), &self.settings, now);
+                local.add(key, now, self.settings.forget_after);
             }
         }
-        let wall = SystemTime::now();
         for (key, _) in &keys {
             if self
-                .ask(
-                    self.store
-                        .add_failure(key, wall, self.settings.forget_after),
-                )
+                .ask(self.store.add_failure(key, now, self.settings.forget_after))
                 .await
                 .is_none()
             {
@@ -364,14 +327,14 @@ impl Throttle {
             return;
         }
         let key = ThrottleKey::account_at(account, ip);
-        lock(&self.local).entries.remove(&key);
+        lock(&self.local).remove(&key);
         let _ = self.ask(self.store.clear_failures(&key)).await;
     }
 
     /// Entries held in memory, for tests of the memory bound.
     #[cfg(test)]
     fn len(&self) -> usize {
-        lock(&self.local).entries.len()
+        lock(&self.local).len()
     }
 }
 

@@ -21,11 +21,11 @@ use crate::protocol::backend::BackendError;
 /// one pushes out the oldest), [`MemoryStore::TOTAL`] in all (expired ones
 /// go first, then the oldest), and as many failure counters (the stalest
 /// go first).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct MemoryStore {
     tokens: Mutex<HashMap<TokenHash, RefreshRecord>>,
     generations: Mutex<HashMap<String, (Option<CredentialFingerprint>, u64)>>,
-    failures: Mutex<HashMap<ThrottleKey, FailureCount>>,
+    failures: Mutex<FailureTable>,
 }
 
 impl MemoryStore {
@@ -36,7 +36,11 @@ impl MemoryStore {
 
     /// An empty store.
     pub fn new() -> Self {
-        MemoryStore::default()
+        MemoryStore {
+            tokens: Mutex::default(),
+            generations: Mutex::default(),
+            failures: Mutex::new(FailureTable::new(Self::TOTAL)),
+        }
     }
 
     /// How many refresh tokens are stored.
@@ -47,6 +51,82 @@ impl MemoryStore {
     /// Whether no refresh token is stored.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        MemoryStore::new()
+    }
+}
+
+/// Failed-login counts in memory, bounded in entries: when full, the
+/// stalest of a few sampled entries goes, so an attacker cycling through
+/// keys pushes out its own stale ones first. The memory store's counts,
+/// and the throttle's own (what it goes by while the store is down).
+#[derive(Debug)]
+pub(crate) struct FailureTable {
+    entries: HashMap<ThrottleKey, FailureCount>,
+    capacity: usize,
+}
+
+impl FailureTable {
+    /// An empty table of at most `capacity` entries.
+    pub(crate) fn new(capacity: usize) -> Self {
+        FailureTable {
+            entries: HashMap::new(),
+            capacity,
+        }
+    }
+
+    /// A key's count, if it has one.
+    pub(crate) fn get(&self, key: &ThrottleKey) -> Option<FailureCount> {
+        self.entries.get(key).copied()
+    }
+
+    /// Counts one failure of `key` at `now`, starting again from one when
+    /// the last failure is older than `forget_after`; the new count.
+    pub(crate) fn add(
+        &mut self,
+        key: &ThrottleKey,
+        now: SystemTime,
+        forget_after: Duration,
+    ) -> FailureCount {
+        if !self.entries.contains_key(key) && self.entries.len() >= self.capacity {
+            evict_stalest(&mut self.entries, |c| c.last_failure);
+        }
+        let count = self.entries.entry(key.clone()).or_insert(FailureCount {
+            failures: 0,
+            last_failure: now,
+        });
+        let stale = now
+            .duration_since(count.last_failure)
+            .is_ok_and(|age| age > forget_after);
+        count.failures = if stale {
+            1
+        } else {
+            count.failures.saturating_add(1)
+        };
+        count.last_failure = now;
+        *count
+    }
+
+    /// Forgets a key's count.
+    pub(crate) fn remove(&mut self, key: &ThrottleKey) {
+        self.entries.remove(key);
+    }
+
+    /// Forgets counts last touched before `before`; how many went.
+    fn forget_before(&mut self, before: SystemTime) -> usize {
+        let held = self.entries.len();
+        self.entries.retain(|_, c| c.last_failure >= before);
+        held - self.entries.len()
+    }
+
+    /// How many keys have a count.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
     }
 }
 
@@ -197,7 +277,7 @@ impl StateStore for MemoryStore {
         let failures = lock(&self.failures);
         Ok(keys
             .iter()
-            .filter_map(|k| failures.get(k).map(|c| (k.clone(), *c)))
+            .filter_map(|k| failures.get(k).map(|c| (k.clone(), c)))
             .collect())
     }
 
@@ -207,24 +287,7 @@ impl StateStore for MemoryStore {
         now: SystemTime,
         forget_after: Duration,
     ) -> Result<FailureCount, BackendError> {
-        let mut failures = lock(&self.failures);
-        if !failures.contains_key(key) && failures.len() >= Self::TOTAL {
-            evict_stalest(&mut failures, |c| c.last_failure);
-        }
-        let count = failures.entry(key.clone()).or_insert(FailureCount {
-            failures: 0,
-            last_failure: now,
-        });
-        let stale = now
-            .duration_since(count.last_failure)
-            .is_ok_and(|age| age > forget_after);
-        count.failures = if stale {
-            1
-        } else {
-            count.failures.saturating_add(1)
-        };
-        count.last_failure = now;
-        Ok(*count)
+        Ok(lock(&self.failures).add(key, now, forget_after))
     }
 
     async fn clear_failures(&self, key: &ThrottleKey) -> Result<(), BackendError> {
@@ -244,10 +307,7 @@ impl StateStore for MemoryStore {
             records.retain(|_, r| r.expires_at > now);
             gone += before - records.len();
         }
-        let mut failures = lock(&self.failures);
-        let before = failures.len();
-        failures.retain(|_, c| c.last_failure >= failures_before);
-        gone += before - failures.len();
+        gone += lock(&self.failures).forget_before(failures_before);
         Ok(gone as u64)
     }
 }

@@ -43,6 +43,7 @@ use crate::protocol::credentials::Secret;
 pub use crate::protocol::fingerprint::CredentialFingerprint;
 use crate::protocol::identity::Identity;
 
+pub(crate) use memory::FailureTable;
 pub use memory::MemoryStore;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use sql::{SqlStore, StoreUrlError};
