@@ -24,13 +24,13 @@ fn with_store<T>(
     }
     // Look, don't create: a mistyped path must not leave an empty store
     // (owned by whoever ran this) where the server expects its own.
-    if let StateLocation::Database { url, .. } = &config.state
-        && let Some(file) = url.strip_prefix("sqlite://")
-        && !Path::new(file).exists()
+    if let StateLocation::Sqlite(file) = &config.state
+        && !file.exists()
     {
         return Err(format!(
-            "{}: no state store at {file} yet (the server makes it when it first starts)",
-            path.display()
+            "{}: no state store at {} yet (the server makes it when it first starts)",
+            path.display(),
+            file.display()
         ));
     }
     let runtime = tokio::runtime::Builder::new_current_thread()

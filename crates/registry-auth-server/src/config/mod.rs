@@ -75,8 +75,10 @@ impl Default for StateSection {
 pub(crate) enum StateLocation {
     /// Nothing kept past the process.
     Memory,
-    /// A SQLite file or a PostgreSQL URL, and where a password is read from.
-    Database {
+    /// A SQLite file (its path resolved against the configuration's folder).
+    Sqlite(PathBuf),
+    /// A PostgreSQL URL, and where its password is read from.
+    Postgres {
         url: String,
         password_file: Option<PathBuf>,
     },
@@ -357,7 +359,8 @@ impl Config {
     pub(crate) async fn open_state(&self) -> Result<Arc<dyn StateStore>, ConfigError> {
         let (url, password_file) = match &self.state {
             StateLocation::Memory => return Ok(Arc::new(MemoryStore::new())),
-            StateLocation::Database { url, password_file } => (url, password_file),
+            StateLocation::Sqlite(file) => (format!("sqlite://{}", file.display()), &None),
+            StateLocation::Postgres { url, password_file } => (url.clone(), password_file),
         };
         let shown = self.path.display();
         let password = match password_file {
@@ -372,7 +375,7 @@ impl Config {
             }
             None => None,
         };
-        let store = SqlStore::connect(url, password.as_ref())
+        let store = SqlStore::connect(&url, password.as_ref())
             .await
             .map_err(|e| ConfigError(format!("{shown}: {e}")))?;
         Ok(Arc::new(store))
@@ -631,14 +634,10 @@ fn state_location(
                 "a SQLite file takes no password".into(),
             ));
         }
-        let path = resolve(Path::new(path));
-        return Ok(StateLocation::Database {
-            url: format!("sqlite://{}", path.display()),
-            password_file: None,
-        });
+        return Ok(StateLocation::Sqlite(resolve(Path::new(path))));
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Ok(StateLocation::Database {
+        return Ok(StateLocation::Postgres {
             url: url.to_owned(),
             password_file,
         });

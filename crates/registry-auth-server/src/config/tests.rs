@@ -136,7 +136,7 @@ password_file = "pg.pass"
     assert!(c.users.is_disabled("bob") && !c.users.is_disabled("alice"));
     assert_eq!(
         c.state,
-        StateLocation::Database {
+        StateLocation::Postgres {
             url: "postgres://registry_auth@db.example.com/registry_auth".into(),
             password_file: Some(dir.path().join("pg.pass")),
         }
@@ -573,18 +573,15 @@ fn commands_that_only_read_never_make_a_key() {
 
 #[test]
 fn state_defaults_to_a_sqlite_file_beside_the_config() {
-    let sqlite = |url: &str| StateLocation::Database {
-        url: url.into(),
-        password_file: None,
-    };
+    let sqlite = |path: &str| StateLocation::Sqlite(PathBuf::from(path));
     let c = parse(&minimal("")).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(c.state, sqlite("sqlite:///etc/registry-auth/state.db"));
+    assert_eq!(c.state, sqlite("/etc/registry-auth/state.db"));
     let c = parse(&minimal("[state]\nurl = \"sqlite://data/s.db\"\n"))
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(c.state, sqlite("sqlite:///etc/registry-auth/data/s.db"));
+    assert_eq!(c.state, sqlite("/etc/registry-auth/data/s.db"));
     let c = parse(&minimal("[state]\nurl = \"sqlite:///var/lib/ra.db\"\n"))
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(c.state, sqlite("sqlite:///var/lib/ra.db"));
+    assert_eq!(c.state, sqlite("/var/lib/ra.db"));
     let c = parse(&minimal("[state]\nurl = \"memory\"\n")).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(c.state, StateLocation::Memory);
 }
