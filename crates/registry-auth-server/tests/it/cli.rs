@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::support::{Server, Site, access, hash, run, text, token};
+use crate::support::{Server, Site, access, hash, poll, run, text, token};
 
 #[test]
 fn init_writes_a_working_setup_and_refuses_to_overwrite() {
@@ -351,16 +351,9 @@ async fn reload_on_file_change_takes_valid_edits_and_refuses_broken_ones() {
 
     // bob is removed: the next token request fails.
     site.write_config(&site.users_and_rules(false));
-    let mut status = 0;
-    for _ in 0..100 {
-        status = token(&site.url(""), bob_push, Some(("bob", "bob-pw")))
-            .await
-            .0;
-        if status == 401 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let url = &site.url("");
+    let bob_status = move || async move { token(url, bob_push, Some(("bob", "bob-pw"))).await.0 };
+    let status = poll(bob_status, |s| *s == 401).await;
     assert_eq!(
         status,
         401,
@@ -383,12 +376,11 @@ async fn reload_on_file_change_takes_valid_edits_and_refuses_broken_ones() {
         "[token]\nissuer = \"x\"\nthis is not toml",
     )
     .unwrap();
-    for _ in 0..100 {
-        if server.log().contains("configuration refused") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    poll(
+        || async { server.log() },
+        |log| log.contains("configuration refused"),
+    )
+    .await;
     assert!(
         server
             .log()
@@ -414,16 +406,7 @@ async fn reload_on_file_change_takes_valid_edits_and_refuses_broken_ones() {
     // bob comes back, with the same password: he logs in again, but the
     // identity token from before his removal stays dead.
     site.write_config(&site.users_and_rules(true));
-    let mut status = 0;
-    for _ in 0..100 {
-        status = token(&site.url(""), bob_push, Some(("bob", "bob-pw")))
-            .await
-            .0;
-        if status == 200 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let status = poll(bob_status, |s| *s == 200).await;
     assert_eq!(status, 200, "bob is back:\n{}", server.log());
     assert_eq!(
         refresh(&site, &bob_rt).await,
@@ -444,20 +427,9 @@ async fn reload_on_file_change_takes_valid_edits_and_refuses_broken_ones() {
         ),
     );
     let alice_pull = "service=registry.test&scope=repository:alice/a:pull";
-    let until_alice = |want: u16| {
-        let url = site.url("");
-        async move {
-            let mut status = 0;
-            for _ in 0..100 {
-                status = token(&url, alice_pull, Some(("alice", "alice-pw"))).await.0;
-                if status == want {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            status
-        }
-    };
+    let alice_status =
+        move || async move { token(url, alice_pull, Some(("alice", "alice-pw"))).await.0 };
+    let until_alice = |want: u16| poll(alice_status, move |s| *s == want);
     site.write_config(&disabled);
     assert_eq!(
         until_alice(401).await,
@@ -512,14 +484,12 @@ async fn reload_on_sighup_when_not_watching() {
         "no reload without a signal"
     );
     server.signal("-HUP");
-    let mut status = 0;
-    for _ in 0..100 {
-        status = token(&site.url(""), bob, Some(("bob", "bob-pw"))).await.0;
-        if status == 401 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let url = &site.url("");
+    let status = poll(
+        move || async move { token(url, bob, Some(("bob", "bob-pw"))).await.0 },
+        |s| *s == 401,
+    )
+    .await;
     assert_eq!(status, 401, "{}", server.log());
     assert!(
         server.log().contains("trigger=\"SIGHUP\"") || server.log().contains("trigger=SIGHUP"),
@@ -780,12 +750,11 @@ async fn the_throttle_keeps_its_counts_across_a_reload_and_a_restart() {
     }
     // A reload builds a new server: the counts are in the state store.
     server.signal("-HUP");
-    for _ in 0..100 {
-        if server.log().contains("configuration reloaded") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    poll(
+        || async { server.log() },
+        |log| log.contains("configuration reloaded"),
+    )
+    .await;
     assert!(
         server.log().contains("configuration reloaded"),
         "{}",

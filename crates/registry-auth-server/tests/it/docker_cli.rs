@@ -4,15 +4,13 @@
 //! survives a restart of the token server, and ends on revocation or a
 //! password change.
 
-use std::time::Duration;
-
 use registry_auth_testkit::{
     Containerd, Dockerd, Registry, require_tools, skopeo, skopeo_inspect, skopeo_push,
     write_oci_layout,
 };
 use serde_json::json;
 
-use crate::support::{Server, Site, access, hash, post_token, run, text, token};
+use crate::support::{Server, Site, access, hash, poll, post_token, run, text, token};
 
 /// Every client id that shares docker's stored identity token (INTEROP.md):
 /// docker, Docker Engine's containerd image store, BuildKit, podman/skopeo,
@@ -43,20 +41,17 @@ fn stored_auth(docker: &Dockerd, registry: &str) -> Option<serde_json::Value> {
 /// Waits until the running server has taken a configuration edit: until
 /// `user` logs in with `password`.
 async fn until_reloaded(site: &Site, user: &str, password: &str, server: &Server) {
-    for _ in 0..100 {
-        if token(
-            &site.url(""),
-            "service=registry.test",
-            Some((user, password)),
-        )
-        .await
-        .0 == 200
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the edit was not reloaded:\n{}", server.log());
+    let url = &site.url("");
+    let status = poll(
+        move || async move {
+            token(url, "service=registry.test", Some((user, password)))
+                .await
+                .0
+        },
+        |s| *s == 200,
+    )
+    .await;
+    assert_eq!(status, 200, "the edit was not reloaded:\n{}", server.log());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

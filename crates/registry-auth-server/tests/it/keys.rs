@@ -2,13 +2,11 @@
 //! given `registry-config --bundle --jwks` once keep accepting tokens when
 //! the server switches keys (registry 2.8 and v3, neither restarted).
 
-use std::time::Duration;
-
 use registry_auth_testkit::{
     Registry, require_registry_and_skopeo, skopeo_inspect, skopeo_push, write_oci_layout,
 };
 
-use crate::support::{Server, Site, run, text};
+use crate::support::{Server, Site, poll, run, text};
 
 /// `[token]` signing with `key`/`cert` and publishing `published`.
 fn write_keys_config(site: &Site, key: &str, cert: &str, published: &[&str]) {
@@ -114,14 +112,7 @@ async fn registries_given_the_bundle_and_jwks_once_accept_the_next_key() {
     // The switch: the next key signs, the old one stays published. The
     // registries are not restarted.
     write_keys_config(&site, "next/token.key", "next/token.crt", &["token.crt"]);
-    let mut new_kid = old_kid.clone();
-    for _ in 0..100 {
-        new_kid = current_kid(&site).await;
-        if new_kid != old_kid {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let new_kid = poll(|| current_kid(&site), |kid| *kid != old_kid).await;
     assert_ne!(
         new_kid,
         old_kid,

@@ -263,6 +263,25 @@ pub(crate) async fn token(
     (status, resp.json().await.unwrap())
 }
 
+/// Asks `probe` every 50 ms, at most 100 times, until its answer is
+/// `done`; returns the last answer, for the test to assert on (a server
+/// takes an edit or a signal within moments, not at once).
+pub(crate) async fn poll<T, F, Fut>(mut probe: F, done: impl Fn(&T) -> bool) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
+    let mut answer = probe().await;
+    for _ in 1..100 {
+        if done(&answer) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        answer = probe().await;
+    }
+    answer
+}
+
 /// POST /token with a form; returns (status, JSON body).
 pub(crate) async fn post_token(url: &str, form: &[(&str, &str)]) -> (u16, serde_json::Value) {
     let resp = reqwest::Client::new()
