@@ -14,7 +14,9 @@ use registry_auth_testkit::{
     write_oci_layout,
 };
 
-use crate::support::{ISSUER, RunningServer, SERVICE, builder, fixture};
+use crate::support::{
+    ISSUER, RunningServer, SERVICE, alice_token, builder, builder_with_key_pem, fixture,
+};
 
 struct Setup {
     server: RunningServer,
@@ -725,22 +727,11 @@ async fn every_key_id_form_for_many_made_keys_on_both_registries() {
             ("libtrust kid", false, KeyIdMode::Libtrust),
             ("thumbprint kid", false, KeyIdMode::Thumbprint),
         ] {
-            let mut b = AuthServer::builder()
-                .authenticator(crate::support::users())
-                .authorizer(crate::support::policy())
-                .signing_key_pem(made.key_pem.as_bytes())
-                .key_id(mode)
-                .issuer(ISSUER)
-                .service(SERVICE);
+            let mut b = builder_with_key_pem(made.key_pem.as_bytes()).key_id(mode);
             if x5c {
                 b = b.certificate_pem(made.cert_pem.as_bytes());
             }
-            let server = b.build().expect("server");
-            let request = registry_auth::TokenRequest::new(registry_auth::Credentials::password(
-                "alice", "alice-pw",
-            ))
-            .with_service(SERVICE);
-            let token = server.issue(request).await.expect("token").token.token;
+            let token = alice_token(&b.build().expect("server")).await;
             let ed25519 = made.kind == "Ed25519";
             // (registry, what the README's table says)
             let expected = [
@@ -809,20 +800,11 @@ async fn leaves_of_a_trusted_ca_sign_without_touching_the_registries() {
         let leaf = params.signed_by(&key, &ca).expect("leaf");
         // Leaf first, then the CA: the whole chain goes out as x5c.
         let chain = format!("{}{}", leaf.pem(), ca.pem());
-        let server = AuthServer::builder()
-            .authenticator(crate::support::users())
-            .authorizer(crate::support::policy())
-            .signing_key_pem(key.serialize_pem().as_bytes())
+        let server = builder_with_key_pem(key.serialize_pem().as_bytes())
             .certificate_pem(chain.as_bytes())
-            .issuer(ISSUER)
-            .service(SERVICE)
             .build()
             .expect("server");
-        let request = registry_auth::TokenRequest::new(registry_auth::Credentials::password(
-            "alice", "alice-pw",
-        ))
-        .with_service(SERVICE);
-        let token = server.issue(request).await.expect("token").token.token;
+        let token = alice_token(&server).await;
         let header = registry_auth::token::decode_unverified(&token)
             .expect("header")
             .header;

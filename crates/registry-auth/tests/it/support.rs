@@ -90,13 +90,33 @@ pub(crate) fn policy() -> impl Authorizer {
 /// A builder with the test users, policy, service and issuer, signing with
 /// the given key fixture.
 pub(crate) fn builder(key: &str) -> AuthServerBuilder {
+    test_settings().signing_key_pem_file(fixture(key))
+}
+
+/// [`builder`] signing with a key given as PEM (one a test made).
+pub(crate) fn builder_with_key_pem(pem: &[u8]) -> AuthServerBuilder {
+    test_settings().signing_key_pem(pem)
+}
+
+fn test_settings() -> AuthServerBuilder {
     AuthServer::builder()
         .authenticator(users())
         .authorizer(policy())
-        .signing_key_pem_file(fixture(key))
         .issuer(ISSUER)
         .service(SERVICE)
         .token_lifetime(Duration::from_secs(300))
+}
+
+/// A token for alice (push and pull on `alice/app`), issued in process.
+pub(crate) async fn alice_token(server: &AuthServer) -> String {
+    let request =
+        registry_auth::TokenRequest::new(registry_auth::Credentials::password("alice", "alice-pw"))
+            .with_service(SERVICE)
+            .with_scopes([registry_auth::Scope::repository(
+                "alice/app",
+                ["push", "pull"],
+            )]);
+    server.issue(request).await.expect("token").token.token
 }
 
 /// The test server: [`builder`] with a P-256 key.

@@ -6,17 +6,10 @@ use data_encoding::{BASE64, BASE64URL_NOPAD};
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{DecodingKey, Validation};
 use registry_auth::token::{Algorithm, KeyIdMode, SigningKey};
-use registry_auth::{AllowAll, AnonymousOnly, AuthServer, Credentials, Scope, TokenRequest};
+use registry_auth::{AllowAll, AnonymousOnly, AuthServer};
 use serde_json::Value;
 
-use crate::support::{ISSUER, SERVICE, builder, decode_unverified, fixture};
-
-async fn issue(server: &AuthServer) -> String {
-    let request = TokenRequest::new(Credentials::password("alice", "alice-pw"))
-        .with_service(SERVICE)
-        .with_scopes([Scope::repository("alice/app", ["push", "pull"])]);
-    server.issue(request).await.expect("token").token.token
-}
+use crate::support::{ISSUER, SERVICE, alice_token, builder, decode_unverified, fixture};
 
 fn is_libtrust_kid(kid: &str) -> bool {
     let groups: Vec<&str> = kid.split(':').collect();
@@ -61,7 +54,7 @@ async fn every_key_type_signs_a_verifiable_registry_token() {
             b = b.certificate_pem_file(fixture(cert));
         }
         let server = b.build().unwrap_or_else(|e| panic!("{key}: {e}"));
-        let token = issue(&server).await;
+        let token = alice_token(&server).await;
         let (header, claims) = decode_unverified(&token);
 
         assert_eq!(header["typ"], "JWT", "{key}");
@@ -118,7 +111,7 @@ async fn every_key_type_signs_a_verifiable_registry_token() {
 #[tokio::test]
 async fn p521_signs_es512_with_raw_r_s() {
     let server = builder("p521-sec1.pem").build().unwrap();
-    let token = issue(&server).await;
+    let token = alice_token(&server).await;
     let (header, _) = decode_unverified(&token);
     assert_eq!(header["alg"], "ES512");
     // jsonwebtoken has no ES512: verify with aws-lc-rs from the JWKS point.
@@ -145,8 +138,8 @@ async fn p521_signs_es512_with_raw_r_s() {
 #[tokio::test]
 async fn two_tokens_have_different_jti() {
     let server = builder("p256-sec1.pem").build().unwrap();
-    let a = decode_unverified(&issue(&server).await).1;
-    let b = decode_unverified(&issue(&server).await).1;
+    let a = decode_unverified(&alice_token(&server).await).1;
+    let b = decode_unverified(&alice_token(&server).await).1;
     assert_ne!(a["jti"], b["jti"]);
 }
 
@@ -156,7 +149,7 @@ async fn thumbprint_kid_mode_matches_the_jwks() {
         .key_id(KeyIdMode::Thumbprint)
         .build()
         .unwrap();
-    let token = issue(&server).await;
+    let token = alice_token(&server).await;
     let kid = decode_unverified(&token).0["kid"]
         .as_str()
         .unwrap()
@@ -368,7 +361,7 @@ async fn verify_token_checks_alg_signature_issuer_audience_and_time() {
     use registry_auth::token::{Validation, VerifyError, verify};
     use std::time::{Duration, SystemTime};
     let server = builder("p256-sec1.pem").build().unwrap();
-    let token = issue(&server).await;
+    let token = alice_token(&server).await;
     let key = SigningKey::from_pem_file(fixture("p256-sec1.pem")).unwrap();
     let now = SystemTime::now();
     let at = |now| Validation::new(ISSUER).at(now);
