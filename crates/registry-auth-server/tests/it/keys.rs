@@ -24,6 +24,17 @@ fn write_keys_config(site: &Site, key: &str, cert: &str, published: &[&str]) {
     std::fs::rename(&tmp, site.config_path()).unwrap();
 }
 
+/// The next key: another P-256 key and certificate in `next/`, made by
+/// `init` as an operator would.
+fn make_next_key(site: &Site) {
+    let next = site.path("next");
+    let out = run(
+        &["init", next.to_str().unwrap(), "--service", "registry.test"],
+        None,
+    );
+    assert!(out.status.success(), "{:?}", text(&out));
+}
+
 /// The `kid` of the tokens the server issues now.
 async fn current_kid(site: &Site) -> String {
     let body: serde_json::Value = reqwest::get(site.url("/token?service=registry.test"))
@@ -42,13 +53,7 @@ async fn current_kid(site: &Site) -> String {
 async fn registries_given_the_bundle_and_jwks_once_accept_the_next_key() {
     require_registry_and_skopeo();
     let site = Site::new();
-    // The next key: another P-256 key and certificate, made by init.
-    let next = site.path("next");
-    let out = run(
-        &["init", next.to_str().unwrap(), "--service", "registry.test"],
-        None,
-    );
-    assert!(out.status.success(), "{:?}", text(&out));
+    make_next_key(&site);
     write_keys_config(&site, "token.key", "token.crt", &["next/token.crt"]);
     let config = site.config_path();
     let config = config.to_str().unwrap();
@@ -177,12 +182,7 @@ fn keys_that_cannot_be_published_are_named() {
 async fn keys_are_listed_and_a_certificate_near_its_end_is_said() {
     registry_auth_testkit::require_tools(&["openssl"]);
     let site = Site::new();
-    let next = site.path("next");
-    let out = run(
-        &["init", next.to_str().unwrap(), "--service", "registry.test"],
-        None,
-    );
-    assert!(out.status.success(), "{:?}", text(&out));
+    make_next_key(&site);
     // A certificate of the signing key with ten days left.
     let short = site.path("short.crt");
     let status = std::process::Command::new("openssl")
