@@ -289,6 +289,7 @@ async fn counter(client: &reqwest::Client, base: &str, series: &str) -> u64 {
 
 const ISSUED: &str = "registry_auth_token_requests_total{outcome=\"issued\"}";
 const FAILED_LOGINS: &str = "registry_auth_failed_logins_total";
+const STORE_DOWN: &str = "registry_auth_throttle_store_down";
 
 /// Whether HAProxy last said backend `s{i}` is up (`None`: it never said,
 /// which at start means up).
@@ -700,6 +701,8 @@ async fn a_database_outage_answers_503_for_refreshes_and_recovers() {
         1,
         "the throttle should say once that it counts in memory:\n{log}"
     );
+    // ... and /metrics says so while it does.
+    assert_eq!(counter(&client, &base, STORE_DOWN).await, 1);
 
     pg.start_server().await;
     let back = Instant::now();
@@ -741,6 +744,7 @@ async fn a_database_outage_answers_503_for_refreshes_and_recovers() {
         log.contains("state store is back; the throttle counts in it again"),
         "{log}"
     );
+    assert_eq!(counter(&client, &base, STORE_DOWN).await, 0);
 
     instance.kill();
     pg.stop().await;

@@ -241,11 +241,13 @@ impl Throttle {
             Ok(value) => {
                 if lock(&self.store_down).take().is_some() {
                     tracing::warn!("state store is back; the throttle counts in it again");
+                    metrics::gauge!("registry_auth_throttle_store_down").set(0.0);
                 }
                 Some(value)
             }
             Err(error) => {
                 if lock(&self.store_down).replace(Instant::now()).is_none() {
+                    metrics::gauge!("registry_auth_throttle_store_down").set(1.0);
                     tracing::error!(
                         %error,
                         "state store unavailable; the throttle counts failures in this \
