@@ -538,8 +538,11 @@ fn key_files_that_do_not_fit_name_their_key() {
     };
     assert_eq!(
         refused_at_build(&format!("certificate = \"{data}/p384.crt\"\n")),
-        "/etc/registry-auth/config.toml: line 4: token.certificate: \
-         the certificate does not match the signing key (its public key differs)"
+        format!(
+            "/etc/registry-auth/config.toml: line 4: token.certificate: {data}/p384.crt: \
+             the certificate does not match the signing key (its public key differs) \
+             ({data}/p256-sec1.pem)"
+        )
     );
     assert_eq!(
         refused_at_build("algorithm = \"RS384\"\n"),

@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use data_encoding::BASE64;
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 
@@ -75,6 +76,29 @@ pub fn certificate_validity(der: &[u8]) -> Option<(SystemTime, SystemTime)> {
     Some((at(validity.not_before)?, at(validity.not_after)?))
 }
 
+/// DER as a PEM block with `label` (`CERTIFICATE`, `PUBLIC KEY`), in lines
+/// of 64 characters.
+pub(crate) fn encode_pem(label: &str, der: &[u8]) -> String {
+    let body = BASE64.encode(der);
+    let lines: Vec<&str> = body
+        .as_bytes()
+        .chunks(64)
+        .filter_map(|c| std::str::from_utf8(c).ok())
+        .collect();
+    format!(
+        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+        lines.join("\n")
+    )
+}
+
+/// Whether a DER certificate is self-issued (its issuer is its subject),
+/// as a certificate made for one signing key is, and a leaf issued by a CA
+/// is not. `None` when it is not valid X.509.
+pub fn certificate_is_self_issued(der: &[u8]) -> Option<bool> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    Some(cert.issuer().as_raw() == cert.subject().as_raw())
+}
+
 /// Checks that the leaf certificate carries `spki` as its public key.
 pub(crate) fn check_leaf_matches(chain: &[Vec<u8>], spki: &[u8]) -> Result<(), CertificateError> {
     let leaf = chain.first().ok_or(CertificateError::NoCertificate)?;
@@ -109,5 +133,33 @@ mod tests {
             Some((day(18_263), day(22_342)))
         );
         assert_eq!(certificate_validity(b"not a certificate"), None);
+    }
+
+    #[test]
+    fn a_self_signed_certificate_is_self_issued_and_a_ca_leaf_is_not() {
+        let made = |name: &str| {
+            let Ok(key) = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256) else {
+                panic!("key")
+            };
+            let Ok(mut params) = rcgen::CertificateParams::new(Vec::<String>::new()) else {
+                panic!("params")
+            };
+            params
+                .distinguished_name
+                .push(rcgen::DnType::CommonName, name);
+            (key, params)
+        };
+        let (ca_key, mut ca_params) = made("a CA");
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let Ok(ca) = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key) else {
+            panic!("CA")
+        };
+        let (leaf_key, leaf_params) = made("a leaf");
+        let Ok(leaf) = leaf_params.signed_by(&leaf_key, &ca) else {
+            panic!("leaf")
+        };
+        assert_eq!(certificate_is_self_issued(ca.der()), Some(true));
+        assert_eq!(certificate_is_self_issued(leaf.der()), Some(false));
+        assert_eq!(certificate_is_self_issued(b"not a certificate"), None);
     }
 }

@@ -10,6 +10,7 @@ use data_encoding::{BASE64, BASE64URL_NOPAD};
 use serde::Serialize;
 use serde_json::json;
 
+use super::certificate::encode_pem;
 use super::{
     Algorithm, Clock, KeyIdMode, PublishedKey, SigningKey, SystemClock, Token, TokenGenerator,
 };
@@ -151,18 +152,6 @@ impl JwtGenerator {
     /// certificate of each published key that came from one, as PEM.
     /// Empty when no certificate was given.
     pub fn trust_bundle_pem(&self) -> String {
-        let pem = |der: &[u8]| {
-            let body = BASE64.encode(der);
-            let lines: Vec<&str> = body
-                .as_bytes()
-                .chunks(64)
-                .filter_map(|c| std::str::from_utf8(c).ok())
-                .collect();
-            format!(
-                "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
-                lines.join("\n")
-            )
-        };
         self.chain
             .last()
             .map(|der| der.as_slice())
@@ -172,7 +161,7 @@ impl JwtGenerator {
                     .iter()
                     .filter_map(PublishedKey::certificate_der),
             )
-            .map(pem)
+            .map(|der| encode_pem("CERTIFICATE", der))
             .collect()
     }
 
@@ -279,6 +268,11 @@ pub struct JwtGeneratorBuilder {
     key: Option<SigningKey>,
     chain: Vec<Vec<u8>>,
     published: Vec<PublishedKey>,
+    /// The files the key, the chain and each published key came from,
+    /// where they came from one: errors name them.
+    key_file: Option<String>,
+    chain_file: Option<String>,
+    published_files: Vec<Option<String>>,
     key_id: KeyIdMode,
     algorithm: Option<Algorithm>,
     issuer: Option<String>,
@@ -293,6 +287,9 @@ impl Default for JwtGeneratorBuilder {
             key: None,
             chain: Vec::new(),
             published: Vec::new(),
+            key_file: None,
+            chain_file: None,
+            published_files: Vec::new(),
             key_id: KeyIdMode::default(),
             algorithm: None,
             issuer: None,
@@ -326,13 +323,19 @@ impl JwtGeneratorBuilder {
     /// The signing key. Required.
     pub fn signing_key(mut self, key: SigningKey) -> Self {
         self.key = Some(key);
+        self.key_file = None;
         self
     }
 
     /// Reads the signing key from a PEM file (PKCS#8, PKCS#1 or SEC1).
     pub fn signing_key_pem_file(self, path: impl AsRef<Path>) -> Self {
+        let path = path.as_ref();
         match SigningKey::from_pem_file(path) {
-            Ok(key) => self.signing_key(key),
+            Ok(key) => {
+                let mut builder = self.signing_key(key);
+                builder.key_file = Some(path.display().to_string());
+                builder
+            }
             Err(e) => self.fail(BuildError::invalid("signing_key", e.to_string())),
         }
     }
@@ -353,6 +356,7 @@ impl JwtGeneratorBuilder {
         match super::read_chain_file(path.as_ref()) {
             Ok(chain) => {
                 self.chain = chain;
+                self.chain_file = Some(path.as_ref().display().to_string());
                 self
             }
             Err(e) => self.fail(BuildError::invalid("certificate", e.to_string())),
@@ -365,6 +369,7 @@ impl JwtGeneratorBuilder {
         match super::parse_chain(pem) {
             Ok(chain) => {
                 self.chain = chain;
+                self.chain_file = None;
                 self
             }
             Err(e) => self.fail(BuildError::invalid("certificate", e.to_string())),
@@ -378,6 +383,7 @@ impl JwtGeneratorBuilder {
     /// Defaults to none.
     pub fn published_key(mut self, key: PublishedKey) -> Self {
         self.published.push(key);
+        self.published_files.push(None);
         self
     }
 
@@ -386,7 +392,13 @@ impl JwtGeneratorBuilder {
     pub fn published_key_pem_file(self, path: impl AsRef<Path>) -> Self {
         let path = path.as_ref();
         match PublishedKey::from_pem_file(path) {
-            Ok(key) => self.published_key(key),
+            Ok(key) => {
+                let mut builder = self.published_key(key);
+                if let Some(file) = builder.published_files.last_mut() {
+                    *file = Some(path.display().to_string());
+                }
+                builder
+            }
             Err(e) => self.fail(BuildError::invalid(
                 "published_keys",
                 format!("{}: {e}", path.display()),
@@ -467,19 +479,28 @@ impl JwtGeneratorBuilder {
             ));
         }
         if !self.chain.is_empty() {
-            super::check_leaf_matches(&self.chain, key.public_key_der())
-                .map_err(|e| BuildError::invalid("certificate", e.to_string()))?;
+            super::check_leaf_matches(&self.chain, key.public_key_der()).map_err(|e| {
+                let message = match (&self.chain_file, &self.key_file) {
+                    (Some(chain), Some(key)) => format!("{chain}: {e} ({key})"),
+                    (Some(chain), None) => format!("{chain}: {e}"),
+                    (None, _) => e.to_string(),
+                };
+                BuildError::invalid("certificate", message)
+            })?;
         }
         // Two entries for one key would give a registry two answers for a
         // kid (and say the operator listed a file twice).
         let mut seen = vec![key.public_key_der()];
         for (n, published) in self.published.iter().enumerate() {
             if seen.contains(&published.public_key_der()) {
+                let which = match self.published_files.get(n).cloned().flatten() {
+                    Some(file) => file,
+                    None => format!("key {}", n + 1),
+                };
                 return Err(BuildError::invalid(
                     "published_keys",
                     format!(
-                        "key {} ({}) is the signing key or listed twice",
-                        n + 1,
+                        "{which} ({}) is the signing key or listed twice",
                         published.key_id(self.key_id)
                     ),
                 ));

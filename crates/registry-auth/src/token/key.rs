@@ -247,6 +247,12 @@ impl SigningKey {
         &self.spki
     }
 
+    /// The public key as a PEM `PUBLIC KEY` block: what `published_keys`
+    /// takes for a key that has no certificate.
+    pub fn public_key_pem(&self) -> String {
+        super::certificate::encode_pem("PUBLIC KEY", &self.spki)
+    }
+
     /// The libtrust key id of the public key (what registry 2.8 matches
     /// `kid` against), e.g. `PYYO:TEWU:…:Z7Q6`.
     pub fn libtrust_key_id(&self) -> String {

@@ -15,7 +15,7 @@ mod verify;
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
-pub use certificate::certificate_validity;
+pub use certificate::{certificate_is_self_issued, certificate_validity};
 pub(crate) use certificate::{check_leaf_matches, parse_chain, read_chain_file};
 pub use jwt::{JwtGenerator, JwtGeneratorBuilder};
 #[cfg(feature = "serve")]

@@ -268,10 +268,9 @@ mod tests {
         let Ok(signing) = signing else {
             panic!("fixture");
         };
-        let pem = format!(
-            "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
-            data_encoding::BASE64.encode(signing.public_key_der())
-        );
+        // The key's own PEM writer (lines of 64), as `keys rotate` uses it.
+        let pem = signing.public_key_pem();
+        assert!(pem.lines().all(|l| l.len() <= 64), "{pem}");
         let published = PublishedKey::from_pem(pem.as_bytes());
         let Ok(published) = published else {
             panic!("public key PEM refused");
@@ -323,7 +322,7 @@ mod tests {
             panic!("the signing key published again was taken");
         };
         assert!(
-            message.starts_with("published_keys: key 1 (")
+            message.starts_with(&format!("published_keys: {} (", path("p256.crt")))
                 && message.ends_with(") is the signing key or listed twice"),
             "{message}"
         );

@@ -221,7 +221,12 @@ fn build_refuses_bad_configurations_with_clear_messages() {
                 .signing_key_pem_file(fixture("p256-sec1.pem"))
                 .certificate_pem_file(fixture("p384.crt"))
         ),
-        "certificate: the certificate does not match the signing key (its public key differs)"
+        format!(
+            "certificate: {}: the certificate does not match the signing key (its public key \
+             differs) ({})",
+            fixture("p384.crt").display(),
+            fixture("p256-sec1.pem").display()
+        )
     );
     assert_eq!(
         build_error(
