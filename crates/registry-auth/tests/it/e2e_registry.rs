@@ -610,7 +610,12 @@ struct MadeKey {
 }
 
 fn make_key(kind: &'static str, alg: &'static rcgen::SignatureAlgorithm) -> MadeKey {
-    let key = rcgen::KeyPair::generate_for(alg).expect("generate key");
+    let key = match kind {
+        "RSA-3072" => rcgen::KeyPair::generate_rsa_for(alg, rcgen::RsaKeySize::_3072),
+        "RSA-4096" => rcgen::KeyPair::generate_rsa_for(alg, rcgen::RsaKeySize::_4096),
+        _ => rcgen::KeyPair::generate_for(alg),
+    }
+    .expect("generate key");
     let cert = rcgen::CertificateParams::new(Vec::<String>::new())
         .expect("params")
         .self_signed(&key)
@@ -633,6 +638,7 @@ fn has_leading_zero_coordinate(made: &MadeKey) -> bool {
     let size = match made.kind {
         "P-256" => 32,
         "P-384" => 48,
+        "P-521" => 66,
         _ => return false,
     };
     let point = &spki[spki.len() - (2 * size + 1)..];
@@ -647,8 +653,13 @@ fn made_keys() -> Vec<MadeKey> {
     for (kind, alg, random, with_zero) in [
         ("P-256", &rcgen::PKCS_ECDSA_P256_SHA256, 16, 2),
         ("P-384", &rcgen::PKCS_ECDSA_P384_SHA384, 8, 2),
+        // Half of all P-521 coordinates start with a zero byte (521 bits
+        // in 66 bytes), so most keys have one.
+        ("P-521", &rcgen::PKCS_ECDSA_P521_SHA512, 4, 2),
         ("Ed25519", &rcgen::PKCS_ED25519, 8, 0),
         ("RSA-2048", &rcgen::PKCS_RSA_SHA256, 4, 0),
+        ("RSA-3072", &rcgen::PKCS_RSA_SHA256, 2, 0),
+        ("RSA-4096", &rcgen::PKCS_RSA_SHA256, 2, 0),
     ] {
         for _ in 0..random {
             keys.push(make_key(kind, alg));
