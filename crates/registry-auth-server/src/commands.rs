@@ -2,7 +2,7 @@
 
 use std::io::{BufRead, IsTerminal, Read};
 use std::net::{IpAddr, SocketAddr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use registry_auth::identity::PasswordHash;
 use registry_auth::token::{JwtGenerator, TokenGenerator, Validation, decode_unverified, verify};
@@ -14,19 +14,20 @@ use crate::config::{Config, MissingKey};
 use crate::keys::{self, KeyType};
 
 /// `init`: key, certificate, starter config, registry snippets.
+/// With `brought`, the configuration names that key and certificate (a
+/// CA-issued one, say) instead of a new pair; a certificate that is not in
+/// force, or not the key's, is refused.
 pub(crate) fn init(
     dir: &Path,
     service: &str,
     listen: SocketAddr,
     key_type: KeyType,
+    brought: Option<(PathBuf, PathBuf)>,
 ) -> Result<(), String> {
-    let names = [
-        "token.key",
-        "token.crt",
-        "config.toml",
-        "registry-auth.yml",
-        "jwks.json",
-    ];
+    let mut names = vec!["config.toml", "registry-auth.yml", "jwks.json"];
+    if brought.is_none() {
+        names.extend(["token.key", "token.crt"]);
+    }
     let existing: Vec<String> = names
         .iter()
         .map(|n| dir.join(n))
@@ -39,9 +40,22 @@ pub(crate) fn init(
     if service.is_empty() || service.contains(['"', '\n']) {
         return Err("--service must be a plain, non-empty name".into());
     }
+    if let Some((key, certificate)) = &brought {
+        keys::check_brought(key, certificate)?;
+    }
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let (key_path, cert_path) = (dir.join("token.key"), dir.join("token.crt"));
-    keys::generate(key_type, &key_path, Some(&cert_path))?;
+    let (key_path, cert_path) = match brought {
+        Some((key, certificate)) => {
+            let absolute =
+                |p: &Path| std::fs::canonicalize(p).map_err(|e| format!("{}: {e}", p.display()));
+            (absolute(&key)?, absolute(&certificate)?)
+        }
+        None => {
+            let (key, certificate) = (dir.join("token.key"), dir.join("token.crt"));
+            keys::generate(key_type, &key, Some(&certificate))?;
+            (key, certificate)
+        }
+    };
     // The generator the starter configuration makes, for its JWKS.
     let generator = JwtGenerator::builder()
         .signing_key_pem_file(&key_path)
@@ -53,28 +67,52 @@ pub(crate) fn init(
         .jwks()
         .ok_or("the generator has no JWKS document")?;
 
+    // Paths inside `dir` are written relative to the configuration.
+    let in_config = |p: &Path| {
+        let shown = p.strip_prefix(dir).unwrap_or(p).display().to_string();
+        format!("{shown:?}")
+    };
     let config = STARTER_CONFIG
         .replace("@LISTEN@", &listen.to_string())
-        .replace("@SERVICE@", service);
+        .replace("@SERVICE@", service)
+        .replace("@KEY@", &in_config(&key_path))
+        .replace("@CERTIFICATE@", &in_config(&cert_path));
     write_new(&dir.join("config.toml"), &config)?;
     write_new(&dir.join("jwks.json"), &format!("{jwks:#}\n"))?;
     let abs = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    // A CA-issued certificate: the registry trusts the CA, not the leaf.
+    let ca_issued = generator.certificate_chain().len() > 1
+        || generator
+            .certificate_chain()
+            .first()
+            .and_then(|leaf| registry_auth::token::certificate_is_self_issued(leaf))
+            == Some(false);
+    let trusted = if ca_issued {
+        format!(
+            "/path/to/ca.crt   # the CA that issued {}",
+            abs(&cert_path).display()
+        )
+    } else {
+        abs(&cert_path).display().to_string()
+    };
     let snippet = format!(
         "# Registry 2.8 (Debian's docker-registry) and v3: paste under the registry's config.yml.\n\
          auth:\n  token:\n    realm: http://{listen}/token\n    service: {service}\n    issuer: registry-auth\n    \
-         rootcertbundle: {cert}\n    \
+         rootcertbundle: {trusted}\n    \
          # v3 only, to find the key by kid without the certificate in the token:\n    \
          # jwks: {jwks}\n",
-        cert = abs(&cert_path).display(),
         jwks = abs(&dir.join("jwks.json")).display(),
     );
     write_new(&dir.join("registry-auth.yml"), &snippet)?;
     let alg = generator.signing_key().algorithm();
     println!(
-        "Wrote {dir}/token.key ({alg}), token.crt, config.toml, jwks.json and registry-auth.yml.\n\
+        "Signing key {key} ({alg}), certificate {cert}.\n\
+         Wrote config.toml, jwks.json and registry-auth.yml into {dir}.\n\
          Add users with `registry-auth hash-password`, then run\n  \
          registry-auth serve --config {dir}/config.toml\n\n{snippet}",
-        dir = dir.display()
+        dir = dir.display(),
+        key = key_path.display(),
+        cert = cert_path.display(),
     );
     Ok(())
 }
@@ -98,8 +136,8 @@ listen = "@LISTEN@"          # token endpoint at /token, /healthz, /metrics
 issuer = "registry-auth"      # must equal the registry's auth.token.issuer
 services = ["@SERVICE@"]      # the registry's auth.token.service
 lifetime = "5m"
-signing_key = "token.key"
-certificate = "token.crt"     # sent as x5c; the registry's rootcertbundle
+signing_key = @KEY@
+certificate = @CERTIFICATE@     # sent as x5c; the registry's rootcertbundle
 key_id = "libtrust"           # or "thumbprint" (registry v3 without x5c)
 
 [users]
@@ -327,42 +365,66 @@ pub(crate) fn registry_config(
         let generator = config
             .jwt_generator(MissingKey::Refuse)
             .map_err(|e| e.to_string())?;
-        if let Some(file) = bundle {
-            let pem = generator.trust_bundle_pem();
-            if pem.is_empty() {
-                return Err(format!(
-                    "--bundle: {} has no token.certificate; a registry's rootcertbundle \
-                     holds certificates",
-                    config_path.display()
-                ));
-            }
-            for (n, key) in generator.published_keys().iter().enumerate() {
-                if key.certificate_der().is_none() {
-                    eprintln!(
-                        "registry-auth: published key {} ({}) is a bare public key: only a \
-                         registry given the jwks file trusts it",
-                        n + 1,
-                        key.key_id(config.key_id)
-                    );
-                }
-            }
-            write_file(file, &pem)?;
-        }
-        if let Some(file) = jwks {
-            let document = generator.jwks().unwrap_or_default();
-            let text = serde_json::to_string_pretty(&document).map_err(|e| e.to_string())?;
-            write_file(file, &format!("{text}\n"))?;
-        }
+        write_registry_files(&config, &generator, bundle, jwks)?;
     }
     print!("{}", config.registry_snippet_with(bundle, jwks));
     Ok(())
 }
 
-/// Writes a file whole (beside, then renamed), so a registry reading it
-/// never sees half.
-fn write_file(path: &Path, text: &str) -> Result<(), String> {
-    let partial = path.with_extension("partial");
+/// Writes the registry's `rootcertbundle` (every certificate of
+/// `generator`: the signing one and the published ones) and `jwks` file
+/// (every key, under the `kid` its tokens carry), where asked.
+pub(crate) fn write_registry_files(
+    config: &Config,
+    generator: &JwtGenerator,
+    bundle: Option<&Path>,
+    jwks: Option<&Path>,
+) -> Result<(), String> {
+    if let Some(file) = bundle {
+        let pem = generator.trust_bundle_pem();
+        if pem.is_empty() {
+            return Err(format!(
+                "--bundle: {} has no token.certificate; a registry's rootcertbundle \
+                 holds certificates",
+                config.path.display()
+            ));
+        }
+        for (n, key) in generator.published_keys().iter().enumerate() {
+            if key.certificate_der().is_none() {
+                eprintln!(
+                    "registry-auth: published key {} ({}) is a bare public key: only a \
+                     registry given the jwks file trusts it",
+                    n + 1,
+                    key.key_id(config.key_id)
+                );
+            }
+        }
+        write_file(file, &pem)?;
+    }
+    if let Some(file) = jwks {
+        let document = generator.jwks().unwrap_or_default();
+        let text = serde_json::to_string_pretty(&document).map_err(|e| e.to_string())?;
+        write_file(file, &format!("{text}\n"))?;
+    }
+    Ok(())
+}
+
+/// Writes a file whole (beside, then renamed), so a reader (a registry,
+/// the server's reload) never sees half; an existing file keeps its
+/// permissions.
+pub(crate) fn write_file(path: &Path, text: &str) -> Result<(), String> {
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = std::path::PathBuf::from(partial);
+    let kept = std::fs::metadata(path).ok().map(|m| m.permissions());
     std::fs::write(&partial, text)
+        .and_then(|()| match kept {
+            Some(permissions) => std::fs::set_permissions(&partial, permissions),
+            None => Ok(()),
+        })
         .and_then(|()| std::fs::rename(&partial, path))
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&partial);
+            format!("cannot write {}: {e}", path.display())
+        })
 }

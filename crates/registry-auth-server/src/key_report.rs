@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use registry_auth::token::{JwtGenerator, certificate_validity};
 
-use crate::config::{Config, MissingKey};
+use crate::config::{Config, MissingKey, Rotation};
 
 /// A signing certificate closer than this to its end draws a warning.
 const WARN_BEFORE: Duration = Duration::from_secs(30 * 24 * 60 * 60);
@@ -21,23 +21,21 @@ fn date(t: SystemTime) -> String {
         .to_owned()
 }
 
-/// How a certificate's end reads: its date and the days left, or that it
-/// has passed.
-fn expiry(der: Option<&[u8]>, now: SystemTime) -> String {
-    let Some((_, not_after)) = der.and_then(certificate_validity) else {
+/// How a certificate's dates read: from, until, and the days left (or
+/// that it has expired).
+fn dates(der: Option<&[u8]>, now: SystemTime) -> String {
+    let Some((not_before, not_after)) = der.and_then(certificate_validity) else {
         return "no certificate".to_owned();
     };
-    match not_after.duration_since(now) {
-        Ok(left) => format!(
-            "until {} ({} days)",
-            date(not_after),
-            left.as_secs() / 86_400
-        ),
-        Err(_) => format!("EXPIRED {}", date(not_after)),
-    }
+    let left = match not_after.duration_since(now) {
+        Ok(left) => format!("{} days", left.as_secs() / 86_400),
+        Err(_) => "EXPIRED".to_owned(),
+    };
+    format!("{}..{} ({left})", date(not_before), date(not_after))
 }
 
-/// `keys list`: one line per key, signing key first.
+/// `keys list`: one line per key, signing key first, then where a
+/// rotation stands.
 pub(crate) fn list(config_path: &Path) -> Result<(), String> {
     let config = Config::load(config_path).map_err(|e| e.to_string())?;
     let generator = config
@@ -45,32 +43,56 @@ pub(crate) fn list(config_path: &Path) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let now = SystemTime::now();
     let signing = generator.signing_key();
-    println!(
-        "{:<10} {:<6} {:<60} {:<44} {:<32} FILE",
-        "ROLE", "ALG", "LIBTRUST ID", "THUMBPRINT", "CERTIFICATE"
+    let row = |role: &str, alg: &str, libtrust: &str, thumbprint: &str, dates: &str, file: &str| {
+        println!("{role:<10} {alg:<6} {libtrust:<60} {thumbprint:<44} {dates:<36} {file}");
+    };
+    row(
+        "ROLE",
+        "ALG",
+        "LIBTRUST ID",
+        "THUMBPRINT",
+        "CERTIFICATE",
+        "FILE",
     );
-    println!(
-        "{:<10} {:<6} {:<60} {:<44} {:<32} {}",
+    row(
         "signing",
         signing.algorithm().as_str(),
-        signing.libtrust_key_id(),
-        signing.jwk_thumbprint(),
-        expiry(
+        &signing.libtrust_key_id(),
+        &signing.jwk_thumbprint(),
+        &dates(
             generator.certificate_chain().first().map(Vec::as_slice),
-            now
+            now,
         ),
-        config.signing_key.display()
+        &config.signing_key.display().to_string(),
     );
     for (path, key) in config.published_keys.iter().zip(generator.published_keys()) {
-        println!(
-            "{:<10} {:<6} {:<60} {:<44} {:<32} {}",
-            "published",
+        let role = match &config.rotation {
+            Rotation::Prepared { certificate, .. } if certificate == path => "next",
+            Rotation::Promoted { retiring, .. } if retiring == path => "retiring",
+            _ => "published",
+        };
+        row(
+            role,
             key.algorithm().as_str(),
-            key.libtrust_key_id(),
-            key.jwk_thumbprint(),
-            expiry(key.certificate_der(), now),
-            path.display()
+            &key.libtrust_key_id(),
+            &key.jwk_thumbprint(),
+            &dates(key.certificate_der(), now),
+            &path.display().to_string(),
         );
+    }
+    match &config.rotation {
+        Rotation::Idle => {}
+        Rotation::Prepared { key, .. } => println!(
+            "\nrotation: {} is prepared; once the registries trust it, `keys rotate promote`",
+            key.display()
+        ),
+        Rotation::Promoted {
+            at, retire_after, ..
+        } => println!(
+            "\nrotation: promoted at {}; `keys rotate retire` from {}",
+            humantime::format_rfc3339_seconds(*at),
+            humantime::format_rfc3339_seconds(*retire_after)
+        ),
     }
     Ok(())
 }
@@ -99,7 +121,7 @@ pub(crate) fn report_signing_certificate(not_after: Option<SystemTime>) {
             not_after = %date(not_after),
             days_left = (left / 86_400.0).floor(),
             "the signing certificate expires soon (or has): registries refuse tokens \
-             whose certificate has expired; rotate the key (README: changing the signing key)"
+             whose certificate has expired; change the key with `registry-auth keys rotate prepare`"
         );
     }
 }

@@ -11,6 +11,7 @@ mod config;
 mod identity_tokens;
 mod key_report;
 mod keys;
+mod rotation;
 mod serve;
 
 use std::net::IpAddr;
@@ -66,9 +67,11 @@ enum Command {
         /// The address the token server will listen on.
         #[arg(long, default_value = "127.0.0.1:5001")]
         listen: std::net::SocketAddr,
-        /// The kind of signing key.
-        #[arg(long, value_enum, default_value = "ec")]
+        /// The kind of signing key to make.
+        #[arg(long, value_enum, default_value = "ec", conflicts_with = "key")]
         key_type: keys::KeyType,
+        #[command(flatten)]
+        brought: BroughtKey,
     },
     /// Read a password (prompt without echo, or one line of stdin) and
     /// print its hash for the [users] table.
@@ -128,17 +131,8 @@ enum Command {
     },
     /// Print the registry's auth.token block for a configuration.
     RegistryConfig {
-        /// The configuration file.
-        #[arg(long, short, env = "REGISTRY_AUTH_CONFIG")]
-        config: PathBuf,
-        /// Also write the registry's rootcertbundle here: the signing
-        /// certificate and every published key's certificate.
-        #[arg(long)]
-        bundle: Option<PathBuf>,
-        /// Also write the registry's jwks file here (registry v3): every
-        /// key, under the kid its tokens carry.
-        #[arg(long)]
-        jwks: Option<PathBuf>,
+        #[command(flatten)]
+        args: RegistryFilesArgs,
     },
 }
 
@@ -174,13 +168,83 @@ enum IdentityTokensCommand {
 
 #[derive(Debug, Subcommand)]
 enum KeysCommand {
-    /// One line per key: role (signing, published), algorithm, libtrust
-    /// id, thumbprint, certificate expiry, file.
+    /// One line per key: role (signing, next, retiring, published),
+    /// algorithm, libtrust id, thumbprint, certificate dates, file.
     List {
         /// The configuration file.
         #[arg(long, short, env = "REGISTRY_AUTH_CONFIG")]
         config: PathBuf,
     },
+    /// Change the signing key with no failed pull, in three steps that
+    /// each edit the configuration (a running server reloads it).
+    Rotate {
+        #[command(subcommand)]
+        step: RotateStep,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RotateStep {
+    /// Make the next key and certificate beside the signing key (or take
+    /// yours) and publish it without signing. Then give the registries the
+    /// new bundle/JWKS and restart them.
+    Prepare {
+        #[command(flatten)]
+        common: RegistryFilesArgs,
+        /// The kind of key to make (default: like the signing key).
+        #[arg(long, value_enum, conflicts_with = "key")]
+        key_type: Option<keys::KeyType>,
+        #[command(flatten)]
+        brought: BroughtKey,
+    },
+    /// Sign with the prepared key; the previous one stays published.
+    Promote {
+        #[command(flatten)]
+        common: RegistryFilesArgs,
+    },
+    /// Stop publishing the previous key. Refused until its tokens have
+    /// expired (token lifetime + 60 s after the promotion).
+    Retire {
+        #[command(flatten)]
+        common: RegistryFilesArgs,
+    },
+}
+
+/// A signing key and certificate the operator brings instead of having
+/// one made.
+#[derive(Debug, clap::Args)]
+struct BroughtKey {
+    /// Use this key (e.g. one whose certificate a CA issued) instead of
+    /// making one.
+    #[arg(long, requires = "certificate")]
+    key: Option<PathBuf>,
+    /// The certificate of --key (leaf first, then intermediates); one that
+    /// has expired, is not valid yet or is another key's is refused.
+    #[arg(long, requires = "key")]
+    certificate: Option<PathBuf>,
+}
+
+impl BroughtKey {
+    fn files(self) -> Option<(PathBuf, PathBuf)> {
+        self.key.zip(self.certificate)
+    }
+}
+
+/// A configuration, and where to write the registry's files for it
+/// (`registry-config`, and `keys rotate` after its step).
+#[derive(Debug, clap::Args)]
+struct RegistryFilesArgs {
+    /// The configuration file.
+    #[arg(long, short, env = "REGISTRY_AUTH_CONFIG")]
+    config: PathBuf,
+    /// Also write the registry's rootcertbundle here: the signing
+    /// certificate and every published key's certificate.
+    #[arg(long)]
+    bundle: Option<PathBuf>,
+    /// Also write the registry's jwks file here (registry v3): every key,
+    /// under the kid its tokens carry.
+    #[arg(long)]
+    jwks: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -245,11 +309,13 @@ pub fn main() -> ExitCode {
             service,
             listen,
             key_type,
+            brought,
         } => commands::init(
             &dir.unwrap_or_else(|| PathBuf::from(".")),
             &service,
             listen,
             key_type,
+            brought.files(),
         ),
         Command::HashPassword { argon2, cost } => commands::hash_password(argon2, cost),
         Command::Check {
@@ -261,9 +327,31 @@ pub fn main() -> ExitCode {
             ip,
             scopes,
         } => commands::check(&config, user, password, service, ip, &scopes),
-        Command::Keys {
-            command: KeysCommand::List { config },
-        } => key_report::list(&config),
+        Command::Keys { command } => match command {
+            KeysCommand::List { config } => key_report::list(&config),
+            KeysCommand::Rotate { step } => {
+                let (common, step) = match step {
+                    RotateStep::Prepare {
+                        common,
+                        key_type,
+                        brought,
+                    } => (
+                        common,
+                        rotation::Step::Prepare {
+                            key_type,
+                            brought: brought.files(),
+                        },
+                    ),
+                    RotateStep::Promote { common } => (common, rotation::Step::Promote),
+                    RotateStep::Retire { common } => (common, rotation::Step::Retire),
+                };
+                let files = rotation::RegistryFiles {
+                    bundle: common.bundle,
+                    jwks: common.jwks,
+                };
+                rotation::rotate(&common.config, step, &files)
+            }
+        },
         Command::Token { command } => match command {
             TokenCommand::Decode { token } => commands::token_decode(&token),
             TokenCommand::Verify { token, config } => commands::token_verify(&token, &config),
@@ -276,11 +364,9 @@ pub fn main() -> ExitCode {
                 identity_tokens::revoke(&config, id.as_deref(), user.as_deref())
             }
         },
-        Command::RegistryConfig {
-            config,
-            bundle,
-            jwks,
-        } => commands::registry_config(&config, bundle.as_deref(), jwks.as_deref()),
+        Command::RegistryConfig { args } => {
+            commands::registry_config(&args.config, args.bundle.as_deref(), args.jwks.as_deref())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -10,7 +10,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use registry_auth::acl::{self, Acl};
 use registry_auth::identity::StaticUsers;
@@ -143,6 +143,36 @@ struct TokenSection {
     refresh_tokens: bool,
     #[serde(default = "default_refresh_lifetime", with = "humantime_serde")]
     refresh_lifetime: Duration,
+    #[serde(default)]
+    rotation: RotationSection,
+}
+
+/// `[token.rotation]`: how far `keys rotate` has gone. Written by the
+/// command; serving does not read it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RotationSection {
+    next_key: Option<PathBuf>,
+    next_certificate: Option<PathBuf>,
+    promoted: Option<String>,
+    retire_after: Option<String>,
+    retiring: Option<PathBuf>,
+}
+
+/// A key rotation in progress (`[token.rotation]` checked, paths resolved).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Rotation {
+    /// None: the signing key is the only one that `keys rotate` manages.
+    Idle,
+    /// `prepare` ran: the next key is published and waits to sign.
+    Prepared { key: PathBuf, certificate: PathBuf },
+    /// `promote` ran: the previous key, still published, may be dropped
+    /// from `retire_after` on.
+    Promoted {
+        at: SystemTime,
+        retire_after: SystemTime,
+        retiring: PathBuf,
+    },
 }
 
 fn default_lifetime() -> Duration {
@@ -226,6 +256,7 @@ pub(crate) struct Config {
     pub(crate) htpasswd: Option<PathBuf>,
     pub(crate) acl: Acl,
     pub(crate) state: StateLocation,
+    pub(crate) rotation: Rotation,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -278,14 +309,7 @@ impl Config {
     ) -> Result<Config, ConfigError> {
         let shown = path.display().to_string();
         let at = |key: &str, msg: String| located(&shown, text, key, &msg);
-        let dir = path.parent().unwrap_or(Path::new("."));
-        let resolve = |p: &Path| {
-            if p.is_absolute() {
-                p.to_path_buf()
-            } else {
-                dir.join(p)
-            }
-        };
+        let resolve = |p: &Path| resolve_against(path, p);
 
         let tls = match (&file.server.tls_certificate, &file.server.tls_key) {
             (Some(c), Some(k)) => Some(Tls {
@@ -311,6 +335,8 @@ impl Config {
             read_users(&file.users, &resolve, read_files).map_err(|(key, msg)| at(&key, msg))?;
 
         let state = state_location(&file.state, &resolve).map_err(|(key, msg)| at(key, msg))?;
+        let rotation =
+            rotation(&file.token.rotation, &resolve).map_err(|(key, msg)| at(key, msg))?;
 
         let acl = Acl::new(&file.acl).map_err(|e| {
             let line = locate::line_of_array_entry(text, "acl", e.rule - 1);
@@ -350,6 +376,7 @@ impl Config {
             htpasswd,
             acl,
             state,
+            rotation,
         })
     }
 
@@ -556,6 +583,16 @@ impl Config {
     }
 }
 
+/// A path of the configuration file at `config`: relative ones are taken
+/// from its folder.
+pub(crate) fn resolve_against(config: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        config.parent().unwrap_or(Path::new(".")).join(p)
+    }
+}
+
 /// What to do when `generate_key` is on and the signing key is missing:
 /// `serve` makes one; commands that only read (`token verify`) refuse.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -646,6 +683,49 @@ fn state_location(
         "state.url",
         "expected \"memory\", sqlite://PATH or postgres://USER@HOST/DATABASE".into(),
     ))
+}
+
+/// `[token.rotation]` checked: nothing, a prepared next key, or a promoted
+/// one with the previous key's end.
+fn rotation(
+    section: &RotationSection,
+    resolve: &dyn Fn(&Path) -> PathBuf,
+) -> Result<Rotation, (&'static str, String)> {
+    let time = |key: &'static str, value: &Option<String>| match value {
+        None => Ok(None),
+        Some(text) => humantime::parse_rfc3339(text).map(Some).map_err(|e| {
+            (
+                key,
+                format!("{text:?}: expected a time like 2026-12-01T06:00:00Z: {e}"),
+            )
+        }),
+    };
+    let promoted = time("token.rotation.promoted", &section.promoted)?;
+    let retire_after = time("token.rotation.retire_after", &section.retire_after)?;
+    match (
+        &section.next_key,
+        &section.next_certificate,
+        promoted,
+        retire_after,
+        &section.retiring,
+    ) {
+        (None, None, None, None, None) => Ok(Rotation::Idle),
+        (Some(key), Some(certificate), None, None, None) => Ok(Rotation::Prepared {
+            key: resolve(key),
+            certificate: resolve(certificate),
+        }),
+        (None, None, Some(at), Some(retire_after), Some(retiring)) => Ok(Rotation::Promoted {
+            at,
+            retire_after,
+            retiring: resolve(retiring),
+        }),
+        _ => Err((
+            "token.rotation",
+            "written by `registry-auth keys rotate`: either next_key and next_certificate \
+             (prepared), or promoted, retire_after and retiring (promoted)"
+                .into(),
+        )),
+    }
 }
 
 /// The users of `[users]` and of the htpasswd file it names; an error is

@@ -621,3 +621,47 @@ fn bad_state_settings_are_named_by_key_and_line() {
         "unknown keys refused"
     );
 }
+
+#[test]
+fn a_rotation_in_progress_is_read_and_a_broken_record_is_refused() {
+    let prepared = parse(&minimal(
+        "published_keys = [\"next.crt\"]\n[token.rotation]\nnext_key = \"next.key\"\n\
+         next_certificate = \"next.crt\"\n",
+    ))
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        prepared.rotation,
+        Rotation::Prepared {
+            key: "/etc/registry-auth/next.key".into(),
+            certificate: "/etc/registry-auth/next.crt".into(),
+        }
+    );
+    let promoted = parse(&minimal(
+        "[token.rotation]\npromoted = \"2026-12-01T06:00:00Z\"\n\
+         retire_after = \"2026-12-01T06:06:02Z\"\nretiring = \"/keys/old.crt\"\n",
+    ))
+    .unwrap_or_else(|e| panic!("{e}"));
+    let at = |s| humantime::parse_rfc3339(s).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        promoted.rotation,
+        Rotation::Promoted {
+            at: at("2026-12-01T06:00:00Z"),
+            retire_after: at("2026-12-01T06:06:02Z"),
+            retiring: "/keys/old.crt".into(),
+        }
+    );
+    assert_eq!(
+        error(&minimal("[token.rotation]\nnext_key = \"next.key\"\n")),
+        "/etc/registry-auth/config.toml: line 4: token.rotation: written by `registry-auth \
+         keys rotate`: either next_key and next_certificate (prepared), or promoted, \
+         retire_after and retiring (promoted)"
+    );
+    assert_eq!(
+        error(&minimal(
+            "[token.rotation]\npromoted = \"yesterday\"\nretire_after = \"2026-12-01T06:06:02Z\"\n\
+             retiring = \"old.crt\"\n"
+        )),
+        "/etc/registry-auth/config.toml: line 5: token.rotation.promoted: \"yesterday\": \
+         expected a time like 2026-12-01T06:00:00Z: timestamp format is invalid"
+    );
+}
