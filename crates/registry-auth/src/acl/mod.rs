@@ -42,7 +42,7 @@ use crate::protocol::backend::BackendError;
 use crate::protocol::cidr::Cidr;
 use crate::protocol::identity::Identity;
 use crate::protocol::scope::Scope;
-use pattern::{Pattern, Vars};
+use pattern::{Matched, Pattern, Vars};
 
 /// One rule, as written in a configuration file (`[[acl]]`).
 ///
@@ -200,11 +200,25 @@ impl Acl {
             .map(|scope| {
                 let rule = self
                     .first_match(who, scope, request)
-                    .and_then(|i| Some((i, self.rules.get(i)?)));
+                    .and_then(|(i, matched)| Some((i, matched, self.rules.get(i)?)));
                 // The rule's actions were sorted and de-duplicated when it
                 // was compiled: no need to do it per request.
                 let (allowed, decided_by) = match rule {
-                    Some((index, rule)) => (rule.actions.clone(), DecidedBy::Rule(index)),
+                    Some((index, Matched::Yes, rule)) => {
+                        (rule.actions.clone(), DecidedBy::Rule(index))
+                    }
+                    // A rule that cannot be decided denies (whether it
+                    // allows or denies): matching a subset of the labels
+                    // would make a deny rule fail open.
+                    Some((index, _, _)) => {
+                        tracing::warn!(
+                            rule = index + 1,
+                            subject = who.subject(),
+                            "an ACL pattern's label placeholders expand to more than 64 values \
+                             for this identity; the rule denies"
+                        );
+                        (Vec::new(), DecidedBy::Rule(index))
+                    }
                     None => (Vec::new(), DecidedBy::NoRule),
                 };
                 ScopeDecision {
@@ -216,7 +230,14 @@ impl Acl {
             .collect()
     }
 
-    fn first_match(&self, who: &Identity, scope: &Scope, request: &AccessRequest) -> Option<usize> {
+    /// The first rule that matches (or cannot be decided:
+    /// [`Matched::TooMany`]), in rule order.
+    fn first_match(
+        &self,
+        who: &Identity,
+        scope: &Scope,
+        request: &AccessRequest,
+    ) -> Option<(usize, Matched)> {
         let vars = Vars {
             account: who.subject(),
             name: &scope.name,
@@ -239,38 +260,66 @@ impl Acl {
             };
             let index = *next?;
             let rule = self.rules.get(index)?;
-            if rule_matches(rule, who, scope, request, &vars) {
-                return Some(index);
+            match rule_matches(rule, who, scope, request, &vars) {
+                Matched::No => {}
+                matched => return Some((index, matched)),
             }
         }
     }
 }
 
+/// Whether `rule` matches: every condition must; one that cannot be
+/// decided makes the rule [`Matched::TooMany`].
 fn rule_matches(
     rule: &Compiled,
     who: &Identity,
     scope: &Scope,
     request: &AccessRequest,
     vars: &Vars<'_>,
-) -> bool {
-    let account_ok = match &rule.account {
-        Some(p) => p.matches(who.subject(), vars),
-        None => !who.is_anonymous(),
+) -> Matched {
+    let mut undecided = false;
+    let mut check = |matched: Matched| match matched {
+        Matched::Yes => true,
+        Matched::No => false,
+        Matched::TooMany => {
+            undecided = true;
+            false
+        }
     };
-    let opt = |p: &Option<Pattern>, value: &str| p.as_ref().is_none_or(|p| p.matches(value, vars));
-    account_ok
-        && opt(&rule.resource_type, &scope.resource_type)
-        && opt(&rule.name, &scope.name)
-        && opt(&rule.service, &request.service)
+    let opt = |p: &Option<Pattern>, value: &str| {
+        p.as_ref()
+            .map_or(Matched::Yes, |p| p.try_match(value, vars))
+    };
+    let account = match &rule.account {
+        Some(p) => p.try_match(who.subject(), vars),
+        None => Matched::from(!who.is_anonymous()),
+    };
+    let all = check(account)
+        && check(opt(&rule.resource_type, &scope.resource_type))
+        && check(opt(&rule.name, &scope.name))
+        && check(opt(&rule.service, &request.service))
         && (rule.ips.is_empty()
             || request
                 .client_ip
                 .is_some_and(|ip| rule.ips.iter().any(|c| c.contains(ip))))
         && rule.labels.iter().all(|(key, p)| {
-            who.attribute(key)
-                .iter()
-                .any(|value| p.matches(value, vars))
-        })
+            let mut any = Matched::No;
+            for value in who.attribute(key) {
+                match p.try_match(value, vars) {
+                    Matched::No => {}
+                    found => {
+                        any = found;
+                        break;
+                    }
+                }
+            }
+            check(any)
+        });
+    if undecided {
+        Matched::TooMany
+    } else {
+        Matched::from(all)
+    }
 }
 
 fn compile(spec: &Rule) -> Result<Compiled, String> {

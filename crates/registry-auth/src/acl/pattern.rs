@@ -15,8 +15,25 @@ pub(crate) struct Vars<'a> {
 }
 
 /// At most this many expansions of one pattern (labels are multi-valued:
-/// `${labels:team}/*` with three teams is three globs).
+/// `${labels:team}/*` with three teams is three globs). An identity whose
+/// labels would make more is not matched by a subset: the rule denies
+/// ([`Matched::TooMany`]).
 const MAX_EXPANSIONS: usize = 64;
+
+/// Whether a value matches a pattern, or could not be decided because the
+/// placeholders would expand to more than [`MAX_EXPANSIONS`] texts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Matched {
+    Yes,
+    No,
+    TooMany,
+}
+
+impl From<bool> for Matched {
+    fn from(yes: bool) -> Self {
+        if yes { Matched::Yes } else { Matched::No }
+    }
+}
 
 #[derive(Clone, Debug)]
 pub(crate) struct Pattern {
@@ -130,33 +147,40 @@ impl Pattern {
 
     /// Whether `value` matches, placeholders filled from `vars`.
     pub(crate) fn matches(&self, value: &str, vars: &Vars<'_>) -> bool {
+        self.try_match(value, vars) == Matched::Yes
+    }
+
+    /// Whether `value` matches, placeholders filled from `vars`, or
+    /// [`Matched::TooMany`] when they expand past [`MAX_EXPANSIONS`].
+    pub(crate) fn try_match(&self, value: &str, vars: &Vars<'_>) -> Matched {
         let Some(pieces) = &self.template else {
-            return match &self.kind {
+            return Matched::from(match &self.kind {
                 Kind::Exact(s) => s == value,
                 Kind::Prefix { prefix, crosses } => prefix_match(prefix, *crosses, value),
                 Kind::Glob(tokens) => glob_match(tokens, value),
                 Kind::Regex(re) => re.is_match(value),
                 _ => false,
-            };
+            });
         };
         let escape: fn(&str) -> String = match self.kind {
             Kind::TemplatedRegex => regex::escape,
             Kind::TemplatedGlob => escape_glob,
             _ => str::to_owned,
         };
-        expand(pieces, vars, escape)
-            .iter()
-            .any(|text| match self.kind {
-                Kind::TemplatedExact => text == value,
-                Kind::TemplatedGlob => match quick_prefix(text) {
-                    Some((prefix, crosses)) => prefix_match(prefix, crosses, value),
-                    None => parse_glob(text).is_ok_and(|t| glob_match(&t, value)),
-                },
-                Kind::TemplatedRegex => {
-                    Regex::new(&format!("^(?:{text})$")).is_ok_and(|re| re.is_match(value))
-                }
-                _ => false,
-            })
+        let Some(texts) = expand(pieces, vars, escape) else {
+            return Matched::TooMany;
+        };
+        Matched::from(texts.iter().any(|text| match self.kind {
+            Kind::TemplatedExact => text == value,
+            Kind::TemplatedGlob => match quick_prefix(text) {
+                Some((prefix, crosses)) => prefix_match(prefix, crosses, value),
+                None => parse_glob(text).is_ok_and(|t| glob_match(&t, value)),
+            },
+            Kind::TemplatedRegex => {
+                Regex::new(&format!("^(?:{text})$")).is_ok_and(|re| re.is_match(value))
+            }
+            _ => false,
+        }))
     }
 }
 
@@ -194,8 +218,9 @@ fn parse_placeholders(text: &str) -> Result<Vec<Piece>, String> {
     Ok(pieces)
 }
 
-/// Every text the template can become (labels may have several values).
-fn expand(pieces: &[Piece], vars: &Vars<'_>, escape: fn(&str) -> String) -> Vec<String> {
+/// Every text the template can become (labels may have several values);
+/// `None` when that is more than [`MAX_EXPANSIONS`].
+fn expand(pieces: &[Piece], vars: &Vars<'_>, escape: fn(&str) -> String) -> Option<Vec<String>> {
     let mut out = vec![String::new()];
     for piece in pieces {
         let values: Vec<String> = match piece {
@@ -213,18 +238,18 @@ fn expand(pieces: &[Piece], vars: &Vars<'_>, escape: fn(&str) -> String) -> Vec<
                 .map(|v| v.iter().map(|s| escape(s)).collect())
                 .unwrap_or_default(),
         };
-        let mut next = Vec::new();
-        'outer: for prefix in &out {
+        if out.len().saturating_mul(values.len()) > MAX_EXPANSIONS {
+            return None;
+        }
+        let mut next = Vec::with_capacity(out.len() * values.len());
+        for prefix in &out {
             for value in &values {
-                if next.len() == MAX_EXPANSIONS {
-                    break 'outer;
-                }
                 next.push(format!("{prefix}{value}"));
             }
         }
         out = next;
     }
-    out
+    Some(out)
 }
 
 fn escape_glob(s: &str) -> String {

@@ -143,6 +143,40 @@ fn labels_and_label_placeholders() {
     );
 }
 
+/// A label with more values than a pattern may expand to: the rule is not
+/// decided on a subset (a deny rule would then fail open), it denies.
+#[test]
+fn label_expansion_past_its_cap_denies() {
+    let acl = rules(&[
+        (r#"{"name": "${labels:frozen}/*"}"#, &[]),
+        (r#"{"account": "/.+/"}"#, &["pull", "push"]),
+    ]);
+    let teams = |n: usize| (0..n).map(|i| format!("team{i}")).collect::<Vec<_>>();
+    let at_cap = user("u").with_attribute("frozen", teams(64));
+    assert_eq!(
+        decide(&acl, &at_cap, "repository:team63/x:push", None),
+        (Some(0), vec![]),
+        "the 64th value still denies"
+    );
+    assert_eq!(
+        decide(&acl, &at_cap, "repository:other/x:push", None),
+        (Some(1), vec!["pull".to_owned(), "push".to_owned()])
+    );
+    let past_cap = user("u").with_attribute("frozen", teams(65));
+    for repository in ["team64/x", "other/x"] {
+        assert_eq!(
+            decide(
+                &acl,
+                &past_cap,
+                &format!("repository:{repository}:push"),
+                None
+            ),
+            (Some(0), vec![]),
+            "{repository}: denied by the rule that cannot be decided"
+        );
+    }
+}
+
 #[test]
 fn ip_blocks() {
     let acl = rules(&[

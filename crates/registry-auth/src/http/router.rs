@@ -23,6 +23,7 @@ use crate::core::{AuthServer, Core};
 use crate::protocol::cidr::Cidr;
 use crate::protocol::credentials::Credentials;
 use crate::protocol::error::{Dialect, Error};
+use crate::protocol::forwarded;
 use crate::protocol::request::TokenRequest;
 
 impl AuthServer {
@@ -91,10 +92,15 @@ async fn guard(State(core): State<Arc<Core>>, request: Request, next: Next) -> R
 async fn get_token(State(core): State<Arc<Core>>, request: Request) -> Response {
     let (parts, _body) = request.into_parts();
     let result = async {
-        let authorization = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .map(HeaderValue::as_bytes);
+        // Two credentials in one request: which one a proxy in front
+        // checked is anyone's guess, so neither is taken.
+        let mut authorizations = parts.headers.get_all(header::AUTHORIZATION).iter();
+        let authorization = authorizations.next().map(HeaderValue::as_bytes);
+        if authorizations.next().is_some() {
+            return Err(Error::InvalidRequest(
+                "more than one Authorization header; send one".into(),
+            ));
+        }
         let credentials = Credentials::from_authorization(authorization)?;
         let mut token_request =
             TokenRequest::from_query(parts.uri.query().unwrap_or(""), credentials)?;
@@ -141,36 +147,21 @@ async fn post_token(State(core): State<Arc<Core>>, request: Request) -> Response
 
 /// The client's address: the peer's, or, when the peer is a trusted
 /// proxy, the rightmost address in `X-Forwarded-For` that is not one.
+/// The client's address: the peer, or behind trusted proxies the hop they
+/// name. `None` when the server was not given the peer address.
 fn client_ip(parts: &axum::http::request::Parts, proxies: &[Cidr]) -> Option<IpAddr> {
     let peer = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(addr)| addr.ip())?;
-    let trusted = |ip: &IpAddr| proxies.iter().any(|c| c.contains(*ip));
-    if !trusted(&peer) {
-        return Some(peer);
-    }
-    let mut client = peer;
-    let values: Vec<&HeaderValue> = parts.headers.get_all("x-forwarded-for").iter().collect();
-    for value in values.into_iter().rev() {
-        let Ok(value) = value.to_str() else {
-            return Some(client);
-        };
-        for hop in value.split(',').rev() {
-            match hop.trim().parse::<IpAddr>() {
-                Ok(ip) if trusted(&ip) => client = ip,
-                Ok(ip) => return Some(ip),
-                // A malformed hop: do not guess past it.
-                Err(_) => return Some(client),
-            }
-        }
-    }
-    Some(client)
+    let values = parts
+        .headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .map(HeaderValue::as_bytes);
+    Some(forwarded::client_address(peer, values, proxies))
 }
 
-/// The only place errors turn into responses: the status, code and body
-/// of the error's one wire mapping, `WWW-Authenticate` on 401 and
-/// `Retry-After` on 429 and 503.
 fn error_response(core: &Core, error: &Error, dialect: Dialect) -> Response {
     let status =
         StatusCode::from_u16(error.status(dialect)).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -212,53 +203,4 @@ fn json_response(status: StatusCode, body: String) -> Response {
     // Tokens must not be cached by anything in between (RFC 6749 §5.1).
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parts(peer: &str, forwarded: &[&str]) -> axum::http::request::Parts {
-        let mut request = axum::http::Request::builder().uri("/token");
-        for value in forwarded {
-            request = request.header("x-forwarded-for", *value);
-        }
-        let (mut parts, ()) = request
-            .body(())
-            .unwrap_or_else(|e| panic!("{e}"))
-            .into_parts();
-        let peer: SocketAddr = peer.parse().unwrap_or_else(|e| panic!("{e}"));
-        parts.extensions.insert(ConnectInfo(peer));
-        parts
-    }
-
-    fn proxies(list: &[&str]) -> Vec<Cidr> {
-        list.iter()
-            .map(|p| Cidr::parse(p).unwrap_or_else(|e| panic!("{e}")))
-            .collect()
-    }
-
-    fn ip(text: &str) -> Option<IpAddr> {
-        text.parse().ok()
-    }
-
-    #[test]
-    fn the_peer_is_the_client_unless_it_is_a_trusted_proxy() {
-        let none = proxies(&[]);
-        let p = parts("192.0.2.1:1000", &["203.0.113.9"]);
-        assert_eq!(client_ip(&p, &none), ip("192.0.2.1"), "header ignored");
-        let lb = proxies(&["10.0.0.0/8"]);
-        let p = parts("10.0.0.2:1000", &["203.0.113.9, 10.0.0.7"]);
-        assert_eq!(
-            client_ip(&p, &lb),
-            ip("203.0.113.9"),
-            "rightmost untrusted hop"
-        );
-        let p = parts("10.0.0.2:1000", &["198.51.100.1", "203.0.113.9"]);
-        assert_eq!(client_ip(&p, &lb), ip("203.0.113.9"), "last header first");
-        let p = parts("10.0.0.2:1000", &["203.0.113.9, junk, 10.0.0.7"]);
-        assert_eq!(client_ip(&p, &lb), ip("10.0.0.7"), "no guess past junk");
-        let p = parts("10.0.0.2:1000", &[]);
-        assert_eq!(client_ip(&p, &lb), ip("10.0.0.2"), "no header: the proxy");
-    }
 }

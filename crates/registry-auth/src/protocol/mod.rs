@@ -15,6 +15,7 @@ pub(crate) mod cidr;
 pub(crate) mod credentials;
 pub(crate) mod error;
 pub(crate) mod fingerprint;
+pub(crate) mod forwarded;
 pub(crate) mod identity;
 pub(crate) mod request;
 pub(crate) mod scope;

@@ -425,6 +425,18 @@ fn cases() -> Vec<Case> {
             400,
         ),
         form("70 KB body", &big_body, 413),
+        request(
+            "two Authorization headers",
+            "GET",
+            &format!("/token?{S}"),
+            &format!(
+                "authorization: {}\r\nauthorization: {}\r\n",
+                String::from_utf8_lossy(&basic(b"alice:alice-pw")),
+                String::from_utf8_lossy(&basic(b"admin:guess"))
+            ),
+            b"",
+            400,
+        ),
     ]
 }
 
@@ -459,6 +471,12 @@ async fn hostile_requests_get_4xx_json_and_the_server_keeps_serving() {
             case.what
         );
     }
+    // The two-header case says why.
+    let (_, _, body) = raw(server.addr, &cases[cases.len() - 1].request).await;
+    assert_eq!(
+        String::from_utf8_lossy(&body),
+        r#"{"errors":[{"code":"INVALID_REQUEST","message":"more than one Authorization header; send one"}]}"#
+    );
     // Still serving.
     let (status, _, body) = raw(
         server.addr,
