@@ -193,6 +193,14 @@ pub(crate) fn hash_password(argon2: bool, cost: u32) -> Result<(), String> {
         PasswordHash::bcrypt(&password, cost)
     }
     .map_err(|e| e.to_string())?;
+    // Said on stderr, so that the hash alone goes to stdout (scripts).
+    if let Ok(parsed) = PasswordHash::parse(&hash) {
+        eprintln!(
+            "registry-auth: hashed with {}; give every user the same cost, or the time of a \
+             wrong password tells users apart",
+            parsed.cost()
+        );
+    }
     println!("{hash}");
     Ok(())
 }

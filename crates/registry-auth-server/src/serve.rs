@@ -272,7 +272,7 @@ async fn sync_credentials(server: &AuthServer, config: &Config) -> Result<(), St
     for subject in ended {
         tracing::info!(
             target: "registry_auth::audit",
-            subject = %subject,
+            subject = subject.as_str(),
             "identity tokens ended: the user's password changed or the user was removed"
         );
     }
@@ -291,7 +291,28 @@ fn build(config: &Config, state: &Arc<dyn StateStore>) -> Result<AuthServer, Str
         .server_from(generator, Arc::clone(state))
         .map_err(|e| e.to_string())?;
     key_report::report_signing_certificate(certificate_end);
+    warn_of_mixed_hash_costs(config);
     Ok(server)
+}
+
+/// Users whose password hashes cost more or less than most: a wrong
+/// password for them takes a different time than for a user who does not
+/// exist (which costs what most do), so the time tells them apart.
+fn warn_of_mixed_hash_costs(config: &Config) {
+    let costs = config.users.hash_costs();
+    if costs.len() < 2 {
+        return;
+    }
+    let groups: Vec<String> = costs
+        .iter()
+        .map(|(cost, names)| format!("{cost}: {}", names.join(", ")))
+        .collect();
+    tracing::warn!(
+        groups = groups.join("; ").as_str(),
+        "users' password hashes differ in cost: an unknown user costs what the most common \
+         does, so the time of a wrong password tells the others apart; rehash them at one cost \
+         (registry-auth hash-password)"
+    );
 }
 
 /// Deletes expired identity tokens and forgotten failure counts, hourly.

@@ -43,8 +43,8 @@ pub(super) fn line_of_key(text: &str, key: &str) -> Option<usize> {
     let document = DeTable::parse(text).ok()?;
     let mut table = document.get_ref();
     let mut found = None;
-    for part in key.split('.') {
-        let Some((name, value)) = table.get_key_value(part) else {
+    for part in key_parts(key) {
+        let Some((name, value)) = table.get_key_value(part.as_str()) else {
             break;
         };
         found = Some(name.span().start);
@@ -54,6 +54,25 @@ pub(super) fn line_of_key(text: &str, key: &str) -> Option<usize> {
         }
     }
     found.map(|offset| line_at(text, offset))
+}
+
+/// The parts of a dotted key as written in errors: `users."alice/team"`
+/// is `users` and `alice/team` (a quoted part may hold dots and `\"`).
+fn key_parts(key: &str) -> Vec<String> {
+    let mut parts = Vec::new();
+    let mut part = String::new();
+    let mut chars = key.chars();
+    let mut quoted = false;
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => quoted = !quoted,
+            '\\' if quoted => part.extend(chars.next()),
+            '.' if !quoted => parts.push(std::mem::take(&mut part)),
+            c => part.push(c),
+        }
+    }
+    parts.push(part);
+    parts
 }
 
 /// The line (from 1) of the `index`-th (from 0) `[[name]]` table.
@@ -88,6 +107,8 @@ mod tests {
             "a default: the table it belongs to"
         );
         assert_eq!(line_of_key(TEXT, "nothing.here"), None);
+        let users = "[users]\nalice = \"h\"\n\"a.b/c\" = \"h\"\n";
+        assert_eq!(line_of_key(users, "users.\"a.b/c\""), Some(3));
         assert_eq!(line_of_array_entry(TEXT, "acl", 1), Some(13));
         assert_eq!(line_of_array_entry(TEXT, "acl", 2), None);
     }

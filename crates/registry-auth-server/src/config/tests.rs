@@ -665,3 +665,17 @@ fn a_rotation_in_progress_is_read_and_a_broken_record_is_refused() {
          expected a time like 2026-12-01T06:00:00Z: timestamp format is invalid"
     );
 }
+
+#[test]
+fn user_names_that_would_break_the_rules_are_named() {
+    assert_eq!(
+        error(&minimal(&format!("[users]\n\"alice/team\" = \"{HASH}\"\n"))),
+        "/etc/registry-auth/config.toml: line 5: users.\"alice/team\": user name \"alice/team\" \
+         holds '/', which would reach into another namespace through ${account}/* rules"
+    );
+    assert_eq!(
+        error(&minimal(&format!("[users]\n\"\" = \"{HASH}\"\n"))),
+        "/etc/registry-auth/config.toml: line 5: users.\"\": a user name must not be empty (the empty \
+         subject is the anonymous client's)"
+    );
+}

@@ -71,8 +71,13 @@ fn init_writes_a_working_setup_and_refuses_to_overwrite() {
 #[test]
 fn hash_password_reads_stdin_and_hashes_with_bcrypt_or_argon2() {
     let out = run(&["hash-password", "--cost", "4"], Some("s3cret\n"));
-    let hash = text(&out).0.trim().to_owned();
+    let (hash, said) = text(&out);
+    let hash = hash.trim().to_owned();
     assert!(hash.starts_with("$2b$04$"), "{hash}");
+    assert!(
+        said.starts_with("registry-auth: hashed with bcrypt cost 4;"),
+        "{said}"
+    );
     let parsed = registry_auth::identity::PasswordHash::parse(&hash).unwrap();
     assert!(parsed.verify("s3cret") && !parsed.verify("s3cret\n"));
 
@@ -92,6 +97,18 @@ fn hash_password_reads_stdin_and_hashes_with_bcrypt_or_argon2() {
     assert_eq!(
         text(&out).1,
         "registry-auth: error: bcrypt cost must be 4 to 31\n"
+    );
+    // bcrypt would ignore the bytes past 72: refused, not truncated.
+    let out = run(&["hash-password"], Some(&format!("{}\n", "x".repeat(73))));
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out),
+        (
+            String::new(),
+            "registry-auth: error: bcrypt uses only the first 72 bytes of a password and this one \
+             is longer: use argon2 (hash-password --argon2) or a shorter password\n"
+                .to_owned()
+        )
     );
 }
 
@@ -495,6 +512,33 @@ async fn reload_on_sighup_when_not_watching() {
         server.log().contains("trigger=\"SIGHUP\"") || server.log().contains("trigger=SIGHUP"),
         "{}",
         server.log()
+    );
+}
+
+/// A user name is written quoted and escaped in the text log, so that a
+/// name cannot forge fields of its own line. (Control characters, which
+/// could start another line, are refused before: 400.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_text_log_quotes_what_clients_send() {
+    let site = Site::new();
+    let server = Server::start(&site.config_path(), &[], &site.url("/healthz")).await;
+    let name = r#"mallory outcome="issued" account=admin \"#;
+    let (status, _) = token(&site.url(""), "service=registry.test", Some((name, "x"))).await;
+    assert_eq!(status, 401);
+    let (status, _) = token(&site.url(""), "service=registry.test", Some(("eve\n", "x"))).await;
+    assert_eq!(status, 400);
+    let log = server.log();
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("token request"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{log}");
+    assert!(
+        lines[0].contains(
+            r#"outcome="unauthorized" account="mallory outcome=\"issued\" account=admin \\""#
+        ),
+        "{}",
+        lines[0]
     );
 }
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::AuthServer;
 use super::decide::{Core, Services};
 use crate::guard::cache::CredentialCache;
+use crate::guard::flight::Flights;
 use crate::guard::limits::Limits;
 use crate::guard::throttle::{Throttle, Throttling};
 use crate::protocol::authn::Authenticator;
@@ -386,6 +387,12 @@ impl AuthServerBuilder {
             })?),
             None => None,
         };
+        let flights = Flights::new().ok_or_else(|| {
+            BuildError::invalid(
+                "credential_cache",
+                "no random numbers for the key that names credentials",
+            )
+        })?;
         let throttle = self.throttling.enabled.then(|| {
             // A throttle read takes a millisecond; one that hangs (a
             // database that stopped answering without closing) should not
@@ -409,6 +416,7 @@ impl AuthServerBuilder {
             rng: aws_lc_rs::rand::SystemRandom::new(),
             throttle,
             cache,
+            flights,
             limits: self.limits,
             realm: self.realm,
             trusted_proxies,

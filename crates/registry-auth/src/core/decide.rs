@@ -10,6 +10,7 @@ use futures_util::FutureExt;
 
 use super::response::TokenResponse;
 use crate::guard::cache::CredentialCache;
+use crate::guard::flight::Flights;
 use crate::guard::limits::Limits;
 use crate::guard::throttle::Throttle;
 use crate::protocol::authn::Authenticator;
@@ -49,6 +50,8 @@ pub(crate) struct Core {
     pub(crate) rng: SystemRandom,
     pub(crate) throttle: Option<Throttle>,
     pub(crate) cache: Option<CredentialCache>,
+    /// Checks of the same credentials running now, shared.
+    pub(crate) flights: Flights,
     pub(crate) limits: Limits,
     /// For the HTTP adapter: the realm of `WWW-Authenticate` on 401.
     pub(crate) realm: String,
@@ -113,7 +116,7 @@ impl Core {
         tracing::info!(
             target: "registry_auth::audit",
             outcome,
-            account = %account,
+            account = account.as_str(),
             client_ip = %client_ip.map(|ip| ip.to_string()).unwrap_or_default(),
             requested = %DisplayScopes(&requested),
             granted = %DisplayScopes(granted),

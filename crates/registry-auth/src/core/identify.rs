@@ -5,6 +5,7 @@
 use std::net::IpAddr;
 
 use super::decide::{Backend, Core};
+use crate::guard::flight::{self, Join, Lead, Outcome};
 use crate::guard::throttle::Verdict;
 use crate::protocol::authn::AuthnError;
 use crate::protocol::credentials::{Credentials, Secret};
@@ -240,6 +241,46 @@ impl Core {
         {
             return Ok(identity);
         }
+        // The same user and password asked at the same moment share one
+        // check. A leader that goes away (a timeout, a refusal) leaves its
+        // followers to try again; twice at most, then they are refused.
+        for _ in 0..3 {
+            let lead = match self.flights.join(username, password.expose()) {
+                Join::Lead(lead) => lead,
+                Join::Follow(follow) => match flight::outcome(follow).await {
+                    Some(Outcome::Valid(identity)) => return Ok(identity),
+                    Some(Outcome::Invalid) => {
+                        if let Some(throttle) = &self.throttle {
+                            throttle.failed(Some(username), ip).await;
+                        }
+                        return Err(Error::InvalidCredentials);
+                    }
+                    Some(Outcome::Unavailable) => return Err(Backend::Authenticator.unavailable()),
+                    None => continue,
+                },
+            };
+            return self
+                .check_password(credentials, username, ip, &verdict, lead)
+                .await;
+        }
+        Err(Backend::Authenticator.unavailable())
+    }
+
+    /// The password check itself, reserved with the throttle first (so
+    /// that it counts as a failure while it runs), its outcome told to the
+    /// requests that share it.
+    async fn check_password(
+        &self,
+        credentials: &Credentials,
+        username: &str,
+        ip: Option<IpAddr>,
+        verdict: &Verdict,
+        lead: Lead<'_>,
+    ) -> Result<Identity, Error> {
+        let attempt = match &self.throttle {
+            Some(throttle) => Some(throttle.reserve(verdict)?),
+            None => None,
+        };
         let result = self
             .guard(
                 Backend::Authenticator,
@@ -248,23 +289,34 @@ impl Core {
             .await?;
         match result {
             Ok(identity) => {
+                lead.finish(Outcome::Valid(identity.clone()));
+                if let Some(cache) = &self.cache
+                    && let Credentials::Password { password, .. } = credentials
+                {
+                    cache.put(username, password.expose(), identity.clone());
+                }
                 if let Some(throttle) = &self.throttle {
                     throttle
                         .succeeded(username, ip, verdict.account_failed_before)
                         .await;
                 }
-                if let Some(cache) = &self.cache {
-                    cache.put(username, password.expose(), identity.clone());
-                }
+                drop(attempt);
                 Ok(identity)
             }
             Err(AuthnError::InvalidCredentials) => {
+                lead.finish(Outcome::Invalid);
+                // Counted before the reservation ends, so that the budget
+                // never has a gap.
                 if let Some(throttle) = &self.throttle {
                     throttle.failed(Some(username), ip).await;
                 }
+                drop(attempt);
                 Err(Error::InvalidCredentials)
             }
-            Err(AuthnError::Unavailable(e)) => Err(Backend::Authenticator.failed(&e)),
+            Err(AuthnError::Unavailable(e)) => {
+                lead.finish(Outcome::Unavailable);
+                Err(Backend::Authenticator.failed(&e))
+            }
         }
     }
 

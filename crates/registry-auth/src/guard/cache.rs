@@ -30,33 +30,50 @@ use crate::protocol::identity::Identity;
 /// Entries at most; beyond, a stale sampled entry makes room.
 const CAPACITY: usize = 10_000;
 
+/// Names a user name and password pair without holding either: HMAC-SHA-256
+/// under a random per-process key (the length of the name first, so that
+/// `alic`+`epw` is not `alice`+`pw`).
 #[derive(Debug)]
-pub(crate) struct CredentialCache {
-    key: hmac::Key,
-    ttl: Duration,
-    entries: Mutex<HashMap<[u8; 32], (Identity, Instant)>>,
-}
+pub(crate) struct CredentialKey(hmac::Key);
 
-impl CredentialCache {
-    pub(crate) fn new(ttl: Duration) -> Option<Self> {
+impl CredentialKey {
+    /// A new random key; `None` when the system has no random numbers.
+    pub(crate) fn new() -> Option<Self> {
         let mut secret = [0u8; 32];
         SystemRandom::new().fill(&mut secret).ok()?;
-        Some(CredentialCache {
-            key: hmac::Key::new(hmac::HMAC_SHA256, &secret),
-            ttl,
-            entries: Mutex::new(HashMap::new()),
-        })
+        Some(CredentialKey(hmac::Key::new(hmac::HMAC_SHA256, &secret)))
     }
 
-    fn key_of(&self, user: &str, password: &str) -> [u8; 32] {
-        let mut ctx = hmac::Context::with_key(&self.key);
-        // Length-prefix the user so ("ab","c") and ("a","bc") differ.
+    /// The name of `user` with `password`.
+    pub(crate) fn of(&self, user: &str, password: &str) -> [u8; 32] {
+        let mut ctx = hmac::Context::with_key(&self.0);
         ctx.update(&(user.len() as u64).to_be_bytes());
         ctx.update(user.as_bytes());
         ctx.update(password.as_bytes());
         let mut out = [0u8; 32];
         out.copy_from_slice(ctx.sign().as_ref());
         out
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct CredentialCache {
+    key: CredentialKey,
+    ttl: Duration,
+    entries: Mutex<HashMap<[u8; 32], (Identity, Instant)>>,
+}
+
+impl CredentialCache {
+    pub(crate) fn new(ttl: Duration) -> Option<Self> {
+        Some(CredentialCache {
+            key: CredentialKey::new()?,
+            ttl,
+            entries: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn key_of(&self, user: &str, password: &str) -> [u8; 32] {
+        self.key.of(user, password)
     }
 
     pub(crate) fn get(&self, user: &str, password: &str) -> Option<Identity> {

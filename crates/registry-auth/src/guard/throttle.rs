@@ -22,12 +22,14 @@
 //! failure is oldest among a few sampled ones is dropped, so an attacker
 //! cycling through addresses or names pushes out its own stale ones first.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::bounded::lock;
 use crate::protocol::backend::BackendError;
+use crate::protocol::error::Error;
 use crate::setting::{BuildError, DAY, YEAR, at_most};
 use crate::state::{FailureCount, FailureTable, StateStore, ThrottleKey};
 
@@ -66,6 +68,18 @@ pub struct Throttling {
     /// Counts kept in this process at most (addresses and accounts
     /// together). Defaults to 100 000 (a few MiB).
     pub capacity: usize,
+    /// IPv6 clients are counted by network of this many bits, since one
+    /// host commonly holds a whole /64. Defaults to 64 (1 to 128; 128
+    /// counts each address).
+    pub ipv6_prefix: u8,
+    /// Password checks one client address may have running at once; one
+    /// more is refused at once (429), so that a flood from one address
+    /// cannot queue ahead of everyone else's logins. Defaults to 4.
+    pub checks_in_flight_per_address: u32,
+    /// Password checks one account may have running at once from one
+    /// address. Defaults to 2. (Concurrent logins with the same user and
+    /// password share one check and count once.)
+    pub checks_in_flight_per_account: u32,
 }
 
 impl Default for Throttling {
@@ -78,6 +92,9 @@ impl Default for Throttling {
             max_delay: Duration::from_secs(15 * 60),
             forget_after: Duration::from_secs(60 * 60),
             capacity: 100_000,
+            ipv6_prefix: 64,
+            checks_in_flight_per_address: 4,
+            checks_in_flight_per_account: 2,
         }
     }
 }
@@ -115,6 +132,26 @@ impl Throttling {
                 "throttling.forget_after",
                 "must be longer than 0s",
             ));
+        }
+        if !(1..=128).contains(&self.ipv6_prefix) {
+            return Err(BuildError::invalid(
+                "throttling.ipv6_prefix",
+                format!("{} is not a prefix length of 1 to 128", self.ipv6_prefix),
+            ));
+        }
+        for (field, value) in [
+            (
+                "throttling.checks_in_flight_per_address",
+                self.checks_in_flight_per_address,
+            ),
+            (
+                "throttling.checks_in_flight_per_account",
+                self.checks_in_flight_per_account,
+            ),
+        ] {
+            if value == 0 {
+                return Err(BuildError::invalid(field, "must be at least 1"));
+            }
         }
         at_most("throttling.max_delay", self.max_delay, DAY)?;
         at_most("throttling.forget_after", self.forget_after, YEAR)?;
@@ -171,6 +208,10 @@ pub(crate) struct Throttle {
     /// When the store last failed, while it is down: said once in the
     /// log, and once again when it is back.
     store_down: Mutex<Option<Instant>>,
+    /// Password checks running now, per key: each counts as a failure
+    /// until it ends, so that guesses sent at once cannot all be checked
+    /// before the first failure is counted.
+    in_flight: Mutex<HashMap<ThrottleKey, u32>>,
 }
 
 /// While the store is down it is asked again at most this often; in
@@ -186,12 +227,42 @@ impl std::fmt::Debug for Throttle {
     }
 }
 
-/// What a check found: how long to wait, if at all, and whether the
-/// account had failures at this address (a success then clears them).
-#[derive(Clone, Copy, Debug, Default)]
+/// What a check found: how long to wait, if at all, whether the account
+/// had failures at this address (a success then clears them), and the
+/// counts of each key (for [`Throttle::reserve`]).
+#[derive(Clone, Debug, Default)]
 pub(crate) struct Verdict {
     pub(crate) wait: Option<Duration>,
     pub(crate) account_failed_before: bool,
+    counts: Vec<(ThrottleKey, bool, Option<FailureCount>)>,
+}
+
+/// A password check reserved with [`Throttle::reserve`]: it counts as a
+/// failure of its keys until it is dropped (after its outcome is recorded).
+#[derive(Debug)]
+pub(crate) struct Attempt<'a> {
+    throttle: &'a Throttle,
+    keys: Vec<ThrottleKey>,
+}
+
+impl Drop for Attempt<'_> {
+    fn drop(&mut self) {
+        self.throttle.release(&self.keys);
+    }
+}
+
+/// The group a client is counted in: its address, or for IPv6 its
+/// network of `v6_prefix` bits (an IPv4 client seen over IPv6 is an IPv4
+/// client).
+pub(crate) fn client_group(ip: IpAddr, v6_prefix: u8) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let bits = u32::from(v6_prefix.min(128));
+            let mask = u128::MAX.checked_shl(128 - bits).unwrap_or(0);
+            IpAddr::V6(std::net::Ipv6Addr::from_bits(v6.to_bits() & mask))
+        }
+        v4 => v4,
+    }
 }
 
 impl Throttle {
@@ -204,10 +275,14 @@ impl Throttle {
             store,
             timeout,
             store_down: Mutex::new(None),
+            in_flight: Mutex::new(HashMap::new()),
         }
     }
 
-    fn keys(account: Option<&str>, ip: IpAddr) -> Vec<(ThrottleKey, bool)> {
+    /// The counters a login touches: the client's address (or IPv6
+    /// network), and the account tried from it.
+    fn keys(&self, account: Option<&str>, ip: IpAddr) -> Vec<(ThrottleKey, bool)> {
+        let ip = client_group(ip, self.settings.ipv6_prefix);
         let mut keys = vec![(ThrottleKey::address(ip), false)];
         if let Some(account) = account {
             keys.push((ThrottleKey::account_at(account, ip), true));
@@ -269,14 +344,27 @@ impl Throttle {
         let Some(ip) = ip else {
             return Verdict::default();
         };
-        let keys = Throttle::keys(account, ip);
+        let keys = self.keys(account, ip);
         let now = SystemTime::now();
-        let mut verdict = Verdict::default();
+        let mut verdict = Verdict {
+            counts: keys
+                .iter()
+                .map(|(key, is_account)| (key.clone(), *is_account, None))
+                .collect(),
+            ..Verdict::default()
+        };
         let mut weigh = |key: &ThrottleKey, count: FailureCount| {
-            let is_account = keys.iter().any(|(k, a)| *a && k == key);
-            verdict.account_failed_before |= is_account;
-            let wait = wait(&self.settings, count, self.free(is_account), now);
+            let Some((_, is_account, seen)) = verdict.counts.iter_mut().find(|(k, ..)| k == key)
+            else {
+                return;
+            };
+            verdict.account_failed_before |= *is_account;
+            let wait = wait(&self.settings, count, self.free(*is_account), now);
             verdict.wait = verdict.wait.max(wait);
+            // The local table and the store may differ: the larger count.
+            if seen.is_none_or(|s: FailureCount| s.failures < count.failures) {
+                *seen = Some(count);
+            }
         };
         {
             let local = lock(&self.local);
@@ -297,10 +385,69 @@ impl Throttle {
         verdict
     }
 
+    /// Reserves a password check for what `verdict` (this client's
+    /// [`check`](Self::check)) found: refused when the address or the
+    /// account has as many checks running as it may, or when the checks
+    /// running, counted as failures, would make the client wait. The
+    /// reservation is counted at once; it ends with the [`Attempt`].
+    pub(crate) fn reserve(&self, verdict: &Verdict) -> Result<Attempt<'_>, Error> {
+        let now = SystemTime::now();
+        let mut in_flight = lock(&self.in_flight);
+        for (key, is_account, count) in &verdict.counts {
+            let running = in_flight.get(key).copied().unwrap_or(0);
+            let cap = if *is_account {
+                self.settings.checks_in_flight_per_account
+            } else {
+                self.settings.checks_in_flight_per_address
+            };
+            if running >= cap {
+                return Err(Error::TooManyLoginsAtOnce);
+            }
+            if running == 0 {
+                continue;
+            }
+            // Each check running may fail: counted as a failure now.
+            let failures = count.map_or(0, |c| {
+                let fresh = now
+                    .duration_since(c.last_failure)
+                    .is_ok_and(|age| age <= self.settings.forget_after);
+                if fresh { c.failures } else { 0 }
+            });
+            let assumed = FailureCount {
+                failures: failures.saturating_add(running),
+                last_failure: now,
+            };
+            if let Some(retry_after) = wait(&self.settings, assumed, self.free(*is_account), now) {
+                return Err(Error::Throttled { retry_after });
+            }
+        }
+        let keys: Vec<ThrottleKey> = verdict.counts.iter().map(|(k, ..)| k.clone()).collect();
+        for key in &keys {
+            *in_flight.entry(key.clone()).or_insert(0) += 1;
+        }
+        Ok(Attempt {
+            throttle: self,
+            keys,
+        })
+    }
+
+    /// Ends a reservation.
+    fn release(&self, keys: &[ThrottleKey]) {
+        let mut in_flight = lock(&self.in_flight);
+        for key in keys {
+            if let Some(running) = in_flight.get_mut(key) {
+                *running = running.saturating_sub(1);
+                if *running == 0 {
+                    in_flight.remove(key);
+                }
+            }
+        }
+    }
+
     /// Counts a failed login (or refresh grant, without an account).
     pub(crate) async fn failed(&self, account: Option<&str>, ip: Option<IpAddr>) {
         let Some(ip) = ip else { return };
-        let keys = Throttle::keys(account, ip);
+        let keys = self.keys(account, ip);
         let now = SystemTime::now();
         {
             let mut local = lock(&self.local);
@@ -328,7 +475,7 @@ impl Throttle {
         if !failed_before {
             return;
         }
-        let key = ThrottleKey::account_at(account, ip);
+        let key = ThrottleKey::account_at(account, client_group(ip, self.settings.ipv6_prefix));
         lock(&self.local).remove(&key);
         let _ = self.ask(self.store.clear_failures(&key)).await;
     }
@@ -366,6 +513,59 @@ mod tests {
             empty.validate().map_err(|e| e.to_string()),
             Err("throttling.capacity: must be at least 1".to_owned())
         );
+    }
+
+    #[test]
+    fn ipv6_clients_are_grouped_by_network() {
+        let group = |ip: &str, bits| client_group(ip.parse().unwrap_or(IpAddr::from([0; 4])), bits);
+        let net = |ip: &str| ip.parse::<IpAddr>().ok();
+        assert_eq!(
+            Some(group("2001:db8:1:2:aaaa::1", 64)),
+            net("2001:db8:1:2::")
+        );
+        assert_eq!(Some(group("2001:db8:1:2:aaaa::1", 48)), net("2001:db8:1::"));
+        assert_eq!(Some(group("2001:db8::1", 128)), net("2001:db8::1"));
+        assert_eq!(Some(group("::ffff:192.0.2.1", 64)), net("192.0.2.1"));
+        assert_eq!(Some(group("192.0.2.1", 64)), net("192.0.2.1"));
+        let bad = Throttling {
+            ipv6_prefix: 0,
+            ..Throttling::default()
+        };
+        assert_eq!(
+            bad.validate().map_err(|e| e.to_string()),
+            Err("throttling.ipv6_prefix: 0 is not a prefix length of 1 to 128".to_owned())
+        );
+    }
+
+    #[tokio::test]
+    async fn checks_in_flight_are_capped_and_counted_as_failures() {
+        let (t, _) = throttle(Throttling::default());
+        let alice = t.check(Some("alice"), ip(1)).await;
+        let first = t.reserve(&alice);
+        let second = t.reserve(&alice);
+        assert!(first.is_ok() && second.is_ok());
+        assert!(matches!(t.reserve(&alice), Err(Error::TooManyLoginsAtOnce)));
+        // Other accounts from the address, up to its cap of 4.
+        let bob = t.check(Some("bob"), ip(1)).await;
+        let carol = t.check(Some("carol"), ip(1)).await;
+        let third = t.reserve(&bob);
+        let fourth = t.reserve(&carol);
+        assert!(third.is_ok() && fourth.is_ok());
+        assert!(matches!(t.reserve(&carol), Err(Error::TooManyLoginsAtOnce)));
+        // Another address is not held up.
+        assert!(t.reserve(&t.check(Some("alice"), ip(2)).await).is_ok());
+        drop((first, second, third, fourth));
+        assert!(t.reserve(&alice).is_ok(), "released");
+        // With a larger cap, checks running count against the budget.
+        let (t, _) = throttle(Throttling {
+            checks_in_flight_per_account: 100,
+            checks_in_flight_per_address: 100,
+            ..Throttling::default()
+        });
+        let verdict = t.check(Some("alice"), ip(1)).await;
+        let running: Vec<_> = (0..5).map(|_| t.reserve(&verdict)).collect();
+        assert!(running.iter().all(Result::is_ok));
+        assert!(matches!(t.reserve(&verdict), Err(Error::Throttled { .. })));
     }
 
     fn ip(n: u32) -> Option<IpAddr> {

@@ -10,5 +10,5 @@
 mod password;
 mod users;
 
-pub use password::{PasswordHash, PasswordHashError};
+pub use password::{BCRYPT_MAX_PASSWORD_BYTES, PasswordHash, PasswordHashError};
 pub use users::{HtpasswdError, StaticUsers, UserError};

@@ -29,11 +29,32 @@ impl fmt::Debug for PasswordHash {
     }
 }
 
+/// bcrypt reads at most this many bytes of a password and silently ignores
+/// the rest; longer passwords are refused rather than truncated.
+pub const BCRYPT_MAX_PASSWORD_BYTES: usize = 72;
+
 impl PasswordHash {
     /// The hash as written (`$2y$…`, `$argon2id$…`).
     pub(crate) fn as_str(&self) -> &str {
         match &self.0 {
             Kind::Bcrypt(hash) | Kind::Argon2(hash) => hash,
+        }
+    }
+
+    /// What checking a password against this hash costs, as a name: the
+    /// algorithm and its parameters without the salt, e.g. `bcrypt cost
+    /// 10` or `argon2id m=19456,t=2,p=1`. Hashes with the same cost take
+    /// the same time to check.
+    pub fn cost(&self) -> String {
+        match &self.0 {
+            Kind::Bcrypt(hash) => bcrypt::HashParts::from_str(hash).map_or_else(
+                |_| "bcrypt".to_owned(),
+                |parts| format!("bcrypt cost {}", parts.get_cost()),
+            ),
+            Kind::Argon2(hash) => PhcHash::new(hash).map_or_else(
+                |_| "argon2".to_owned(),
+                |phc| format!("{} {}", phc.algorithm, phc.params),
+            ),
         }
     }
 }
@@ -63,9 +84,12 @@ impl PasswordHash {
     }
 
     /// Whether `password` matches. Slow on purpose (tens of milliseconds):
-    /// call it from a blocking thread.
+    /// call it from a blocking thread. A password longer than
+    /// [`BCRYPT_MAX_PASSWORD_BYTES`] never matches a bcrypt hash (bcrypt
+    /// would check only its first 72 bytes).
     pub fn verify(&self, password: &str) -> bool {
         match &self.0 {
+            Kind::Bcrypt(_) if password.len() > BCRYPT_MAX_PASSWORD_BYTES => false,
             Kind::Bcrypt(hash) => bcrypt::verify(password, hash).unwrap_or(false),
             Kind::Argon2(hash) => Argon2::default()
                 .verify_password(password.as_bytes(), hash.as_str())
@@ -73,8 +97,16 @@ impl PasswordHash {
         }
     }
 
-    /// Hashes a password with bcrypt at `cost` (10 is common; 4 to 31).
+    /// Hashes a password with bcrypt at `cost` (10 is common; 4 to 31). A
+    /// password longer than [`BCRYPT_MAX_PASSWORD_BYTES`] is refused:
+    /// bcrypt would ignore the rest.
     pub fn bcrypt(password: &str, cost: u32) -> Result<String, PasswordHashError> {
+        if password.len() > BCRYPT_MAX_PASSWORD_BYTES {
+            return Err(PasswordHashError(
+                "bcrypt uses only the first 72 bytes of a password and this one is longer: \
+                 use argon2 (hash-password --argon2) or a shorter password",
+            ));
+        }
         bcrypt::hash(password, cost).map_err(|_| PasswordHashError("bcrypt cost must be 4 to 31"))
     }
 
@@ -112,6 +144,31 @@ mod tests {
         assert!(a.starts_with("$argon2id$"));
         let h = PasswordHash::parse(&a);
         assert!(h.is_ok_and(|h| h.verify("pw") && !h.verify("px")));
+    }
+
+    #[test]
+    fn bcrypt_never_truncates_a_long_password() {
+        let long = "x".repeat(73);
+        assert!(PasswordHash::bcrypt(&long, 4).is_err());
+        assert!(PasswordHash::bcrypt(&long[..72], 4).is_ok());
+        // A hash made elsewhere (htpasswd truncates): the 72-byte prefix
+        // matches, the longer password it would have accepted does not.
+        let made = bcrypt::hash(&long[..72], 4).unwrap_or_default();
+        let hash = PasswordHash::parse(&made);
+        assert!(hash.is_ok_and(|h| h.verify(&long[..72]) && !h.verify(&long)));
+    }
+
+    #[test]
+    fn costs_name_the_parameters_without_the_salt() {
+        let a = PasswordHash::parse(&PasswordHash::bcrypt("a", 4).unwrap_or_default());
+        let b = PasswordHash::parse(&PasswordHash::bcrypt("b", 5).unwrap_or_default());
+        assert_eq!(a.map(|h| h.cost()).ok().as_deref(), Some("bcrypt cost 4"));
+        assert_eq!(b.map(|h| h.cost()).ok().as_deref(), Some("bcrypt cost 5"));
+        let c = PasswordHash::parse(&PasswordHash::argon2("c").unwrap_or_default());
+        assert_eq!(
+            c.map(|h| h.cost()).ok().as_deref(),
+            Some("argon2id m=19456,t=2,p=1")
+        );
     }
 
     #[test]

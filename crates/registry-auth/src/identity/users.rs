@@ -11,9 +11,9 @@ use crate::protocol::credentials::Credentials;
 use crate::protocol::fingerprint::CredentialFingerprint;
 use crate::protocol::identity::Identity;
 
-/// The hash of a random password nobody has, checked for unknown users so
-/// that they cost the same time and get the same answer as a wrong password
-/// (no user enumeration). Cost 10, like `htpasswd -B`.
+/// The hash of a random password nobody has, checked for unknown users
+/// when there are no users to take the cost from. Cost 10, like
+/// `htpasswd -B`.
 static DUMMY_HASH: LazyLock<Option<PasswordHash>> = LazyLock::new(|| {
     PasswordHash::parse("$2b$10$3ISI0YMMC7c866TFgTvDBO6caqbtdhhfMI.7vVlDNFsd/OQ1Ar77a").ok()
 });
@@ -38,9 +38,18 @@ static HASH_PERMITS: LazyLock<tokio::sync::Semaphore> = LazyLock::new(|| {
 ///     .user("alice", "$2y$10$TYyKeyyopVdR.ppsm5VdCOFuNmQj67YBnG0hpjDA/W1L2I696tO/e")?;
 /// # Ok::<(), registry_auth::identity::UserError>(())
 /// ```
+///
+/// An unknown user is checked against the hash of a known user whose cost
+/// is the most common in the table (the answer is always a refusal), so
+/// that it costs what a wrong password for most users costs and the time
+/// does not tell who exists. Users whose hashes cost more or less than
+/// that are told apart by time; [`hash_costs`](Self::hash_costs) lists
+/// them.
 #[derive(Clone, Default)]
 pub struct StaticUsers {
     users: Arc<HashMap<String, UserEntry>>,
+    /// A hash of the most common cost, checked for unknown users.
+    decoy: Option<PasswordHash>,
 }
 
 #[derive(Clone)]
@@ -85,6 +94,14 @@ pub enum UserError {
     /// authentication cannot carry: nobody could log in as this user.
     #[error("user name {0:?} holds ':' or a control character, which clients cannot send")]
     Unusable(String),
+    /// The name holds a `/`: through a rule like `name = "${account}/*"`
+    /// user `alice/team` would reach into `alice/team/*`, which is
+    /// alice's namespace.
+    #[error(
+        "user name {0:?} holds '/', which would reach into another namespace through \
+         ${{account}}/* rules"
+    )]
+    Slash(String),
     /// The password hash cannot be used.
     #[error(transparent)]
     Hash(#[from] PasswordHashError),
@@ -115,7 +132,8 @@ impl StaticUsers {
 
     /// Adds a user whose identity carries attributes (groups, labels).
     /// The name must be one a client can send (not empty, no `:`, no
-    /// control characters), and the identity must not be anonymous.
+    /// control characters) and hold no `/` (see [`UserError::Slash`]), and
+    /// the identity must not be anonymous.
     pub fn user_with_identity(
         mut self,
         name: impl Into<String>,
@@ -129,6 +147,9 @@ impl StaticUsers {
         if name.contains(':') || name.chars().any(char::is_control) {
             return Err(UserError::Unusable(name));
         }
+        if name.contains('/') {
+            return Err(UserError::Slash(name));
+        }
         let hash = PasswordHash::parse(hash)?;
         Arc::make_mut(&mut self.users).insert(
             name,
@@ -138,7 +159,45 @@ impl StaticUsers {
                 disabled: false,
             },
         );
-        Ok(self)
+        Ok(self.with_decoy())
+    }
+
+    /// Picks the hash unknown users are checked against: one of the most
+    /// common cost (ties go to the higher cost, then the first name).
+    fn with_decoy(mut self) -> Self {
+        let costs = self.hash_costs();
+        self.decoy = costs
+            .first()
+            .and_then(|(_, names)| names.first())
+            .and_then(|name| self.users.get(name))
+            .map(|entry| entry.hash.clone());
+        self
+    }
+
+    /// The users grouped by what checking their password costs
+    /// ([`PasswordHash::cost`]), most common first, names sorted. More than
+    /// one group means a wrong password takes longer for some users than
+    /// for others (an unknown user costs what the first group does): worth
+    /// a warning, and rehashing the others at one cost.
+    pub fn hash_costs(&self) -> Vec<(String, Vec<String>)> {
+        let mut groups: HashMap<String, Vec<String>> = HashMap::new();
+        for (name, entry) in self.users.iter() {
+            groups
+                .entry(entry.hash.cost())
+                .or_default()
+                .push(name.clone());
+        }
+        let mut groups: Vec<(String, Vec<String>)> = groups.into_iter().collect();
+        for (_, names) in &mut groups {
+            names.sort();
+        }
+        groups.sort_by(|(a_cost, a), (b_cost, b)| {
+            b.len()
+                .cmp(&a.len())
+                .then_with(|| b_cost.cmp(a_cost))
+                .then_with(|| a.cmp(b))
+        });
+        groups
     }
 
     /// Disables a user: kept in the table (and in
@@ -201,7 +260,7 @@ impl StaticUsers {
         for (name, entry) in other.users.iter() {
             users.insert(name.clone(), entry.clone());
         }
-        self
+        self.with_decoy()
     }
 
     /// Every user's credential fingerprint (a digest of the password hash
@@ -247,9 +306,12 @@ impl Authenticator for StaticUsers {
             return Err(AuthnError::InvalidCredentials);
         };
         let entry = self.users.get(username).cloned();
-        let hash = match &entry {
-            Some(entry) => entry.hash.clone(),
-            None => DUMMY_HASH.clone().ok_or(AuthnError::InvalidCredentials)?,
+        let hash = match (&entry, &self.decoy) {
+            (Some(entry), _) => entry.hash.clone(),
+            // The answer is a refusal whatever the check says: it is
+            // there for its cost.
+            (None, Some(decoy)) => decoy.clone(),
+            (None, None) => DUMMY_HASH.clone().ok_or(AuthnError::InvalidCredentials)?,
         };
         let password = password.clone();
         // At most HASH_PERMITS checks at once: a flood of wrong passwords
@@ -333,6 +395,17 @@ mod tests {
                 Some(UserError::Unusable(name.to_owned()))
             );
         }
+        assert_eq!(
+            StaticUsers::new()
+                .user("alice/team", hash)
+                .err()
+                .map(|e| e.to_string()),
+            Some(
+                "user name \"alice/team\" holds '/', which would reach into another \
+                 namespace through ${account}/* rules"
+                    .to_owned()
+            )
+        );
         assert!(
             StaticUsers::new()
                 .user("ünïcode.user@example.com", hash)
@@ -343,6 +416,39 @@ mod tests {
     #[test]
     fn dummy_hash_is_valid_so_unknown_users_cost_a_real_check() {
         assert!(DUMMY_HASH.is_some());
+    }
+
+    #[tokio::test]
+    async fn unknown_users_cost_what_most_users_cost_and_are_refused() {
+        let at = |cost: u32| PasswordHash::bcrypt("pw", cost).unwrap_or_default();
+        let users = StaticUsers::new()
+            .user("alice", &at(4))
+            .and_then(|u| u.user("bob", &at(5)))
+            .and_then(|u| u.user("carol", &at(5)))
+            .unwrap_or_default();
+        assert_eq!(
+            users.hash_costs(),
+            vec![
+                (
+                    "bcrypt cost 5".to_owned(),
+                    vec!["bob".to_owned(), "carol".to_owned()]
+                ),
+                ("bcrypt cost 4".to_owned(), vec!["alice".to_owned()]),
+            ]
+        );
+        assert_eq!(
+            users.decoy.as_ref().map(PasswordHash::cost).as_deref(),
+            Some("bcrypt cost 5")
+        );
+        // The decoy is bob's hash, and bob's password: still a refusal.
+        let login = Credentials::Password {
+            username: "nobody".to_owned(),
+            password: crate::protocol::credentials::Secret::new("pw"),
+        };
+        assert!(matches!(
+            users.authenticate(&login).await,
+            Err(AuthnError::InvalidCredentials)
+        ));
     }
 
     #[tokio::test]

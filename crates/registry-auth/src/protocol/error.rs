@@ -117,6 +117,11 @@ pub enum Error {
         /// How long to wait.
         retry_after: Duration,
     },
+    /// 429: this client address already has as many password checks
+    /// running as it may (or this account from it); the next is refused
+    /// at once rather than queued.
+    #[error("too many logins at once from this address; retry in 1 s")]
+    TooManyLoginsAtOnce,
     /// 503: the authenticator could not decide (its backend is down).
     #[error("the authentication backend is unavailable; try again later")]
     AuthenticatorUnavailable,
@@ -173,7 +178,9 @@ impl Error {
             Error::QueryTooLong { .. } => (414, "INVALID_REQUEST", "invalid_request"),
             Error::HeadersTooLarge { .. } => (431, "INVALID_REQUEST", "invalid_request"),
             // RFC 8628 §3.5's code for "back off"; OAuth 2 has none.
-            Error::Throttled { .. } => (429, "TOOMANYREQUESTS", "slow_down"),
+            Error::Throttled { .. } | Error::TooManyLoginsAtOnce => {
+                (429, "TOOMANYREQUESTS", "slow_down")
+            }
             Error::AuthenticatorUnavailable
             | Error::AuthorizerUnavailable
             | Error::StateStoreUnavailable
@@ -182,8 +189,8 @@ impl Error {
         };
         let retry_after = match self {
             Error::Throttled { retry_after } => Some(retry_after.as_secs().max(1)),
-            // A new connection may get in as soon as one closes.
-            Error::TooManyConnections => Some(1),
+            // A new connection (or check) may get in as soon as one ends.
+            Error::TooManyConnections | Error::TooManyLoginsAtOnce => Some(1),
             // A backend that is down is given a few seconds.
             _ if status == 503 => Some(5),
             _ => None,

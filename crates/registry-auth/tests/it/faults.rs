@@ -364,3 +364,175 @@ async fn slow_clients_are_cut_off() {
     assert!(started.elapsed() < Duration::from_secs(5));
     server.stop().await;
 }
+
+/// A password check that takes 50 ms and runs one at a time, as bcrypt
+/// does on a small machine: a queue of checks is then visible as time.
+struct SlowChecks {
+    inner: StaticUsers,
+    calls: Arc<AtomicUsize>,
+    one_at_a_time: Arc<tokio::sync::Semaphore>,
+}
+
+#[async_trait]
+impl Authenticator for SlowChecks {
+    async fn authenticate(&self, c: &Credentials) -> Result<Identity, AuthnError> {
+        let _turn = self
+            .one_at_a_time
+            .acquire()
+            .await
+            .map_err(AuthnError::unavailable)?;
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        self.inner.authenticate(c).await
+    }
+}
+
+fn slow_server(calls: &Arc<AtomicUsize>) -> registry_auth::AuthServer {
+    let mut limits = Limits::default();
+    // A queue longer than this would answer 503: what a flood used to do
+    // to everyone's logins.
+    limits.backend_timeout = Duration::from_secs(2);
+    builder("p256-sec1.pem")
+        .authenticator(SlowChecks {
+            inner: users(),
+            calls: calls.clone(),
+            one_at_a_time: Arc::new(tokio::sync::Semaphore::new(1)),
+        })
+        .limits(limits)
+        .trusted_proxies(["127.0.0.1"])
+        .build()
+        .unwrap()
+}
+
+/// GET /token as the client at `forwarded_for` (behind the trusted proxy
+/// 127.0.0.1); the status.
+async fn status_as(
+    client: &reqwest::Client,
+    url: &str,
+    forwarded_for: &str,
+    user: &str,
+    pw: &str,
+) -> u16 {
+    client
+        .get(url)
+        .header("x-forwarded-for", forwarded_for)
+        .basic_auth(user, Some(pw))
+        .send()
+        .await
+        .map_or(0, |r| r.status().as_u16())
+}
+
+/// Guesses sent all at once: each check is reserved (and counted) before
+/// it runs, so the burst reaches the password check at most as often as
+/// the failure budget allows, even with the right password among them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_concurrent_burst_of_guesses_gets_no_more_checks_than_the_budget() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let server = RunningServer::start(slow_server(&calls)).await;
+    let url = server.url("/token?service=registry.test");
+    let client = reqwest::Client::new();
+    let guesses = (0..60).map(|n| {
+        let (client, url) = (client.clone(), url.clone());
+        let pw = if n == 30 {
+            "alice-pw".to_owned()
+        } else {
+            format!("guess{n}")
+        };
+        async move { status_as(&client, &url, "203.0.113.7", "alice", &pw).await }
+    });
+    let statuses = futures_util::future::join_all(guesses).await;
+    let checked = calls.load(Ordering::SeqCst);
+    let answered: Vec<u16> = statuses.iter().copied().filter(|s| *s != 429).collect();
+    assert!(
+        checked <= 5,
+        "{checked} checks for a budget of 5: {statuses:?}"
+    );
+    assert_eq!(
+        answered.len(),
+        checked,
+        "only checked guesses are answered: {statuses:?}"
+    );
+    assert!(
+        answered.iter().all(|s| *s == 401 || *s == 200),
+        "{statuses:?}"
+    );
+    server.stop().await;
+}
+
+/// The same user and password sent many times at once (a pull of many
+/// images) share one check: no 429, and far fewer checks than requests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_credentials_at_once_share_one_check() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let server = RunningServer::start(slow_server(&calls)).await;
+    let url = server.url("/token?service=registry.test");
+    let client = reqwest::Client::new();
+    let logins = (0..20).map(|_| {
+        let (client, url) = (client.clone(), url.clone());
+        async move { status_as(&client, &url, "203.0.113.8", "bob", "bob-pw").await }
+    });
+    let statuses = futures_util::future::join_all(logins).await;
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    let checked = calls.load(Ordering::SeqCst);
+    assert!(checked < 10, "{checked} checks for 20 identical logins");
+    server.stop().await;
+}
+
+/// 250 unknown-user guesses at once from one address: at most a few of
+/// them queue for the password check (the rest are refused at once), so a
+/// valid login from another address is answered, not left to time out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_from_one_address_does_not_hold_up_another_login() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let server = RunningServer::start(slow_server(&calls)).await;
+    let url = server.url("/token?service=registry.test");
+    let client = reqwest::Client::new();
+    let flood = futures_util::future::join_all((0..250).map(|n| {
+        let (client, url) = (client.clone(), url.clone());
+        async move { status_as(&client, &url, "198.51.100.9", &format!("nobody{n}"), "x").await }
+    }));
+    let valid = async {
+        // Once the flood is under way.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        status_as(&client, &url, "192.0.2.44", "alice", "alice-pw").await
+    };
+    let (flood, valid) = tokio::join!(flood, valid);
+    assert_eq!(valid, 200, "the valid login was held up by the flood");
+    let refused = flood.iter().filter(|s| **s == 429).count();
+    assert!(
+        refused >= 200,
+        "{refused} of 250 refused at once: {flood:?}"
+    );
+    assert!(flood.iter().all(|s| *s == 401 || *s == 429), "{flood:?}");
+    server.stop().await;
+}
+
+/// An IPv6 host has a /64 to itself: guesses spread over 40 addresses of
+/// one /64 are counted together, and another /64 is not affected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guesses_spread_over_one_ipv6_64_are_throttled() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let server = RunningServer::start(slow_server(&calls)).await;
+    let url = server.url("/token?service=registry.test");
+    let client = reqwest::Client::new();
+    let mut statuses = Vec::new();
+    for host in 1..=40 {
+        for n in 0..5 {
+            let from = format!("2001:db8:1:2::{host:x}");
+            statuses.push(status_as(&client, &url, &from, &format!("user{host}-{n}"), "x").await);
+        }
+    }
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 401).count(),
+        20,
+        "the /64's budget is the address budget (20)"
+    );
+    assert_eq!(refused, 180);
+    assert_eq!(
+        status_as(&client, &url, "2001:db8:1:3::1", "alice", "alice-pw").await,
+        200,
+        "the next /64 is another client"
+    );
+    server.stop().await;
+}
