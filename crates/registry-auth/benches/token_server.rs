@@ -147,10 +147,13 @@ fn full_request(c: &mut Criterion) {
     c.bench_function("request_anonymous_es256", |b| {
         b.iter(|| {
             runtime.block_on(async {
-                let req =
+                let mut req =
                     Request::get("/token?service=registry.bench&scope=repository:bench/app:pull")
                         .body(Body::empty())
                         .unwrap();
+                req.extensions_mut().insert(axum::extract::ConnectInfo(
+                    std::net::SocketAddr::from(([192, 0, 2, 1], 40_000)),
+                ));
                 let resp = router.clone().oneshot(req).await.unwrap();
                 assert_eq!(resp.status(), 200);
                 resp

@@ -45,6 +45,7 @@ pub struct AuthServerBuilder {
     credential_cache: Option<Duration>,
     limits: Limits,
     trusted_proxies: Vec<String>,
+    client_address_required: bool,
 }
 
 impl std::fmt::Debug for AuthServerBuilder {
@@ -75,6 +76,7 @@ impl Default for AuthServerBuilder {
             credential_cache: None,
             limits: Limits::default(),
             trusted_proxies: Vec::new(),
+            client_address_required: true,
         }
     }
 }
@@ -286,6 +288,19 @@ impl AuthServerBuilder {
         self
     }
 
+    /// Lets the [router](AuthServer::router) answer requests that come
+    /// without the client's address (axum's `ConnectInfo<SocketAddr>`,
+    /// which `into_make_service_with_connect_info` adds). Without one,
+    /// failed logins are not throttled per address, ACL `ip` rules never
+    /// match and the audit log has no `client_ip`; so by default such a
+    /// request is refused with 500 and an error in the log that says how
+    /// to serve the router. Call this only when no address exists (a
+    /// Unix socket behind a proxy that adds none).
+    pub fn without_client_address(mut self) -> Self {
+        self.client_address_required = false;
+        self
+    }
+
     /// The clock refresh tokens, and the tokens of the built-in JWT
     /// signer, are dated by. Defaults to the system clock.
     pub fn clock(mut self, clock: impl Clock) -> Self {
@@ -420,6 +435,7 @@ impl AuthServerBuilder {
             limits: self.limits,
             realm: self.realm,
             trusted_proxies,
+            client_address_required: self.client_address_required,
         };
         Ok(AuthServer {
             core: Arc::new(core),

@@ -58,6 +58,10 @@ pub(crate) struct Core {
     /// For the HTTP adapter: proxies whose `X-Forwarded-For` is believed.
     #[cfg_attr(not(feature = "axum"), allow(dead_code))]
     pub(crate) trusted_proxies: Vec<Cidr>,
+    /// For the HTTP adapter: whether a request without the peer address
+    /// is refused.
+    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
+    pub(crate) client_address_required: bool,
 }
 
 /// Which backend a guarded call goes to, for the error it turns into.

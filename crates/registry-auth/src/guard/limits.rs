@@ -33,10 +33,17 @@ pub struct Limits {
     /// body, say). Defaults to 30 s.
     #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
     pub request_timeout: Duration,
-    /// Longest time for a client to send its request headers; a slower
-    /// connection is closed. Defaults to 10 s.
+    /// Longest time for a new connection to finish its TLS handshake and
+    /// send its first request, and for any request's headers to arrive; a
+    /// slower connection is closed. Defaults to 10 s.
     #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
     pub header_read_timeout: Duration,
+    /// Longest a connection may stay open with no request running
+    /// (HTTP/1 keep-alive, an HTTP/2 connection between streams); then it
+    /// is closed, so that silent connections cannot hold
+    /// `max_connections`. Defaults to 30 s.
+    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+    pub idle_timeout: Duration,
     /// Longest an authenticator, authorizer or refresh-token store may
     /// take; longer gets 503. Defaults to 10 s.
     #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
@@ -55,6 +62,7 @@ impl Default for Limits {
             max_body_bytes: 64 * 1024,
             request_timeout: Duration::from_secs(30),
             header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(30),
             backend_timeout: Duration::from_secs(10),
             max_connections: 1024,
         }
@@ -81,6 +89,7 @@ impl Limits {
         let times = [
             ("limits.request_timeout", self.request_timeout),
             ("limits.header_read_timeout", self.header_read_timeout),
+            ("limits.idle_timeout", self.idle_timeout),
             ("limits.backend_timeout", self.backend_timeout),
         ];
         for (setting, value) in times {

@@ -1,16 +1,30 @@
-//! The connection limit: a permit per open connection, and an answer
-//! for the connection one over.
+//! The connection limit and the connection clock: a permit per open
+//! connection, an answer for the connection one over, and an end for
+//! connections that hold a permit without a request running.
+//!
+//! The TLS handshake and the first request are bounded where they happen
+//! (the TLS acceptor's handshake timeout, the server's first-request
+//! timeout, both `header_read_timeout`). After that a connection is idle
+//! whenever no request of its own is running, whatever the protocol
+//! (HTTP/1 keep-alive, HTTP/2 between streams, a client that sent only
+//! the HTTP/2 preface); idle for `idle_timeout`, its reads end as if the
+//! client had closed, and the connection and its permit go.
 
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use axum::http::StatusCode;
 use axum_server::accept::Accept;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::{Instant, Sleep};
 
+use crate::bounded::lock;
 use crate::protocol::error::{Dialect, Error};
 
 /// What a connection over the limit is told before it is closed: the
@@ -36,21 +50,91 @@ fn busy_answer() -> Vec<u8> {
     .into_bytes()
 }
 
-/// An acceptor that holds a permit per open connection.
+/// An acceptor that holds a permit per open connection and closes
+/// connections that stay idle.
 #[derive(Clone, Debug)]
 pub(crate) struct LimitAcceptor<A> {
     inner: A,
     permits: Arc<Semaphore>,
     busy: Arc<[u8]>,
+    idle_timeout: Duration,
 }
 
 impl<A> LimitAcceptor<A> {
-    pub(crate) fn new(inner: A, max_connections: usize) -> Self {
+    pub(crate) fn new(inner: A, max_connections: usize, idle_timeout: Duration) -> Self {
         LimitAcceptor {
             inner,
             permits: Arc::new(Semaphore::new(max_connections.max(1))),
             busy: busy_answer().into(),
+            idle_timeout,
         }
+    }
+}
+
+/// What one connection is doing: how many of its requests are running,
+/// and since when none has been.
+#[derive(Debug)]
+struct Activity {
+    running: AtomicUsize,
+    idle_since: Mutex<Instant>,
+}
+
+impl Activity {
+    /// When the connection ends if nothing starts before: `None` while a
+    /// request runs.
+    fn deadline(&self, idle_timeout: Duration) -> Option<Instant> {
+        (self.running.load(Ordering::Acquire) == 0).then(|| *lock(&self.idle_since) + idle_timeout)
+    }
+}
+
+/// A request running on a connection; when the last one ends, the
+/// connection's idle clock starts again.
+struct Running(Arc<Activity>);
+
+impl Running {
+    fn start(activity: &Arc<Activity>) -> Self {
+        activity.running.fetch_add(1, Ordering::AcqRel);
+        Running(Arc::clone(activity))
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let mut idle_since = lock(&self.0.idle_since);
+        if self.0.running.fetch_sub(1, Ordering::AcqRel) == 1 {
+            *idle_since = Instant::now();
+        }
+    }
+}
+
+/// A connection's service that marks its requests as running.
+#[derive(Clone, Debug)]
+pub(crate) struct Tracked<S> {
+    inner: S,
+    activity: Arc<Activity>,
+}
+
+impl<S, R> tower_service::Service<R> for Tracked<S>
+where
+    S: tower_service::Service<R>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: R) -> Self::Future {
+        let running = Running::start(&self.activity);
+        let response = self.inner.call(request);
+        Box::pin(async move {
+            let response = response.await;
+            drop(running);
+            response
+        })
     }
 }
 
@@ -64,7 +148,7 @@ where
     S: Send + 'static,
 {
     type Stream = Limited<A::Stream>;
-    type Service = A::Service;
+    type Service = Tracked<A::Service>;
     type Future = Pin<
         Box<dyn std::future::Future<Output = io::Result<(Self::Stream, Self::Service)>> + Send>,
     >;
@@ -73,16 +157,29 @@ where
         let permit = self.permits.clone().try_acquire_owned().ok();
         let inner = self.inner.clone();
         let busy = self.busy.clone();
+        let idle_timeout = self.idle_timeout;
         Box::pin(async move {
             let (mut stream, service) = inner.accept(stream, service).await?;
             match permit {
-                Some(permit) => Ok((
-                    Limited {
-                        inner: stream,
-                        _permit: permit,
-                    },
-                    service,
-                )),
+                Some(permit) => {
+                    let activity = Arc::new(Activity {
+                        running: AtomicUsize::new(0),
+                        idle_since: Mutex::new(Instant::now()),
+                    });
+                    Ok((
+                        Limited {
+                            inner: stream,
+                            _permit: permit,
+                            activity: Arc::clone(&activity),
+                            idle_timeout,
+                            timer: Box::pin(tokio::time::sleep(idle_timeout)),
+                        },
+                        Tracked {
+                            inner: service,
+                            activity,
+                        },
+                    ))
+                }
                 None => {
                     metrics::counter!("registry_auth_rejected_connections_total").increment(1);
                     let _ = stream.write_all(&busy).await;
@@ -94,11 +191,15 @@ where
     }
 }
 
-/// A stream that gives its connection permit back when dropped.
+/// A stream that gives its connection permit back when dropped, and ends
+/// its reads once the connection has been idle for `idle_timeout`.
 #[derive(Debug)]
 pub(crate) struct Limited<S> {
     inner: S,
     _permit: OwnedSemaphorePermit,
+    activity: Arc<Activity>,
+    idle_timeout: Duration,
+    timer: Pin<Box<Sleep>>,
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Limited<S> {
@@ -107,7 +208,27 @@ impl<S: AsyncRead + Unpin> AsyncRead for Limited<S> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
+        let this = &mut *self;
+        if let Poll::Ready(read) = Pin::new(&mut this.inner).poll_read(cx, buf) {
+            return Poll::Ready(read);
+        }
+        // Nothing to read: with no request running, wait no longer than
+        // the idle deadline (the timer wakes this task then).
+        let Some(deadline) = this.activity.deadline(this.idle_timeout) else {
+            return Poll::Pending;
+        };
+        if deadline <= Instant::now() {
+            metrics::counter!("registry_auth_idle_connections_closed_total").increment(1);
+            // End of stream: the server closes the connection.
+            return Poll::Ready(Ok(()));
+        }
+        if this.timer.deadline() != deadline {
+            this.timer.as_mut().reset(deadline);
+        }
+        match this.timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Ok(())),
+            Poll::Pending => Poll::Pending,
+        }
     }
 }
 

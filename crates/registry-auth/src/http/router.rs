@@ -10,6 +10,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::Router;
 use axum::extract::{ConnectInfo, Request, State};
@@ -20,7 +21,6 @@ use axum::routing::{MethodRouter, get};
 use futures_util::FutureExt;
 
 use crate::core::{AuthServer, Core};
-use crate::protocol::cidr::Cidr;
 use crate::protocol::credentials::Credentials;
 use crate::protocol::error::{Dialect, Error};
 use crate::protocol::forwarded;
@@ -104,7 +104,7 @@ async fn get_token(State(core): State<Arc<Core>>, request: Request) -> Response 
         let credentials = Credentials::from_authorization(authorization)?;
         let mut token_request =
             TokenRequest::from_query(parts.uri.query().unwrap_or(""), credentials)?;
-        token_request.client_ip = client_ip(&parts, &core.trusted_proxies);
+        token_request.client_ip = client_ip(&parts, &core)?;
         core.issue(token_request).await
     }
     .await;
@@ -135,7 +135,7 @@ async fn post_token(State(core): State<Arc<Core>>, request: Request) -> Response
             .await
             .map_err(|_| Error::BodyTooLarge { max: max_body })?;
         let mut token_request = TokenRequest::from_form(&body)?;
-        token_request.client_ip = client_ip(&parts, &core.trusted_proxies);
+        token_request.client_ip = client_ip(&parts, &core)?;
         core.issue(token_request).await
     }
     .await;
@@ -148,18 +148,39 @@ async fn post_token(State(core): State<Arc<Core>>, request: Request) -> Response
 /// The client's address: the peer's, or, when the peer is a trusted
 /// proxy, the rightmost address in `X-Forwarded-For` that is not one.
 /// The client's address: the peer, or behind trusted proxies the hop they
-/// name. `None` when the server was not given the peer address.
-fn client_ip(parts: &axum::http::request::Parts, proxies: &[Cidr]) -> Option<IpAddr> {
-    let peer = parts
+/// name. Without the peer address (a router served without
+/// `ConnectInfo`), refused unless the server was built to go without.
+fn client_ip(parts: &axum::http::request::Parts, core: &Core) -> Result<Option<IpAddr>, Error> {
+    let Some(peer) = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip())?;
+        .map(|ConnectInfo(addr)| addr.ip())
+    else {
+        if !core.client_address_required {
+            return Ok(None);
+        }
+        static SAID: AtomicBool = AtomicBool::new(false);
+        if !SAID.swap(true, Ordering::Relaxed) {
+            tracing::error!(
+                "the token server's router is served without the client's address, so \
+                 throttling, ip rules and the audit's client_ip cannot work: every request \
+                 is refused with 500. Serve it with \
+                 app.into_make_service_with_connect_info::<SocketAddr>() (or \
+                 registry_auth::serve), or build it with .without_client_address()"
+            );
+        }
+        return Err(Error::ClientAddressUnknown);
+    };
     let values = parts
         .headers
         .get_all("x-forwarded-for")
         .iter()
         .map(HeaderValue::as_bytes);
-    Some(forwarded::client_address(peer, values, proxies))
+    Ok(Some(forwarded::client_address(
+        peer,
+        values,
+        &core.trusted_proxies,
+    )))
 }
 
 fn error_response(core: &Core, error: &Error, dialect: Dialect) -> Response {

@@ -114,8 +114,9 @@ impl Serve {
         self
     }
 
-    /// The connection limits: `max_connections` and `header_read_timeout`
-    /// (the request limits belong to the token server that answers).
+    /// The connection limits: `max_connections`, `header_read_timeout`
+    /// and `idle_timeout` (the request limits belong to the token server
+    /// that answers).
     /// Defaults to [`Limits::default`].
     pub fn limits(mut self, limits: &Limits) -> Self {
         self.limits = limits.clone();
@@ -153,17 +154,32 @@ impl Serve {
             on_signal.graceful_shutdown(Some(DRAIN));
         });
         let make_service = app.into_make_service_with_connect_info::<SocketAddr>();
+        // A connection that sends nothing is closed once the handshake or
+        // the first request is `header_read_timeout` late (hyper alone
+        // would wait for ever while it detects the protocol), and once it
+        // has been idle for `idle_timeout` ([`LimitAcceptor`]).
+        let first_request = limits.header_read_timeout;
         match tls {
             None => {
-                let acceptor = LimitAcceptor::new(DefaultAcceptor::new(), limits.max_connections);
-                let mut server = axum_server::from_tcp(listener)?.acceptor(acceptor);
+                let acceptor = LimitAcceptor::new(
+                    DefaultAcceptor::new(),
+                    limits.max_connections,
+                    limits.idle_timeout,
+                );
+                let mut server = axum_server::from_tcp(listener)?
+                    .acceptor(acceptor)
+                    .first_request_timeout(first_request);
                 configure_http(server.http_builder(), &limits);
                 server.handle(handle).serve(make_service).await
             }
             Some(tls) => {
                 install_crypto_provider();
-                let acceptor = LimitAcceptor::new(RustlsAcceptor::new(tls), limits.max_connections);
-                let mut server = axum_server::from_tcp(listener)?.acceptor(acceptor);
+                let handshake = RustlsAcceptor::new(tls).handshake_timeout(first_request);
+                let acceptor =
+                    LimitAcceptor::new(handshake, limits.max_connections, limits.idle_timeout);
+                let mut server = axum_server::from_tcp(listener)?
+                    .acceptor(acceptor)
+                    .first_request_timeout(first_request);
                 configure_http(server.http_builder(), &limits);
                 server.handle(handle).serve(make_service).await
             }

@@ -140,6 +140,15 @@ pub enum Error {
     /// panicked. Logged; the server keeps serving.
     #[error("internal error")]
     Internal,
+    /// 500: the server was not given the client's address (see
+    /// [`AuthServerBuilder::without_client_address`]).
+    ///
+    /// [`AuthServerBuilder::without_client_address`]: crate::AuthServerBuilder::without_client_address
+    #[error(
+        "the token server was not given the client's address; serve its router with \
+         into_make_service_with_connect_info::<SocketAddr>()"
+    )]
+    ClientAddressUnknown,
     /// 500: the token could not be produced or signed.
     #[error("the token could not be issued")]
     TokenGeneration,
@@ -185,7 +194,9 @@ impl Error {
             | Error::AuthorizerUnavailable
             | Error::StateStoreUnavailable
             | Error::TooManyConnections => (503, "UNAVAILABLE", "temporarily_unavailable"),
-            Error::Internal | Error::TokenGeneration => (500, "UNKNOWN", "server_error"),
+            Error::Internal | Error::TokenGeneration | Error::ClientAddressUnknown => {
+                (500, "UNKNOWN", "server_error")
+            }
         };
         let retry_after = match self {
             Error::Throttled { retry_after } => Some(retry_after.as_secs().max(1)),

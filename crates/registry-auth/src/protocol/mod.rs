@@ -15,6 +15,8 @@ pub(crate) mod cidr;
 pub(crate) mod credentials;
 pub(crate) mod error;
 pub(crate) mod fingerprint;
+// Read by the HTTP adapter; an adapter for another framework would too.
+#[cfg_attr(not(feature = "axum"), allow(dead_code))]
 pub(crate) mod forwarded;
 pub(crate) mod identity;
 pub(crate) mod request;

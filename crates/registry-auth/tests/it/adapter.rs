@@ -367,3 +367,30 @@ async fn times_follow_the_clock() {
     assert_eq!(claims["nbf"], 1_800_000_000);
     assert_eq!(claims["exp"], 1_800_000_600);
 }
+
+/// A router served without the client's address (plain
+/// `axum::serve(listener, app)`) would throttle nobody and match no `ip`
+/// rule: refused with 500 and the reason, unless built to go without.
+#[tokio::test]
+async fn a_router_served_without_the_client_address_says_so() {
+    let request = || {
+        axum::http::Request::get("/token?service=registry.test")
+            .header("authorization", crate::support::basic("alice", "alice-pw"))
+            .body(axum::body::Body::empty())
+            .unwrap()
+    };
+    let refusing = builder("p256-sec1.pem").build().unwrap();
+    let (status, _, body) = crate::support::send_as_is(refusing.router(), request()).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(
+        body,
+        json!({"errors": [{"code": "UNKNOWN", "message": "the token server was not given the \
+            client's address; serve its router with into_make_service_with_connect_info::<SocketAddr>()"}]})
+    );
+    let without = builder("p256-sec1.pem")
+        .without_client_address()
+        .build()
+        .unwrap();
+    let (status, _, _) = crate::support::send_as_is(without.router(), request()).await;
+    assert_eq!(status, StatusCode::OK);
+}

@@ -536,3 +536,173 @@ async fn guesses_spread_over_one_ipv6_64_are_throttled() {
     );
     server.stop().await;
 }
+
+/// How an attacker holds a connection without sending a request.
+#[derive(Clone, Copy, Debug)]
+enum Silence {
+    /// Connects and sends nothing.
+    Nothing,
+    /// Sends the HTTP/2 preface (h2c), then nothing.
+    Http2Preface,
+    /// Finishes the TLS handshake, then sends nothing.
+    TlsHandshake,
+    /// Sends one keep-alive request, reads the answer, then nothing.
+    AfterOneRequest,
+}
+
+/// A held connection (dropped at the end of the test).
+enum Held {
+    Tcp(tokio::net::TcpStream),
+    Tls(Box<rustls::ClientConnection>, std::net::TcpStream),
+}
+
+async fn hold(
+    addr: std::net::SocketAddr,
+    how: Silence,
+    tls: Option<&Arc<rustls::ClientConfig>>,
+) -> Held {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    match how {
+        Silence::TlsHandshake => {
+            let config = Arc::clone(tls.expect("a TLS client"));
+            tokio::task::spawn_blocking(move || {
+                let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+                let mut conn = rustls::ClientConnection::new(config, name).unwrap();
+                let mut socket = std::net::TcpStream::connect(addr).unwrap();
+                while conn.is_handshaking() {
+                    conn.complete_io(&mut socket).unwrap();
+                }
+                Held::Tls(Box::new(conn), socket)
+            })
+            .await
+            .unwrap()
+        }
+        _ => {
+            let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+            match how {
+                Silence::Http2Preface => {
+                    socket
+                        .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+                        .await
+                        .unwrap();
+                }
+                Silence::AfterOneRequest => {
+                    socket
+                        .write_all(b"GET /token?service=registry.test HTTP/1.1\r\nhost: x\r\n\r\n")
+                        .await
+                        .unwrap();
+                    let mut answer = [0u8; 512];
+                    let read = socket.read(&mut answer).await.unwrap();
+                    assert!(
+                        answer[..read].starts_with(b"HTTP/1.1 401"),
+                        "{:?}",
+                        &answer[..read]
+                    );
+                }
+                _ => {}
+            }
+            Held::Tcp(socket)
+        }
+    }
+}
+
+/// Silent connections at the connection limit: every way of holding one
+/// (nothing, the HTTP/2 preface, a finished TLS handshake, a keep-alive
+/// connection after its request) refuses new clients at first, and no
+/// longer once the first-request or idle timeout has passed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_connections_cannot_hold_the_connection_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let (cert_path, key_path) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
+    std::fs::write(&cert_path, cert.pem()).unwrap();
+    std::fs::write(&key_path, key.serialize_pem()).unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.der().clone()).unwrap();
+    let tls_client = Arc::new(
+        rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth(),
+    );
+    let https = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(cert.pem().as_bytes()).unwrap())
+        .build()
+        .unwrap();
+
+    let mut limits = Limits::default();
+    limits.max_connections = 4;
+    // Long enough that the first check comes before them on a busy
+    // machine, short enough for a test.
+    limits.header_read_timeout = Duration::from_secs(2);
+    limits.idle_timeout = Duration::from_secs(2);
+    for how in [
+        Silence::Nothing,
+        Silence::Http2Preface,
+        Silence::TlsHandshake,
+        Silence::AfterOneRequest,
+    ] {
+        let tls = matches!(how, Silence::TlsHandshake);
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = builder("p256-sec1.pem")
+            .limits(limits.clone())
+            .build()
+            .unwrap();
+        let mut serving = registry_auth::serve(listener, server.router()).limits(&limits);
+        if tls {
+            serving = serving.tls(
+                registry_auth::serve::rustls_config(&cert_path, &key_path)
+                    .await
+                    .unwrap(),
+            );
+        }
+        let task = tokio::spawn(serving.run());
+        let url = if tls {
+            format!(
+                "https://localhost:{}/token?service=registry.test",
+                addr.port()
+            )
+        } else {
+            format!("http://{addr}/token?service=registry.test")
+        };
+        let client = if tls {
+            https.clone()
+        } else {
+            reqwest::Client::new()
+        };
+        let status = || {
+            let request = client.get(&url).basic_auth("alice", Some("alice-pw"));
+            async move { request.send().await.map_or(0, |r| r.status().as_u16()) }
+        };
+        let mut held = Vec::new();
+        for _ in 0..4 {
+            held.push(hold(addr, how, Some(&tls_client)).await);
+        }
+        // Refused (503, or closed before an answer) while they hold it.
+        let first = status().await;
+        assert!(
+            first == 503 || first == 0,
+            "{how:?}: served at first ({first})"
+        );
+        // Then served, once the timeout has passed (bounded wait).
+        let mut answer = 0;
+        for _ in 0..100 {
+            answer = status().await;
+            if answer == 200 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(answer, 200, "{how:?}: silent connections held the limit");
+        drop(held);
+        task.abort();
+    }
+}

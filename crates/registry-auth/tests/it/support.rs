@@ -209,8 +209,22 @@ pub(crate) fn enc(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
-/// Sends one request to a router, in process; the body must be JSON.
+/// Sends one request to a router, in process, from client 192.0.2.10 (as
+/// a server made with `into_make_service_with_connect_info` says); the
+/// body must be JSON.
 pub(crate) async fn send(
+    app: axum::Router,
+    mut request: Request<Body>,
+) -> (StatusCode, HeaderMap, Value) {
+    let peer = std::net::SocketAddr::from(([192, 0, 2, 10], 40_000));
+    request
+        .extensions_mut()
+        .insert(axum::extract::ConnectInfo(peer));
+    send_as_is(app, request).await
+}
+
+/// Sends one request to a router, in process, without a client address.
+pub(crate) async fn send_as_is(
     app: axum::Router,
     request: Request<Body>,
 ) -> (StatusCode, HeaderMap, Value) {
