@@ -17,18 +17,16 @@
 //!   [`AuthServer::clear_credential_cache`](crate::AuthServer::clear_credential_cache)
 //!   empties it for applications whose users change under them.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_lc_rs::hmac;
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 
-use crate::bounded::{evict_stalest, lock};
 use crate::protocol::identity::Identity;
 
-/// Entries at most; beyond, a stale sampled entry makes room.
-const CAPACITY: usize = 10_000;
+/// Bytes of identities held at most (about what they take in memory);
+/// beyond, the least recently used go.
+const CAPACITY_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Names a user name and password pair without holding either: HMAC-SHA-256
 /// under a random per-process key (the length of the name first, so that
@@ -56,50 +54,53 @@ impl CredentialKey {
     }
 }
 
-#[derive(Debug)]
 pub(crate) struct CredentialCache {
     key: CredentialKey,
-    ttl: Duration,
-    entries: Mutex<HashMap<[u8; 32], (Identity, Instant)>>,
+    entries: moka::sync::Cache<[u8; 32], Identity>,
+}
+
+impl std::fmt::Debug for CredentialCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CredentialCache")
+            .field("entries", &self.entries.entry_count())
+            .finish_non_exhaustive()
+    }
+}
+
+/// About what an identity takes in memory: its strings and their headers.
+fn weight(identity: &Identity) -> u32 {
+    let strings: usize = identity
+        .attributes()
+        .iter()
+        .map(|(key, values)| key.len() + values.iter().map(|v| v.len() + 24).sum::<usize>() + 48)
+        .sum();
+    let bytes = 32 + 64 + identity.subject().len() + strings;
+    u32::try_from(bytes).unwrap_or(u32::MAX)
 }
 
 impl CredentialCache {
     pub(crate) fn new(ttl: Duration) -> Option<Self> {
         Some(CredentialCache {
             key: CredentialKey::new()?,
-            ttl,
-            entries: Mutex::new(HashMap::new()),
+            entries: moka::sync::Cache::builder()
+                .max_capacity(CAPACITY_BYTES)
+                .weigher(|_, identity| weight(identity))
+                .eviction_policy(moka::policy::EvictionPolicy::lru())
+                .time_to_live(ttl)
+                .build(),
         })
     }
 
-    fn key_of(&self, user: &str, password: &str) -> [u8; 32] {
-        self.key.of(user, password)
-    }
-
     pub(crate) fn get(&self, user: &str, password: &str) -> Option<Identity> {
-        let key = self.key_of(user, password);
-        let mut entries = lock(&self.entries);
-        match entries.get(&key) {
-            Some((identity, at)) if at.elapsed() < self.ttl => Some(identity.clone()),
-            Some(_) => {
-                entries.remove(&key);
-                None
-            }
-            None => None,
-        }
+        self.entries.get(&self.key.of(user, password))
     }
 
     pub(crate) fn put(&self, user: &str, password: &str, identity: Identity) {
-        let key = self.key_of(user, password);
-        let mut entries = lock(&self.entries);
-        if entries.len() >= CAPACITY && !entries.contains_key(&key) {
-            evict_stalest(&mut entries, |(_, at)| *at);
-        }
-        entries.insert(key, (identity, Instant::now()));
+        self.entries.insert(self.key.of(user, password), identity);
     }
 
     pub(crate) fn clear(&self) {
-        lock(&self.entries).clear();
+        self.entries.invalidate_all();
     }
 }
 
@@ -122,11 +123,15 @@ mod tests {
     }
 
     #[test]
-    fn bounded() {
+    fn bounded_in_bytes() {
         let cache = CredentialCache::new(Duration::from_secs(60)).expect("random numbers");
-        for n in 0..(CAPACITY + 500) {
-            cache.put(&n.to_string(), "pw", Identity::new("x"));
+        let big = Identity::new("x").with_attribute("groups", vec!["g".repeat(1000); 100]);
+        for n in 0..1_000 {
+            cache.put(&n.to_string(), "pw", big.clone());
         }
-        assert!(lock(&cache.entries).len() <= CAPACITY);
+        cache.entries.run_pending_tasks();
+        let held = cache.entries.weighted_size();
+        assert!(held <= CAPACITY_BYTES, "{held} bytes");
+        assert!(cache.entries.entry_count() < 1_000);
     }
 }

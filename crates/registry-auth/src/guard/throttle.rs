@@ -18,9 +18,15 @@
 //! The counts live in the state store (shared by instances, kept across
 //! reloads and restarts) and, as a fallback, in this process. Memory is
 //! bounded: the process keeps at most [`Throttling::capacity`] counts
-//! (addresses and accounts together); when full, the count whose last
-//! failure is oldest among a few sampled ones is dropped, so an attacker
-//! cycling through addresses or names pushes out its own stale ones first.
+//! (addresses and accounts together, each key an address or a fixed-size
+//! digest), the least recently used going first when full, and each count
+//! is forgotten [`Throttling::forget_after`] after its last failure.
+//!
+//! Concurrency cannot beat the budget: a password check is reserved
+//! before it runs and counts as a failure until its outcome is recorded,
+//! and the checks one address (or one account from it) may have running
+//! at once are capped; one more is refused at once. IPv6 clients are
+//! counted by network ([`Throttling::ipv6_prefix`]).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -202,7 +208,7 @@ pub(crate) struct Throttle {
     settings: Throttling,
     /// This process's counts: what the throttle goes by when the store
     /// cannot answer, and on paths that do not ask the store.
-    local: Mutex<FailureTable>,
+    local: FailureTable,
     store: Arc<dyn StateStore>,
     timeout: Duration,
     /// When the store last failed, while it is down: said once in the
@@ -270,7 +276,7 @@ impl Throttle {
     /// timeout).
     pub(crate) fn new(settings: Throttling, store: Arc<dyn StateStore>, timeout: Duration) -> Self {
         Throttle {
-            local: Mutex::new(FailureTable::new(settings.capacity)),
+            local: FailureTable::new(settings.capacity),
             settings,
             store,
             timeout,
@@ -366,12 +372,9 @@ impl Throttle {
                 *seen = Some(count);
             }
         };
-        {
-            let local = lock(&self.local);
-            for (key, _) in &keys {
-                if let Some(count) = local.get(key) {
-                    weigh(key, count);
-                }
+        for (key, _) in &keys {
+            if let Some(count) = self.local.get(key) {
+                weigh(key, count);
             }
         }
         if account.is_some() {
@@ -449,11 +452,8 @@ impl Throttle {
         let Some(ip) = ip else { return };
         let keys = self.keys(account, ip);
         let now = SystemTime::now();
-        {
-            let mut local = lock(&self.local);
-            for (key, _) in &keys {
-                local.add(key, now, self.settings.forget_after);
-            }
+        for (key, _) in &keys {
+            self.local.add(key, now, self.settings.forget_after);
         }
         for (key, _) in &keys {
             if self
@@ -476,14 +476,14 @@ impl Throttle {
             return;
         }
         let key = ThrottleKey::account_at(account, client_group(ip, self.settings.ipv6_prefix));
-        lock(&self.local).remove(&key);
+        self.local.remove(&key);
         let _ = self.ask(self.store.clear_failures(&key)).await;
     }
 
     /// Entries held in memory, for tests of the memory bound.
     #[cfg(test)]
     fn len(&self) -> usize {
-        lock(&self.local).len()
+        self.local.len()
     }
 }
 

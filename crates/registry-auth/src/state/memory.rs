@@ -10,7 +10,7 @@ use super::{
     CredentialFingerprint, FailureCount, MAX_CLIENT_IDS, RefreshRecord, StateStore,
     StoredRefreshToken, ThrottleKey, TokenHash, TokenId,
 };
-use crate::bounded::{evict_stalest, lock};
+use crate::bounded::lock;
 use crate::protocol::backend::BackendError;
 
 /// The state in this process's memory: lost on restart (clients then log
@@ -25,7 +25,7 @@ use crate::protocol::backend::BackendError;
 pub struct MemoryStore {
     tokens: Mutex<HashMap<TokenHash, RefreshRecord>>,
     generations: Mutex<HashMap<String, (Option<CredentialFingerprint>, u64)>>,
-    failures: Mutex<FailureTable>,
+    failures: FailureTable,
 }
 
 impl MemoryStore {
@@ -39,7 +39,7 @@ impl MemoryStore {
         MemoryStore {
             tokens: Mutex::default(),
             generations: Mutex::default(),
-            failures: Mutex::new(FailureTable::new(Self::TOTAL)),
+            failures: FailureTable::new(Self::TOTAL),
         }
     }
 
@@ -60,73 +60,130 @@ impl Default for MemoryStore {
     }
 }
 
-/// Failed-login counts in memory, bounded in entries: when full, the
-/// stalest of a few sampled entries goes, so an attacker cycling through
-/// keys pushes out its own stale ones first. The memory store's counts,
-/// and the throttle's own (what it goes by while the store is down).
-#[derive(Debug)]
+/// Failed-login counts in memory (moka): at most `capacity` keys, the
+/// least recently used going first when full, and each forgotten
+/// `forget_after` after its last failure whether or not the table is
+/// full. Keys are an address or a 128-bit digest of account and address,
+/// so the entry bound is a byte bound (about 200 bytes an entry). The
+/// memory store's counts, and the throttle's own (what it goes by while
+/// the store is down).
 pub(crate) struct FailureTable {
-    entries: HashMap<ThrottleKey, FailureCount>,
-    capacity: usize,
+    entries: moka::sync::Cache<ThrottleKey, Counted>,
+}
+
+/// A count and how long it is remembered after its last failure.
+#[derive(Clone, Copy, Debug)]
+struct Counted {
+    count: FailureCount,
+    forget_after: Duration,
+}
+
+/// Each count expires `forget_after` after it was last written.
+struct ForgetAfter;
+
+impl moka::Expiry<ThrottleKey, Counted> for ForgetAfter {
+    fn expire_after_create(
+        &self,
+        _: &ThrottleKey,
+        value: &Counted,
+        _: std::time::Instant,
+    ) -> Option<Duration> {
+        Some(value.forget_after)
+    }
+
+    fn expire_after_update(
+        &self,
+        _: &ThrottleKey,
+        value: &Counted,
+        _: std::time::Instant,
+        _: Option<Duration>,
+    ) -> Option<Duration> {
+        Some(value.forget_after)
+    }
+}
+
+impl std::fmt::Debug for FailureTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FailureTable")
+            .field("entries", &self.entries.entry_count())
+            .finish()
+    }
 }
 
 impl FailureTable {
     /// An empty table of at most `capacity` entries.
     pub(crate) fn new(capacity: usize) -> Self {
         FailureTable {
-            entries: HashMap::new(),
-            capacity,
+            entries: moka::sync::Cache::builder()
+                .max_capacity(u64::try_from(capacity).unwrap_or(u64::MAX))
+                .eviction_policy(moka::policy::EvictionPolicy::lru())
+                .expire_after(ForgetAfter)
+                .build(),
         }
     }
 
     /// A key's count, if it has one.
     pub(crate) fn get(&self, key: &ThrottleKey) -> Option<FailureCount> {
-        self.entries.get(key).copied()
+        self.entries.get(key).map(|c| c.count)
     }
 
     /// Counts one failure of `key` at `now`, starting again from one when
     /// the last failure is older than `forget_after`; the new count.
     pub(crate) fn add(
-        &mut self,
+        &self,
         key: &ThrottleKey,
         now: SystemTime,
         forget_after: Duration,
     ) -> FailureCount {
-        if !self.entries.contains_key(key) && self.entries.len() >= self.capacity {
-            evict_stalest(&mut self.entries, |c| c.last_failure);
-        }
-        let count = self.entries.entry(key.clone()).or_insert(FailureCount {
-            failures: 0,
-            last_failure: now,
-        });
-        let stale = now
-            .duration_since(count.last_failure)
-            .is_ok_and(|age| age > forget_after);
-        count.failures = if stale {
-            1
-        } else {
-            count.failures.saturating_add(1)
-        };
-        count.last_failure = now;
-        *count
+        self.entries
+            .entry_by_ref(key)
+            .and_upsert_with(|old| {
+                let failures = match old.map(|entry| entry.into_value().count) {
+                    Some(count)
+                        if now
+                            .duration_since(count.last_failure)
+                            .map_or(true, |age| age <= forget_after) =>
+                    {
+                        count.failures.saturating_add(1)
+                    }
+                    _ => 1,
+                };
+                Counted {
+                    count: FailureCount {
+                        failures,
+                        last_failure: now,
+                    },
+                    forget_after,
+                }
+            })
+            .into_value()
+            .count
     }
 
     /// Forgets a key's count.
-    pub(crate) fn remove(&mut self, key: &ThrottleKey) {
-        self.entries.remove(key);
+    pub(crate) fn remove(&self, key: &ThrottleKey) {
+        self.entries.invalidate(key);
     }
 
     /// Forgets counts last touched before `before`; how many went.
-    fn forget_before(&mut self, before: SystemTime) -> usize {
-        let held = self.entries.len();
-        self.entries.retain(|_, c| c.last_failure >= before);
-        held - self.entries.len()
+    fn forget_before(&self, before: SystemTime) -> usize {
+        let stale: Vec<std::sync::Arc<ThrottleKey>> = self
+            .entries
+            .iter()
+            .filter(|(_, c)| c.count.last_failure < before)
+            .map(|(key, _)| key)
+            .collect();
+        for key in &stale {
+            self.entries.invalidate(key.as_ref());
+        }
+        stale.len()
     }
 
     /// How many keys have a count.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.entries.len()
+        self.entries.run_pending_tasks();
+        usize::try_from(self.entries.entry_count()).unwrap_or(usize::MAX)
     }
 }
 
@@ -274,7 +331,7 @@ impl StateStore for MemoryStore {
         &self,
         keys: &[ThrottleKey],
     ) -> Result<Vec<(ThrottleKey, FailureCount)>, BackendError> {
-        let failures = lock(&self.failures);
+        let failures = &self.failures;
         Ok(keys
             .iter()
             .filter_map(|k| failures.get(k).map(|c| (k.clone(), c)))
@@ -287,11 +344,11 @@ impl StateStore for MemoryStore {
         now: SystemTime,
         forget_after: Duration,
     ) -> Result<FailureCount, BackendError> {
-        Ok(lock(&self.failures).add(key, now, forget_after))
+        Ok(self.failures.add(key, now, forget_after))
     }
 
     async fn clear_failures(&self, key: &ThrottleKey) -> Result<(), BackendError> {
-        lock(&self.failures).remove(key);
+        self.failures.remove(key);
         Ok(())
     }
 
@@ -307,7 +364,7 @@ impl StateStore for MemoryStore {
             records.retain(|_, r| r.expires_at > now);
             gone += before - records.len();
         }
-        gone += lock(&self.failures).forget_before(failures_before);
+        gone += self.failures.forget_before(failures_before);
         Ok(gone as u64)
     }
 }
@@ -315,6 +372,17 @@ impl StateStore for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn failure_counts_are_forgotten_by_age_not_only_when_full() {
+        let table = FailureTable::new(1_000);
+        let key = ThrottleKey::address(std::net::IpAddr::from([192, 0, 2, 1]));
+        let now = SystemTime::now();
+        assert_eq!(table.add(&key, now, Duration::from_millis(50)).failures, 1);
+        assert_eq!(table.add(&key, now, Duration::from_millis(50)).failures, 2);
+        std::thread::sleep(Duration::from_millis(120));
+        assert_eq!(table.get(&key), None, "forgotten after forget_after");
+    }
     use crate::protocol::identity::Identity;
 
     fn record(subject: &str, at: u64) -> RefreshRecord {
