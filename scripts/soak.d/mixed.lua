@@ -44,12 +44,26 @@ function init(args)
     wrk.format("POST", "/token", form, string.rep("a", 70000)),
   }
   requests = list
+  -- Every third request: a unique 8 KiB user name from a unique address
+  -- (behind the trusted proxy 127.0.0.1), wrong password: what would grow
+  -- the throttle's tables if they were not bounded. The name is a fixed
+  -- prefix (a multiple of 3 bytes, so its base64 is reused) and a counter.
+  long_prefix = b64(string.rep("n", 8190))
   counter = 0
   ok, client_errors, server_errors = 0, 0, 0
 end
 
 function request()
   counter = counter + 1
+  if counter % 3 == 0 then
+    local n = counter / 3
+    local name = long_prefix .. b64(string.format("%09d:x", n))
+    local from = string.format("10.%d.%d.%d", (n // 65536) % 256, (n // 256) % 256, n % 256)
+    return wrk.format("GET", "/token?service=registry.soak", {
+      ["Authorization"] = "Basic " .. name,
+      ["X-Forwarded-For"] = from,
+    })
+  end
   return requests[counter % #requests + 1]
 end
 

@@ -515,6 +515,29 @@ async fn reload_on_sighup_when_not_watching() {
     );
 }
 
+/// Users whose hashes cost more or less than most are told apart by the
+/// time of a wrong password: the start says so, naming them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mixed_password_hash_costs_are_named_at_start() {
+    let site = Site::new();
+    let costly = registry_auth::identity::PasswordHash::bcrypt("carol-pw", 5).unwrap();
+    site.write_config(&site.users_and_rules(true).replacen(
+        "[users]\n",
+        &format!("[users]\ncarol = \"{costly}\"\n"),
+        1,
+    ));
+    let server = Server::start(&site.config_path(), &[], &site.url("/healthz")).await;
+    let log = server.log();
+    let warning = log
+        .lines()
+        .find(|l| l.contains("users' password hashes differ in cost"))
+        .unwrap_or_else(|| panic!("no warning in:\n{log}"));
+    assert!(
+        warning.contains(r#"groups="bcrypt cost 4: admin, alice, bob; bcrypt cost 5: carol""#),
+        "{warning}"
+    );
+}
+
 /// A user name is written quoted and escaped in the text log, so that a
 /// name cannot forge fields of its own line. (Control characters, which
 /// could start another line, are refused before: 400.)
