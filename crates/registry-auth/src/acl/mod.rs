@@ -268,8 +268,9 @@ impl Acl {
     }
 }
 
-/// Whether `rule` matches: every condition must; one that cannot be
-/// decided makes the rule [`Matched::TooMany`].
+/// Whether `rule` matches: every condition must. A rule that a condition
+/// certainly rules out does not match; otherwise one condition that
+/// cannot be decided makes it [`Matched::TooMany`] (which denies).
 fn rule_matches(
     rule: &Compiled,
     who: &Identity,
@@ -277,48 +278,58 @@ fn rule_matches(
     request: &AccessRequest,
     vars: &Vars<'_>,
 ) -> Matched {
-    let mut undecided = false;
-    let mut check = |matched: Matched| match matched {
-        Matched::Yes => true,
-        Matched::No => false,
-        Matched::TooMany => {
-            undecided = true;
-            false
-        }
-    };
-    let opt = |p: &Option<Pattern>, value: &str| {
+    let optional = |p: &Option<Pattern>, value: &str| {
         p.as_ref()
             .map_or(Matched::Yes, |p| p.try_match(value, vars))
     };
-    let account = match &rule.account {
+    let account = || match &rule.account {
         Some(p) => p.try_match(who.subject(), vars),
         None => Matched::from(!who.is_anonymous()),
     };
-    let all = check(account)
-        && check(opt(&rule.resource_type, &scope.resource_type))
-        && check(opt(&rule.name, &scope.name))
-        && check(opt(&rule.service, &request.service))
-        && (rule.ips.is_empty()
-            || request
-                .client_ip
-                .is_some_and(|ip| rule.ips.iter().any(|c| c.contains(ip))))
-        && rule.labels.iter().all(|(key, p)| {
-            let mut any = Matched::No;
-            for value in who.attribute(key) {
-                match p.try_match(value, vars) {
-                    Matched::No => {}
-                    found => {
-                        any = found;
-                        break;
-                    }
-                }
+    let ip = || {
+        Matched::from(
+            rule.ips.is_empty()
+                || request
+                    .client_ip
+                    .is_some_and(|ip| rule.ips.iter().any(|c| c.contains(ip))),
+        )
+    };
+    // A label condition: some value of the label matches.
+    let label = |key: &str, p: &Pattern| {
+        let mut found = Matched::No;
+        for value in who.attribute(key) {
+            match p.try_match(value, vars) {
+                Matched::Yes => return Matched::Yes,
+                Matched::TooMany => found = Matched::TooMany,
+                Matched::No => {}
             }
-            check(any)
-        });
+        }
+        found
+    };
+    // Lazily, in order: the first condition that rules the rule out ends
+    // the walk, as a short-circuit would.
+    let conditions = std::iter::once_with(account)
+        .chain(std::iter::once_with(ip))
+        .chain(std::iter::once_with(|| {
+            optional(&rule.resource_type, &scope.resource_type)
+        }))
+        .chain(std::iter::once_with(|| optional(&rule.name, &scope.name)))
+        .chain(std::iter::once_with(|| {
+            optional(&rule.service, &request.service)
+        }))
+        .chain(rule.labels.iter().map(|(key, p)| label(key, p)));
+    let mut undecided = false;
+    for condition in conditions {
+        match condition {
+            Matched::No => return Matched::No,
+            Matched::TooMany => undecided = true,
+            Matched::Yes => {}
+        }
+    }
     if undecided {
         Matched::TooMany
     } else {
-        Matched::from(all)
+        Matched::Yes
     }
 }
 

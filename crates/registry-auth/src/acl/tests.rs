@@ -175,6 +175,15 @@ fn label_expansion_past_its_cap_denies() {
             "{repository}: denied by the rule that cannot be decided"
         );
     }
+    // A rule that another condition rules out does not deny.
+    let acl = rules(&[
+        (r#"{"name": "${labels:frozen}/*", "type": "registry"}"#, &[]),
+        (r#"{"account": "/.+/"}"#, &["pull"]),
+    ]);
+    assert_eq!(
+        decide(&acl, &past_cap, "repository:other/x:pull", None),
+        (Some(1), vec!["pull".to_owned()])
+    );
 }
 
 #[test]

@@ -13,7 +13,7 @@ use crate::guard::throttle::{Throttle, Throttling};
 use crate::protocol::authn::Authenticator;
 use crate::protocol::authz::Authorizer;
 use crate::protocol::cidr::Cidr;
-use crate::setting::{BuildError, MINUTE, YEAR, within};
+use crate::setting::{BuildError, DAY, MINUTE, YEAR, at_most, within};
 use crate::state::{MemoryStore, StateStore};
 use crate::token::{
     Algorithm, Clock, JwtGeneratorBuilder, KeyIdMode, SigningKey, SystemClock, TokenGenerator,
@@ -343,6 +343,10 @@ impl AuthServerBuilder {
             MINUTE,
             YEAR,
         )?;
+        if let Some(ttl) = self.credential_cache {
+            // A cached password outlives its change by this much at most.
+            at_most("credential_cache", ttl, DAY)?;
+        }
         self.limits.validate()?;
         self.throttling.validate()?;
         self.parse_trusted_proxies()?;

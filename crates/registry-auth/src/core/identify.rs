@@ -249,13 +249,10 @@ impl Core {
                 Join::Lead(lead) => lead,
                 Join::Follow(follow) => match flight::outcome(follow).await {
                     Some(Outcome::Valid(identity)) => return Ok(identity),
-                    Some(Outcome::Invalid) => {
-                        if let Some(throttle) = &self.throttle {
-                            throttle.failed(Some(username), ip).await;
-                        }
-                        return Err(Error::InvalidCredentials);
-                    }
+                    // The same guess: the leader counted it.
+                    Some(Outcome::Invalid) => return Err(Error::InvalidCredentials),
                     Some(Outcome::Unavailable) => return Err(Backend::Authenticator.unavailable()),
+                    Some(Outcome::Refused(error)) => return Err(error),
                     None => continue,
                 },
             };
@@ -277,8 +274,12 @@ impl Core {
         verdict: &Verdict,
         lead: Lead<'_>,
     ) -> Result<Identity, Error> {
-        let attempt = match &self.throttle {
-            Some(throttle) => Some(throttle.reserve(verdict)?),
+        let attempt = match self.throttle.as_ref().map(|t| t.reserve(verdict)) {
+            Some(Ok(attempt)) => Some(attempt),
+            Some(Err(refused)) => {
+                lead.finish(Outcome::Refused(refused.clone()));
+                return Err(refused);
+            }
             None => None,
         };
         let result = self

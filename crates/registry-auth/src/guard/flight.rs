@@ -5,7 +5,9 @@
 //! with the same credentials; each would otherwise cost a hash check and,
 //! with the throttle's reservations, count against the limit of checks in
 //! flight. The first request checks (it leads); the others wait for its
-//! outcome. Pairs are named by [`CredentialKey`], so the table holds no
+//! outcome, and a wrong password shared so is one failure, not one per
+//! request (a client with a stale password pulling six images is one
+//! guess). Pairs are named by [`CredentialKey`], so the table holds no
 //! password.
 
 use std::collections::HashMap;
@@ -15,15 +17,20 @@ use tokio::sync::watch;
 
 use super::cache::CredentialKey;
 use crate::bounded::lock;
+use crate::protocol::error::Error;
 use crate::protocol::identity::Identity;
 
 /// How a shared check ended.
 #[derive(Clone, Debug)]
 pub(crate) enum Outcome {
     Valid(Identity),
+    /// A wrong password: counted once, by the leader.
     Invalid,
     /// The authenticator failed (the leader logged why).
     Unavailable,
+    /// The throttle refused the check before it ran (429): the same
+    /// answer for every request that shares it.
+    Refused(Error),
 }
 
 /// The checks running now, by credential pair.

@@ -84,7 +84,7 @@ pub struct Throttling {
     pub checks_in_flight_per_address: u32,
     /// Password checks one account may have running at once from one
     /// address. Defaults to 2. (Concurrent logins with the same user and
-    /// password share one check and count once.)
+    /// password share one check, and a wrong one counts once.)
     pub checks_in_flight_per_account: u32,
 }
 
@@ -406,19 +406,31 @@ impl Throttle {
             if running >= cap {
                 return Err(Error::TooManyLoginsAtOnce);
             }
-            if running == 0 {
-                continue;
+            // The count seen at the check or, if larger, the one this
+            // process has recorded since (a check that ended while this
+            // request asked the store); each check running may fail, so
+            // it counts as a failure now.
+            let recorded = self.local.get(key);
+            let latest = match (*count, recorded) {
+                (Some(a), Some(b)) => Some(if b.failures > a.failures { b } else { a }),
+                (a, b) => a.or(b),
             }
-            // Each check running may fail: counted as a failure now.
-            let failures = count.map_or(0, |c| {
-                let fresh = now
-                    .duration_since(c.last_failure)
-                    .is_ok_and(|age| age <= self.settings.forget_after);
-                if fresh { c.failures } else { 0 }
+            // A count older than forget_after is gone (one dated ahead of
+            // this clock, by another instance, is not).
+            .filter(|c| {
+                now.duration_since(c.last_failure)
+                    .map_or(true, |age| age <= self.settings.forget_after)
             });
-            let assumed = FailureCount {
-                failures: failures.saturating_add(running),
-                last_failure: now,
+            let assumed = match latest {
+                Some(c) => FailureCount {
+                    failures: c.failures.saturating_add(running),
+                    last_failure: if running > 0 { now } else { c.last_failure },
+                },
+                None if running > 0 => FailureCount {
+                    failures: running,
+                    last_failure: now,
+                },
+                None => continue,
             };
             if let Some(retry_after) = wait(&self.settings, assumed, self.free(*is_account), now) {
                 return Err(Error::Throttled { retry_after });

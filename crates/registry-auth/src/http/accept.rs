@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use axum_server::accept::Accept;
+use futures_util::task::AtomicWaker;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, Sleep};
@@ -77,6 +78,9 @@ impl<A> LimitAcceptor<A> {
 struct Activity {
     running: AtomicUsize,
     idle_since: Mutex<Instant>,
+    /// The connection's reader, woken when its last request ends so that
+    /// the idle deadline is set even if nothing else polls it.
+    reader: AtomicWaker,
 }
 
 impl Activity {
@@ -103,6 +107,8 @@ impl Drop for Running {
         let mut idle_since = lock(&self.0.idle_since);
         if self.0.running.fetch_sub(1, Ordering::AcqRel) == 1 {
             *idle_since = Instant::now();
+            drop(idle_since);
+            self.0.reader.wake();
         }
     }
 }
@@ -165,6 +171,7 @@ where
                     let activity = Arc::new(Activity {
                         running: AtomicUsize::new(0),
                         idle_since: Mutex::new(Instant::now()),
+                        reader: AtomicWaker::new(),
                     });
                     Ok((
                         Limited {
@@ -213,7 +220,9 @@ impl<S: AsyncRead + Unpin> AsyncRead for Limited<S> {
             return Poll::Ready(read);
         }
         // Nothing to read: with no request running, wait no longer than
-        // the idle deadline (the timer wakes this task then).
+        // the idle deadline (the timer wakes this task then); with one
+        // running, be woken when the last one ends.
+        this.activity.reader.register(cx.waker());
         let Some(deadline) = this.activity.deadline(this.idle_timeout) else {
             return Poll::Pending;
         };

@@ -36,7 +36,9 @@ impl AuthServer {
     /// audit log): serve the app with
     /// [`serve`](crate::serve()) or with
     /// `into_make_service_with_connect_info::<SocketAddr>()`. Without it,
-    /// the address is unknown and `ip` rules never match.
+    /// token requests are refused with 500 (and the log says why), unless
+    /// the server was built
+    /// [`without_client_address`](crate::AuthServerBuilder::without_client_address).
     pub fn router(&self) -> Router {
         let core = self.core.clone();
         let token: MethodRouter<Arc<Core>> =
@@ -147,9 +149,8 @@ async fn post_token(State(core): State<Arc<Core>>, request: Request) -> Response
 
 /// The client's address: the peer's, or, when the peer is a trusted
 /// proxy, the rightmost address in `X-Forwarded-For` that is not one.
-/// The client's address: the peer, or behind trusted proxies the hop they
-/// name. Without the peer address (a router served without
-/// `ConnectInfo`), refused unless the server was built to go without.
+/// Without the peer address (a router served without `ConnectInfo`),
+/// refused unless the server was built to go without.
 fn client_ip(parts: &axum::http::request::Parts, core: &Core) -> Result<Option<IpAddr>, Error> {
     let Some(peer) = parts
         .extensions
@@ -183,6 +184,9 @@ fn client_ip(parts: &axum::http::request::Parts, core: &Core) -> Result<Option<I
     )))
 }
 
+/// The only place errors turn into responses: the status, code and body
+/// of the error's one wire mapping, `WWW-Authenticate` on 401 and
+/// `Retry-After` on 429 and 503.
 fn error_response(core: &Core, error: &Error, dialect: Dialect) -> Response {
     let status =
         StatusCode::from_u16(error.status(dialect)).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

@@ -1,7 +1,7 @@
 //! [`StaticUsers`]: a fixed table of users with password hashes.
 
 use std::collections::HashMap;
-use std::sync::{Arc, LazyLock};
+use std::sync::{Arc, LazyLock, OnceLock};
 
 use async_trait::async_trait;
 
@@ -48,8 +48,10 @@ static HASH_PERMITS: LazyLock<tokio::sync::Semaphore> = LazyLock::new(|| {
 #[derive(Clone, Default)]
 pub struct StaticUsers {
     users: Arc<HashMap<String, UserEntry>>,
-    /// A hash of the most common cost, checked for unknown users.
-    decoy: Option<PasswordHash>,
+    /// A hash of the most common cost, checked for unknown users: picked
+    /// at the first unknown user after a change (not at every added user,
+    /// which would make loading a large htpasswd file quadratic).
+    decoy: Arc<OnceLock<Option<PasswordHash>>>,
 }
 
 #[derive(Clone)]
@@ -162,20 +164,31 @@ impl StaticUsers {
         Ok(self.with_decoy())
     }
 
-    /// Picks the hash unknown users are checked against: one of the most
-    /// common cost (ties go to the higher cost, then the first name).
+    /// Forgets the decoy hash: the users changed.
     fn with_decoy(mut self) -> Self {
-        let costs = self.hash_costs();
-        self.decoy = costs
-            .first()
-            .and_then(|(_, names)| names.first())
-            .and_then(|name| self.users.get(name))
-            .map(|entry| entry.hash.clone());
+        self.decoy = Arc::default();
         self
     }
 
+    /// The hash unknown users are checked against: a user's hash of the
+    /// most common cost (on a tie, the group listed first by
+    /// [`hash_costs`](Self::hash_costs); the first name in it).
+    fn decoy(&self) -> Option<&PasswordHash> {
+        self.decoy
+            .get_or_init(|| {
+                let costs = self.hash_costs();
+                costs
+                    .first()
+                    .and_then(|(_, names)| names.first())
+                    .and_then(|name| self.users.get(name))
+                    .map(|entry| entry.hash.clone())
+            })
+            .as_ref()
+    }
+
     /// The users grouped by what checking their password costs
-    /// ([`PasswordHash::cost`]), most common first, names sorted. More than
+    /// ([`PasswordHash::cost`]), most common first (ties in the reverse
+    /// order of the cost's name), names sorted. More than
     /// one group means a wrong password takes longer for some users than
     /// for others (an unknown user costs what the first group does): worth
     /// a warning, and rehashing the others at one cost.
@@ -306,7 +319,7 @@ impl Authenticator for StaticUsers {
             return Err(AuthnError::InvalidCredentials);
         };
         let entry = self.users.get(username).cloned();
-        let hash = match (&entry, &self.decoy) {
+        let hash = match (&entry, self.decoy()) {
             (Some(entry), _) => entry.hash.clone(),
             // The answer is a refusal whatever the check says: it is
             // there for its cost.
@@ -437,7 +450,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            users.decoy.as_ref().map(PasswordHash::cost).as_deref(),
+            users.decoy().map(PasswordHash::cost).as_deref(),
             Some("bcrypt cost 5")
         );
         // The decoy is bob's hash, and bob's password: still a refusal.

@@ -311,6 +311,10 @@ fn build_refuses_bad_configurations_with_clear_messages() {
             "throttling.max_delay: 2days is longer than the maximum of 1day",
         ),
         (
+            key().credential_cache(std::time::Duration::from_secs(2 * 86_400)),
+            "credential_cache: 2days is longer than the maximum of 1day",
+        ),
+        (
             key().algorithm(Algorithm::ES384),
             "algorithm: ES384 does not fit the signing key, whose algorithm is ES256",
         ),
