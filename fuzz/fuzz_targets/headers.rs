@@ -1,7 +1,8 @@
 //! A token request with arbitrary `Authorization` and `X-Forwarded-For`
 //! headers (any number of each, any bytes) and query, through the real
 //! router behind a trusted proxy: never a panic, never a 5xx, always a
-//! JSON answer; two `Authorization` headers are always a 400.
+//! JSON answer; two `Authorization` headers never get a token (400, or the
+//! 414/431 of a limit that answered first).
 #![no_main]
 
 use std::net::SocketAddr;
@@ -104,7 +105,12 @@ fuzz_target!(|data: &[u8]| {
         serde_json::from_slice::<serde_json::Value>(&body).is_ok(),
         "not JSON: {body:?}"
     );
+    // Two credentials never give a token: 400, unless a limit (a query
+    // too long, headers too large) answered first.
     if authorizations > 1 {
-        assert_eq!(status, 400, "two Authorization headers: {body:?}");
+        assert!(
+            matches!(status.as_u16(), 400 | 414 | 431),
+            "two Authorization headers: {status} {body:?}"
+        );
     }
 });
