@@ -550,10 +550,15 @@ enum Silence {
     AfterOneRequest,
 }
 
-/// A held connection (dropped at the end of the test).
+/// A held connection: kept only to be dropped at the end of the test.
 enum Held {
-    Tcp(tokio::net::TcpStream),
-    Tls(Box<rustls::ClientConnection>, std::net::TcpStream),
+    Tcp {
+        _socket: tokio::net::TcpStream,
+    },
+    Tls {
+        _session: Box<rustls::ClientConnection>,
+        _socket: std::net::TcpStream,
+    },
 }
 
 async fn hold(
@@ -572,7 +577,10 @@ async fn hold(
                 while conn.is_handshaking() {
                     conn.complete_io(&mut socket).unwrap();
                 }
-                Held::Tls(Box::new(conn), socket)
+                Held::Tls {
+                    _session: Box::new(conn),
+                    _socket: socket,
+                }
             })
             .await
             .unwrap()
@@ -601,7 +609,7 @@ async fn hold(
                 }
                 _ => {}
             }
-            Held::Tcp(socket)
+            Held::Tcp { _socket: socket }
         }
     }
 }
@@ -612,17 +620,9 @@ async fn hold(
 /// longer once the first-request or idle timeout has passed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn silent_connections_cannot_hold_the_connection_limit() {
-    let dir = tempfile::tempdir().unwrap();
-    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-    let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
-        .unwrap()
-        .self_signed(&key)
-        .unwrap();
-    let (cert_path, key_path) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
-    std::fs::write(&cert_path, cert.pem()).unwrap();
-    std::fs::write(&key_path, key.serialize_pem()).unwrap();
+    let certificate = crate::support::localhost_tls();
     let mut roots = rustls::RootCertStore::empty();
-    roots.add(cert.der().clone()).unwrap();
+    roots.add(certificate.der.clone()).unwrap();
     let tls_client = Arc::new(
         rustls::ClientConfig::builder_with_provider(Arc::new(
             rustls::crypto::aws_lc_rs::default_provider(),
@@ -633,7 +633,7 @@ async fn silent_connections_cannot_hold_the_connection_limit() {
         .with_no_client_auth(),
     );
     let https = reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(cert.pem().as_bytes()).unwrap())
+        .add_root_certificate(reqwest::Certificate::from_pem(certificate.pem.as_bytes()).unwrap())
         .build()
         .unwrap();
 
@@ -659,7 +659,7 @@ async fn silent_connections_cannot_hold_the_connection_limit() {
         let mut serving = registry_auth::serve(listener, server.router()).limits(&limits);
         if tls {
             serving = serving.tls(
-                registry_auth::serve::rustls_config(&cert_path, &key_path)
+                registry_auth::serve::rustls_config(&certificate.cert_path, &certificate.key_path)
                     .await
                     .unwrap(),
             );

@@ -33,26 +33,17 @@ async fn serves_http_and_reports_the_client_ip_to_the_authorizer() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serves_https_with_rustls_and_shuts_down_gracefully() {
-    let dir = tempfile::tempdir().unwrap();
-    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-    let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
-        .unwrap()
-        .self_signed(&key)
-        .unwrap();
-    let (cert_path, key_path) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
-    std::fs::write(&cert_path, cert.pem()).unwrap();
-    std::fs::write(&key_path, key.serialize_pem()).unwrap();
-
+    let tls = crate::support::localhost_tls();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = builder("p256-sec1.pem").build().unwrap();
-    let tls = registry_auth::serve::rustls_config(cert_path, key_path)
+    let config = registry_auth::serve::rustls_config(&tls.cert_path, &tls.key_path)
         .await
         .unwrap();
     let task = tokio::spawn(
         registry_auth::serve(listener, server.router())
-            .tls(tls)
+            .tls(config)
             .with_graceful_shutdown(async {
                 let _ = stopped.await;
             })
@@ -60,7 +51,7 @@ async fn serves_https_with_rustls_and_shuts_down_gracefully() {
     );
 
     let client = reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(cert.pem().as_bytes()).unwrap())
+        .add_root_certificate(reqwest::Certificate::from_pem(tls.pem.as_bytes()).unwrap())
         .build()
         .unwrap();
     let url = format!("https://localhost:{port}/token?service=registry.test");

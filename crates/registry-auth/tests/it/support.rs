@@ -301,3 +301,33 @@ impl registry_auth::token::Clock for TestClock {
         SystemTime::UNIX_EPOCH + Duration::from_secs(self.0.load(Ordering::SeqCst))
     }
 }
+
+/// A self-signed certificate for `localhost` and its key, written to a
+/// temporary folder for the server (`cert_path`, `key_path`); `pem` and
+/// `der` for clients to trust it.
+pub(crate) struct LocalhostTls {
+    _dir: tempfile::TempDir,
+    pub(crate) cert_path: PathBuf,
+    pub(crate) key_path: PathBuf,
+    pub(crate) pem: String,
+    pub(crate) der: rustls_pki_types::CertificateDer<'static>,
+}
+
+pub(crate) fn localhost_tls() -> LocalhostTls {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key");
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+        .expect("params")
+        .self_signed(&key)
+        .expect("certificate");
+    let (cert_path, key_path) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
+    std::fs::write(&cert_path, cert.pem()).expect("write");
+    std::fs::write(&key_path, key.serialize_pem()).expect("write");
+    LocalhostTls {
+        _dir: dir,
+        cert_path,
+        key_path,
+        pem: cert.pem(),
+        der: cert.der().clone(),
+    }
+}
