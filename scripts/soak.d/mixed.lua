@@ -56,9 +56,10 @@ end
 function request()
   counter = counter + 1
   if counter % 3 == 0 then
-    local n = counter / 3
+    local n = math.floor(counter / 3)
     local name = long_prefix .. b64(string.format("%09d:x", n))
-    local from = string.format("10.%d.%d.%d", (n // 65536) % 256, (n // 256) % 256, n % 256)
+    local from = string.format("10.%d.%d.%d",
+      math.floor(n / 65536) % 256, math.floor(n / 256) % 256, n % 256)
     return wrk.format("GET", "/token?service=registry.soak", {
       ["Authorization"] = "Basic " .. name,
       ["X-Forwarded-For"] = from,
