@@ -288,9 +288,10 @@ impl AuthServerBuilder {
         self
     }
 
-    /// Lets the [router](AuthServer::router) answer requests that come
-    /// without the client's address (axum's `ConnectInfo<SocketAddr>`,
-    /// which `into_make_service_with_connect_info` adds). Without one,
+    /// Lets the router (`AuthServer::router`, feature `axum`) answer
+    /// requests that come without the client's address (axum's
+    /// `ConnectInfo<SocketAddr>`, which `into_make_service_with_connect_info`
+    /// adds). Without one,
     /// failed logins are not throttled per address, ACL `ip` rules never
     /// match and the audit log has no `client_ip`; so by default such a
     /// request is refused with 500 and an error in the log that says how
