@@ -40,16 +40,12 @@ pub(crate) fn init(
     if service.is_empty() || service.contains(['"', '\n']) {
         return Err("--service must be a plain, non-empty name".into());
     }
-    if let Some((key, certificate)) = &brought {
-        keys::check_brought(key, certificate)?;
-    }
+    let brought = brought
+        .map(|(key, certificate)| keys::brought(&key, &certificate))
+        .transpose()?;
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let (key_path, cert_path) = match brought {
-        Some((key, certificate)) => {
-            let absolute =
-                |p: &Path| std::fs::canonicalize(p).map_err(|e| format!("{}: {e}", p.display()));
-            (absolute(&key)?, absolute(&certificate)?)
-        }
+        Some(paths) => paths,
         None => {
             let (key, certificate) = (dir.join("token.key"), dir.join("token.crt"));
             keys::generate(key_type, &key, Some(&certificate))?;
@@ -81,13 +77,7 @@ pub(crate) fn init(
     write_new(&dir.join("jwks.json"), &format!("{jwks:#}\n"))?;
     let abs = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
     // A CA-issued certificate: the registry trusts the CA, not the leaf.
-    let ca_issued = generator.certificate_chain().len() > 1
-        || generator
-            .certificate_chain()
-            .first()
-            .and_then(|leaf| registry_auth::token::certificate_is_self_issued(leaf))
-            == Some(false);
-    let trusted = if ca_issued {
+    let trusted = if keys::is_ca_issued(&generator) {
         format!(
             "/path/to/ca.crt   # the CA that issued {}",
             abs(&cert_path).display()
@@ -118,11 +108,7 @@ pub(crate) fn init(
 }
 
 fn write_new(path: &Path, text: &str) -> Result<(), String> {
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
-        .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()))
+    keys::write_new(path, text.as_bytes())
         .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 

@@ -9,17 +9,10 @@ use std::time::{Duration, SystemTime};
 use registry_auth::token::{JwtGenerator, certificate_validity};
 
 use crate::config::{Config, MissingKey, Rotation};
+use crate::keys::day;
 
 /// A signing certificate closer than this to its end draws a warning.
 const WARN_BEFORE: Duration = Duration::from_secs(30 * 24 * 60 * 60);
-
-fn date(t: SystemTime) -> String {
-    humantime::format_rfc3339_seconds(t)
-        .to_string()
-        .get(..10)
-        .unwrap_or_default()
-        .to_owned()
-}
 
 /// How a certificate's dates read: from, until, and the days left (or
 /// that it has expired).
@@ -31,7 +24,7 @@ fn dates(der: Option<&[u8]>, now: SystemTime) -> String {
         Ok(left) => format!("{} days", left.as_secs() / 86_400),
         Err(_) => "EXPIRED".to_owned(),
     };
-    format!("{}..{} ({left})", date(not_before), date(not_after))
+    format!("{}..{} ({left})", day(not_before), day(not_after))
 }
 
 /// `keys list`: one line per key, signing key first, then where a
@@ -118,7 +111,7 @@ pub(crate) fn report_signing_certificate(not_after: Option<SystemTime>) {
     metrics::gauge!("registry_auth_signing_certificate_expiry_seconds").set(left);
     if left < WARN_BEFORE.as_secs_f64() {
         tracing::warn!(
-            not_after = %date(not_after),
+            not_after = %day(not_after),
             days_left = (left / 86_400.0).floor(),
             "the signing certificate expires soon (or has): registries refuse tokens \
              whose certificate has expired; change the key with `registry-auth keys rotate prepare`"

@@ -2,10 +2,12 @@
 //! `token.generate_key`), and checking ones an operator brings.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use registry_auth::token::{Algorithm, SigningKey, certificate_validity};
+use registry_auth::token::{
+    Algorithm, JwtGenerator, SigningKey, certificate_is_self_issued, certificate_validity,
+};
 
 /// The kinds of signing key `init` and `keys rotate prepare` can make.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -114,7 +116,16 @@ pub(crate) fn generate(
 
 /// Checks a key and certificate an operator brings (`init --key`, `keys
 /// rotate prepare --key`): the key loads, the certificate is its own and in
-/// force now. Each error names the file.
+/// force now. Each error names the file. Both paths come back absolute, as
+/// the configuration names them.
+pub(crate) fn brought(key: &Path, certificate: &Path) -> Result<(PathBuf, PathBuf), String> {
+    check_brought(key, certificate)?;
+    let absolute = |p: &Path| std::fs::canonicalize(p).map_err(|e| format!("{}: {e}", p.display()));
+    Ok((absolute(key)?, absolute(certificate)?))
+}
+
+/// [`brought`]'s checks, for a pair already named by the configuration
+/// (`keys rotate promote`).
 pub(crate) fn check_brought(key: &Path, certificate: &Path) -> Result<(), String> {
     let generator = registry_auth::token::JwtGenerator::builder()
         .signing_key_pem_file(key)
@@ -129,19 +140,33 @@ pub(crate) fn check_brought(key: &Path, certificate: &Path) -> Result<(), String
     check_in_force(leaf, certificate)
 }
 
+/// Whether `generator` signs with a certificate a CA issued (a chain, or a
+/// leaf that is not self-issued): registries then trust the CA, and only
+/// the CA can make the next certificate.
+pub(crate) fn is_ca_issued(generator: &JwtGenerator) -> bool {
+    let chain = generator.certificate_chain();
+    chain.len() > 1
+        || chain
+            .first()
+            .and_then(|leaf| certificate_is_self_issued(leaf))
+            == Some(false)
+}
+
+/// A time as its day, `2026-12-01`.
+pub(crate) fn day(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t)
+        .to_string()
+        .get(..10)
+        .unwrap_or_default()
+        .to_owned()
+}
+
 /// Refuses a certificate that has expired or is not valid yet: a registry
 /// refuses every token that carries it.
 pub(crate) fn check_in_force(der: &[u8], file: &Path) -> Result<(), String> {
     let (not_before, not_after) = certificate_validity(der)
         .ok_or_else(|| format!("{}: not a valid X.509 certificate", file.display()))?;
     let now = SystemTime::now();
-    let day = |t: SystemTime| {
-        humantime::format_rfc3339_seconds(t)
-            .to_string()
-            .get(..10)
-            .unwrap_or_default()
-            .to_owned()
-    };
     if not_after <= now {
         return Err(format!(
             "{}: the certificate expired on {}; registries refuse tokens that carry it",

@@ -16,7 +16,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use registry_auth::token::{JwtGenerator, certificate_is_self_issued};
+use registry_auth::token::JwtGenerator;
 use toml_edit::{Array, DocumentMut, Item, Table, TableLike, value};
 
 use crate::commands::{write_file, write_registry_files};
@@ -158,20 +158,15 @@ fn prepare(
     }
     let (key_raw, certificate_raw, made) = match brought {
         Some((key, certificate)) => {
-            keys::check_brought(&key, &certificate)?;
-            let absolute = |p: &Path| {
-                std::fs::canonicalize(p)
-                    .map_err(|e| format!("{}: {e}", p.display()))
-                    .map(|p| p.display().to_string())
-            };
-            (absolute(&key)?, absolute(&certificate)?, Vec::new())
+            let (key, certificate) = keys::brought(&key, &certificate)?;
+            (
+                key.display().to_string(),
+                certificate.display().to_string(),
+                Vec::new(),
+            )
         }
         None => {
-            let chain = generator.certificate_chain();
-            let self_issued = chain
-                .first()
-                .and_then(|leaf| certificate_is_self_issued(leaf));
-            if chain.len() > 1 || self_issued == Some(false) {
+            if keys::is_ca_issued(generator) {
                 return Err(format!(
                     "the signing certificate ({}) is issued by a CA, and this command makes \
                      only self-signed ones: make the next key, have the CA issue its \

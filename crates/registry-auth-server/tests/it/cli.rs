@@ -302,12 +302,7 @@ async fn serves_tokens_health_metrics_and_stops_on_sigterm() {
         json!([{"type": "repository", "name": "public/x", "actions": ["pull"]}])
     );
 
-    let metrics = reqwest::get(site.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = crate::support::metrics_page(&site.url("")).await;
     for line in [
         "registry_auth_token_requests_total{outcome=\"issued\"} 2",
         "registry_auth_token_requests_total{outcome=\"unauthorized\"} 1",

@@ -272,16 +272,10 @@ async fn http_pull(
 
 /// A counter of a Prometheus text page: the value of the line that starts
 /// with `series` (name and labels), 0 when there is none.
-async fn counter(client: &reqwest::Client, base: &str, series: &str) -> u64 {
-    let page = client
-        .get(format!("{base}/metrics"))
-        .send()
+async fn counter(base: &str, series: &str) -> u64 {
+    crate::support::metrics_page(base)
         .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    page.lines()
+        .lines()
         .filter_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
         .map(|value| value.trim().parse::<u64>().unwrap())
         .sum()
@@ -427,7 +421,7 @@ async fn three_instances_on_postgres_behind_haproxy_share_logins_and_the_throttl
     }
     let mut issued = Vec::new();
     for instance in &instances {
-        issued.push(counter(&client, &instance.url(""), ISSUED).await);
+        issued.push(counter(&instance.url(""), ISSUED).await);
     }
     println!("tokens issued per instance after login, push and 6 pulls: {issued:?}");
     assert!(
@@ -588,7 +582,7 @@ async fn three_instances_on_postgres_behind_haproxy_share_logins_and_the_throttl
     let answer = login(&client, &lb, ("bob", "bob-pw"), false).await.unwrap();
     let mut failed = Vec::new();
     for instance in &instances {
-        failed.push(counter(&client, &instance.url(""), FAILED_LOGINS).await);
+        failed.push(counter(&instance.url(""), FAILED_LOGINS).await);
     }
     println!("bob's failed logins per instance: {failed:?}; then {answer:?}");
     // Round robin after the restart is not strictly 2, 2, 1 (HAProxy's
@@ -702,7 +696,7 @@ async fn a_database_outage_answers_503_for_refreshes_and_recovers() {
         "the throttle should say once that it counts in memory:\n{log}"
     );
     // ... and /metrics says so while it does.
-    assert_eq!(counter(&client, &base, STORE_DOWN).await, 1);
+    assert_eq!(counter(&base, STORE_DOWN).await, 1);
 
     pg.start_server().await;
     let back = Instant::now();
@@ -744,7 +738,7 @@ async fn a_database_outage_answers_503_for_refreshes_and_recovers() {
         log.contains("state store is back; the throttle counts in it again"),
         "{log}"
     );
-    assert_eq!(counter(&client, &base, STORE_DOWN).await, 0);
+    assert_eq!(counter(&base, STORE_DOWN).await, 0);
 
     instance.kill();
     pg.stop().await;

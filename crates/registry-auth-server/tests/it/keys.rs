@@ -412,12 +412,7 @@ async fn keys_are_listed_and_a_certificate_near_its_end_is_said() {
         "{}",
         server.log()
     );
-    let metrics = reqwest::get(site.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = crate::support::metrics_page(&site.url("")).await;
     let left: f64 = metrics
         .lines()
         .find_map(|l| l.strip_prefix("registry_auth_signing_certificate_expiry_seconds "))

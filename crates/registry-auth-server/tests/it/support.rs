@@ -302,3 +302,13 @@ pub(crate) fn access(body: &serde_json::Value) -> serde_json::Value {
         .claims["access"]
         .clone()
 }
+
+/// The Prometheus text page at `base` + `/metrics`.
+pub(crate) async fn metrics_page(base: &str) -> String {
+    reqwest::get(format!("{base}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}

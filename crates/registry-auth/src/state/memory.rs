@@ -331,10 +331,9 @@ impl StateStore for MemoryStore {
         &self,
         keys: &[ThrottleKey],
     ) -> Result<Vec<(ThrottleKey, FailureCount)>, BackendError> {
-        let failures = &self.failures;
         Ok(keys
             .iter()
-            .filter_map(|k| failures.get(k).map(|c| (k.clone(), c)))
+            .filter_map(|k| self.failures.get(k).map(|c| (k.clone(), c)))
             .collect())
     }
 
