@@ -298,7 +298,7 @@ impl Core {
                 }
                 if let Some(throttle) = &self.throttle {
                     throttle
-                        .succeeded(username, ip, verdict.account_failed_before)
+                        .succeeded(username, ip, verdict.account_failed_before())
                         .await;
                 }
                 drop(attempt);

@@ -233,14 +233,23 @@ impl std::fmt::Debug for Throttle {
     }
 }
 
-/// What a check found: how long to wait, if at all, whether the account
-/// had failures at this address (a success then clears them), and the
-/// counts of each key (for [`Throttle::reserve`]).
+/// What a check found: how long to wait, if at all, and the count of each
+/// key (for [`Throttle::reserve`], and to tell whether a success has
+/// failures to clear).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Verdict {
     pub(crate) wait: Option<Duration>,
-    pub(crate) account_failed_before: bool,
     counts: Vec<(ThrottleKey, bool, Option<FailureCount>)>,
+}
+
+impl Verdict {
+    /// Whether the account had failures at this address: a success then
+    /// clears them (and otherwise the store is not written).
+    pub(crate) fn account_failed_before(&self) -> bool {
+        self.counts
+            .iter()
+            .any(|(_, is_account, count)| *is_account && count.is_some())
+    }
 }
 
 /// A password check reserved with [`Throttle::reserve`]: it counts as a
@@ -364,7 +373,6 @@ impl Throttle {
             else {
                 return;
             };
-            verdict.account_failed_before |= *is_account;
             let wait = wait(&self.settings, count, self.free(*is_account), now);
             verdict.wait = verdict.wait.max(wait);
             // The local table and the store may differ: the larger count.
@@ -611,7 +619,7 @@ mod tests {
         assert_eq!(wait(&t, Some("alice"), ip(2)).await, None);
         assert_eq!(wait(&t, Some("bob"), ip(1)).await, None);
         let verdict = t.check(Some("alice"), ip(1)).await;
-        assert!(verdict.account_failed_before);
+        assert!(verdict.account_failed_before());
         t.succeeded("alice", ip(1), true).await;
         assert_eq!(wait(&t, Some("alice"), ip(1)).await, None);
     }
