@@ -278,52 +278,54 @@ fn rule_matches(
     request: &AccessRequest,
     vars: &Vars<'_>,
 ) -> Matched {
+    // In order; the first condition that rules the rule out ends the
+    // walk, as a short-circuit would. An undecided one is remembered.
+    let mut undecided = false;
+    let mut rules_out = |matched: Matched| match matched {
+        Matched::Yes => false,
+        Matched::No => true,
+        Matched::TooMany => {
+            undecided = true;
+            false
+        }
+    };
     let optional = |p: &Option<Pattern>, value: &str| {
         p.as_ref()
             .map_or(Matched::Yes, |p| p.try_match(value, vars))
     };
-    let account = || match &rule.account {
+    let account = match &rule.account {
         Some(p) => p.try_match(who.subject(), vars),
         None => Matched::from(!who.is_anonymous()),
     };
-    let ip = || {
-        Matched::from(
-            rule.ips.is_empty()
-                || request
-                    .client_ip
-                    .is_some_and(|ip| rule.ips.iter().any(|c| c.contains(ip))),
-        )
-    };
-    // A label condition: some value of the label matches.
-    let label = |key: &str, p: &Pattern| {
+    if rules_out(account) {
+        return Matched::No;
+    }
+    let ip_ok = rule.ips.is_empty()
+        || request
+            .client_ip
+            .is_some_and(|ip| rule.ips.iter().any(|c| c.contains(ip)));
+    if !ip_ok
+        || rules_out(optional(&rule.resource_type, &scope.resource_type))
+        || rules_out(optional(&rule.name, &scope.name))
+        || rules_out(optional(&rule.service, &request.service))
+    {
+        return Matched::No;
+    }
+    for (key, p) in &rule.labels {
+        // Some value of the label matches.
         let mut found = Matched::No;
         for value in who.attribute(key) {
             match p.try_match(value, vars) {
-                Matched::Yes => return Matched::Yes,
+                Matched::Yes => {
+                    found = Matched::Yes;
+                    break;
+                }
                 Matched::TooMany => found = Matched::TooMany,
                 Matched::No => {}
             }
         }
-        found
-    };
-    // Lazily, in order: the first condition that rules the rule out ends
-    // the walk, as a short-circuit would.
-    let conditions = std::iter::once_with(account)
-        .chain(std::iter::once_with(ip))
-        .chain(std::iter::once_with(|| {
-            optional(&rule.resource_type, &scope.resource_type)
-        }))
-        .chain(std::iter::once_with(|| optional(&rule.name, &scope.name)))
-        .chain(std::iter::once_with(|| {
-            optional(&rule.service, &request.service)
-        }))
-        .chain(rule.labels.iter().map(|(key, p)| label(key, p)));
-    let mut undecided = false;
-    for condition in conditions {
-        match condition {
-            Matched::No => return Matched::No,
-            Matched::TooMany => undecided = true,
-            Matched::Yes => {}
+        if rules_out(found) {
+            return Matched::No;
         }
     }
     if undecided {
