@@ -686,6 +686,9 @@ async fn silent_connections_cannot_hold_the_connection_limit() {
         for _ in 0..4 {
             held.push(hold(addr, how, Some(&tls_client)).await);
         }
+        // The server takes a connection's place in the task that serves
+        // it: let those tasks run before a fifth client comes.
+        tokio::time::sleep(Duration::from_millis(300)).await;
         // Refused (503, or closed before an answer) while they hold it.
         let first = status().await;
         assert!(
