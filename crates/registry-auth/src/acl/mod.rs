@@ -42,6 +42,7 @@ use crate::protocol::backend::BackendError;
 use crate::protocol::cidr::Cidr;
 use crate::protocol::identity::Identity;
 use crate::protocol::scope::Scope;
+pub(crate) use pattern::glob_matches;
 use pattern::{Matched, Pattern, Vars};
 
 /// One rule, as written in a configuration file (`[[acl]]`).

@@ -184,6 +184,17 @@ impl Pattern {
     }
 }
 
+/// Whether `value` matches `glob`, a pattern without placeholders: `*`
+/// within one path segment, `**` across them, `?`, `[…]`. A text with
+/// none of these is matched exactly; one that is not a valid glob matches
+/// nothing.
+pub(crate) fn glob_matches(glob: &str, value: &str) -> bool {
+    if !glob.contains(['*', '?', '[']) {
+        return glob == value;
+    }
+    parse_glob(glob).is_ok_and(|tokens| glob_match(&tokens, value))
+}
+
 fn parse_placeholders(text: &str) -> Result<Vec<Piece>, String> {
     let mut pieces = Vec::new();
     let mut rest = text;

@@ -7,7 +7,6 @@ use std::time::Duration;
 use super::AuthServer;
 use super::decide::{Core, Services};
 use crate::guard::cache::CredentialCache;
-use crate::guard::flight::Flights;
 use crate::guard::limits::Limits;
 use crate::guard::throttle::{Throttle, Throttling};
 use crate::protocol::authn::Authenticator;
@@ -398,19 +397,10 @@ impl AuthServerBuilder {
         };
         let state = self.state.unwrap_or_else(|| Arc::new(MemoryStore::new()));
         let refresh_lifetime = self.refresh_tokens.then_some(self.refresh_lifetime);
-        let cache = match self.credential_cache {
-            Some(ttl) => Some(CredentialCache::new(ttl).ok_or_else(|| {
-                BuildError::invalid(
-                    "credential_cache",
-                    "no random numbers for the credential cache key",
-                )
-            })?),
-            None => None,
-        };
-        let flights = Flights::new().ok_or_else(|| {
+        let cache = CredentialCache::new(self.credential_cache).ok_or_else(|| {
             BuildError::invalid(
                 "credential_cache",
-                "no random numbers for the key that names credentials",
+                "no random numbers for the credential cache key",
             )
         })?;
         let throttle = self.throttling.enabled.then(|| {
@@ -436,7 +426,6 @@ impl AuthServerBuilder {
             rng: aws_lc_rs::rand::SystemRandom::new(),
             throttle,
             cache,
-            flights,
             limits: self.limits,
             realm: self.realm,
             trusted_proxies,

@@ -10,7 +10,6 @@ use futures_util::FutureExt;
 
 use super::response::TokenResponse;
 use crate::guard::cache::CredentialCache;
-use crate::guard::flight::Flights;
 use crate::guard::limits::Limits;
 use crate::guard::throttle::Throttle;
 use crate::protocol::authn::Authenticator;
@@ -49,9 +48,8 @@ pub(crate) struct Core {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) rng: SystemRandom,
     pub(crate) throttle: Option<Throttle>,
-    pub(crate) cache: Option<CredentialCache>,
-    /// Checks of the same credentials running now, shared.
-    pub(crate) flights: Flights,
+    /// Verified credentials, and checks of the same ones running now.
+    pub(crate) cache: CredentialCache,
     pub(crate) limits: Limits,
     /// For the HTTP adapter: the realm of `WWW-Authenticate` on 401.
     pub(crate) realm: String,
@@ -157,7 +155,10 @@ impl Core {
             client_ip: request.client_ip,
             client_id: request.client_id,
         };
-        let decisions = self.authorize(&identity, &access_request).await?;
+        let mut decisions = self.authorize(&identity, &access_request).await?;
+        if let Some(limit) = identity.limit() {
+            decisions.iter_mut().for_each(|d| restrict(d, limit));
+        }
         let granted: Vec<Scope> = decisions
             .iter()
             .filter_map(ScopeDecision::granted_scope)
@@ -326,6 +327,37 @@ impl Core {
             tracing::error!(error = %e, "token generation failed");
             Error::TokenGeneration
         })
+    }
+}
+
+/// Leaves of `decision` only what `limit` permits on its resource: the
+/// actions of every limit scope whose type is the resource's and whose
+/// name (a glob) matches it.
+fn restrict(decision: &mut ScopeDecision, limit: &[Scope]) {
+    let want = &decision.requested;
+    let mut permitted: Vec<&str> = Vec::new();
+    for scope in limit.iter().filter(|s| {
+        s.resource_type == want.resource_type && crate::acl::glob_matches(&s.name, &want.name)
+    }) {
+        if scope.actions.iter().any(|a| a == Scope::WILDCARD) {
+            return;
+        }
+        permitted.extend(scope.actions.iter().map(String::as_str));
+    }
+    let everything = decision.allowed.iter().any(|a| a == Scope::WILDCARD);
+    let kept: Vec<String> = if everything {
+        permitted.iter().map(|a| (*a).to_owned()).collect()
+    } else {
+        decision
+            .allowed
+            .iter()
+            .filter(|a| permitted.contains(&a.as_str()))
+            .cloned()
+            .collect()
+    };
+    let narrowed = kept.len() != decision.allowed.len() || everything;
+    if narrowed {
+        *decision = ScopeDecision::new(want.clone(), kept, DecidedBy::Limit);
     }
 }
 

@@ -5,7 +5,6 @@
 use std::net::IpAddr;
 
 use super::decide::{Backend, Core};
-use crate::guard::flight::{self, Join, Lead, Outcome};
 use crate::guard::throttle::Verdict;
 use crate::protocol::authn::AuthnError;
 use crate::protocol::credentials::{Credentials, Secret};
@@ -46,8 +45,13 @@ impl Core {
             }
             credentials => {
                 let identity = self.authenticate(credentials, request.client_ip).await?;
+                // A restricted identity (an access token) gets none: the
+                // token it logged in with is the long-lived credential, and
+                // a refresh token would outlive its revocation.
                 let refresh_token = match credentials {
-                    Credentials::Password { .. } if request.offline_token => {
+                    Credentials::Password { .. }
+                        if request.offline_token && identity.limit().is_none() =>
+                    {
                         self.mint_refresh_token(&identity, service, client_id)
                             .await?
                     }
@@ -128,7 +132,9 @@ impl Core {
         {
             Ok(identity) if identity.subject() == record.identity.subject() => identity,
             Ok(_) => return Err(refuse("authenticator changed the subject")),
-            Err(AuthnError::InvalidCredentials) => return Err(refuse("user may no longer log in")),
+            Err(AuthnError::InvalidCredentials | AuthnError::NotMine) => {
+                return Err(refuse("user may no longer log in"));
+            }
             Err(AuthnError::Unavailable(e)) => return Err(Backend::Authenticator.failed(&e)),
         };
         // The client id is recorded, never checked: every client that
@@ -234,52 +240,29 @@ impl Core {
         // Throttle first: a throttled client gets no password check at
         // all, not even against the cache.
         let verdict = self.check_throttle(Some(username), ip).await?;
-        if let Some(identity) = self
-            .cache
-            .as_ref()
-            .and_then(|c| c.get(username, password.expose()))
-        {
-            return Ok(identity);
-        }
-        // The same user and password asked at the same moment share one
-        // check. A leader that goes away (a timeout, a refusal) leaves its
-        // followers to try again; twice at most, then they are refused.
-        for _ in 0..3 {
-            let lead = match self.flights.join(username, password.expose()) {
-                Join::Lead(lead) => lead,
-                Join::Follow(follow) => match flight::outcome(follow).await {
-                    Some(Outcome::Valid(identity)) => return Ok(identity),
-                    // The same guess: the leader counted it.
-                    Some(Outcome::Invalid) => return Err(Error::InvalidCredentials),
-                    Some(Outcome::Unavailable) => return Err(Backend::Authenticator.unavailable()),
-                    Some(Outcome::Refused(error)) => return Err(error),
-                    None => continue,
-                },
-            };
-            return self
-                .check_password(credentials, username, ip, &verdict, lead)
-                .await;
-        }
-        Err(Backend::Authenticator.unavailable())
+        self.cache
+            .get_or_check(
+                username,
+                password.expose(),
+                self.check_password(credentials, username, ip, &verdict),
+            )
+            .await
     }
 
     /// The password check itself, reserved with the throttle first (so
-    /// that it counts as a failure while it runs), its outcome told to the
-    /// requests that share it.
+    /// that it counts as a failure while it runs). Requests with the same
+    /// credentials at the same moment share its answer (see
+    /// [`CredentialCache::get_or_check`](crate::guard::cache::CredentialCache::get_or_check)).
     async fn check_password(
         &self,
         credentials: &Credentials,
         username: &str,
         ip: Option<IpAddr>,
         verdict: &Verdict,
-        lead: Lead<'_>,
     ) -> Result<Identity, Error> {
         let attempt = match self.throttle.as_ref().map(|t| t.reserve(verdict)) {
             Some(Ok(attempt)) => Some(attempt),
-            Some(Err(refused)) => {
-                lead.finish(Outcome::Refused(refused.clone()));
-                return Err(refused);
-            }
+            Some(Err(refused)) => return Err(refused),
             None => None,
         };
         let result = self
@@ -290,12 +273,6 @@ impl Core {
             .await?;
         match result {
             Ok(identity) => {
-                lead.finish(Outcome::Valid(identity.clone()));
-                if let Some(cache) = &self.cache
-                    && let Credentials::Password { password, .. } = credentials
-                {
-                    cache.put(username, password.expose(), identity.clone());
-                }
                 if let Some(throttle) = &self.throttle {
                     throttle
                         .succeeded(username, ip, verdict.account_failed_before())
@@ -304,8 +281,7 @@ impl Core {
                 drop(attempt);
                 Ok(identity)
             }
-            Err(AuthnError::InvalidCredentials) => {
-                lead.finish(Outcome::Invalid);
+            Err(AuthnError::InvalidCredentials | AuthnError::NotMine) => {
                 // Counted before the reservation ends, so that the budget
                 // never has a gap.
                 if let Some(throttle) = &self.throttle {
@@ -314,17 +290,12 @@ impl Core {
                 drop(attempt);
                 Err(Error::InvalidCredentials)
             }
-            Err(AuthnError::Unavailable(e)) => {
-                lead.finish(Outcome::Unavailable);
-                Err(Backend::Authenticator.failed(&e))
-            }
+            Err(AuthnError::Unavailable(e)) => Err(Backend::Authenticator.failed(&e)),
         }
     }
 
     /// Empties the verified-credential cache.
     pub(crate) fn clear_credential_cache(&self) {
-        if let Some(cache) = &self.cache {
-            cache.clear();
-        }
+        self.cache.clear();
     }
 }

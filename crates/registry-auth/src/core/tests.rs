@@ -663,3 +663,93 @@ async fn a_token_issued_under_an_old_password_dies_where_the_new_one_is_known() 
     assert_eq!(synced(&a, &new).await, Vec::<String>::new());
     assert_eq!(refresh(&a).await, changed);
 }
+
+/// 64 first logins with the same credentials at once (CI jobs starting
+/// together) run the password check once, with the cache on or off, and
+/// all get their token; a wrong password shared so is one failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_identical_logins_run_one_check() {
+    for cache in [
+        std::time::Duration::ZERO,
+        std::time::Duration::from_secs(60),
+    ] {
+        let checks = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&checks);
+        let slow_users = authenticator_fn(move |credentials: Credentials| {
+            let counted = Arc::clone(&counted);
+            async move {
+                counted.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                match credentials {
+                    Credentials::Password { username, password } if password.ct_eq("pw") => {
+                        Ok(Identity::new(username))
+                    }
+                    _ => Err(AuthnError::InvalidCredentials),
+                }
+            }
+        });
+        let server = build(base().authenticator(slow_users).credential_cache(cache));
+        let logins = (0..64).map(|_| issue(&server, password("alice", "pw")));
+        let answers = futures_util::future::join_all(logins).await;
+        assert!(answers.iter().all(Result::is_ok), "cache {cache:?}");
+        assert_eq!(checks.load(Ordering::SeqCst), 1, "cache {cache:?}");
+        let guesses = (0..64).map(|_| issue(&server, password("alice", "wrong")));
+        let answers = futures_util::future::join_all(guesses).await;
+        assert!(
+            answers
+                .iter()
+                .all(|a| matches!(a, Err(Error::InvalidCredentials)))
+        );
+        assert_eq!(checks.load(Ordering::SeqCst), 2, "cache {cache:?}");
+    }
+}
+
+/// An identity with a limit (an access token's) gets what the authorizer
+/// allows intersected with the limit, globs in names; no refresh token
+/// even when asked; and it is checked again at every login.
+#[tokio::test]
+async fn a_limited_identity_gets_the_intersection_and_no_refresh_token() {
+    let checks = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&checks);
+    let robot = authenticator_fn(move |_| {
+        let counted = Arc::clone(&counted);
+        async move {
+            counted.fetch_add(1, Ordering::SeqCst);
+            let limit = ["repository:web/*:pull", "repository:web/app:push"]
+                .iter()
+                .map(|s| Scope::parse_pattern(s).unwrap_or_else(|e| panic!("{e}")))
+                .collect();
+            Ok(Identity::new("alice").with_limit(limit))
+        }
+    });
+    let server = build(
+        base()
+            .authenticator(robot)
+            .credential_cache(std::time::Duration::from_secs(60)),
+    );
+    let mut request = password("alice", "raat_x");
+    request.scopes = scopes(&[
+        "repository:web/app:pull,push,delete",
+        "repository:web/db:*",
+        "repository:web/a/b:pull",
+        "repository:other:pull",
+    ]);
+    request.offline_token = true;
+    let response = issue(&server, request.clone())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let granted: Vec<String> = response.granted.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        granted,
+        ["repository:web/app:pull,push", "repository:web/db:pull"]
+    );
+    assert!(response.refresh_token.is_none());
+    assert!(
+        response
+            .decisions
+            .iter()
+            .all(|d| d.decided_by == DecidedBy::Limit)
+    );
+    let _ = issue(&server, request).await;
+    assert_eq!(checks.load(Ordering::SeqCst), 2, "never cached");
+}

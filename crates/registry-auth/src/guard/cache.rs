@@ -15,13 +15,20 @@
 //!   belongs to one built server, so a configuration reload (new users,
 //!   changed passwords) starts it empty;
 //!   [`AuthServer::clear_credential_cache`](crate::AuthServer::clear_credential_cache)
-//!   empties it for applications whose users change under them.
+//!   empties it for applications whose users change under them;
+//! - requests with the same credentials at the same moment (a client
+//!   pulling six images at once, 64 CI jobs starting together) share one
+//!   check, through the cache's loader, whether or not the cache keeps
+//!   its answer.
 
+use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lc_rs::hmac;
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 
+use crate::protocol::error::Error;
 use crate::protocol::identity::Identity;
 
 /// Bytes of identities held at most (about what they take in memory);
@@ -54,15 +61,27 @@ impl CredentialKey {
     }
 }
 
+/// The verified-credential cache, and the loader that makes concurrent
+/// checks of the same credentials one check.
+///
+/// Both are moka's: [`try_get_with`](moka::future::Cache::try_get_with)
+/// runs one check per key at a time, hands its answer to every request
+/// that asked meanwhile (an error too, without keeping it), and lets a
+/// waiting request take over when the one checking goes away (a client
+/// that disconnected mid-check).
 pub(crate) struct CredentialCache {
     key: CredentialKey,
-    entries: moka::sync::Cache<[u8; 32], Identity>,
+    entries: moka::future::Cache<[u8; 32], Identity>,
+    /// Whether valid credentials are kept past their check: `false` when
+    /// the cache is off and only concurrent checks are shared.
+    keeps: bool,
 }
 
 impl std::fmt::Debug for CredentialCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CredentialCache")
             .field("entries", &self.entries.entry_count())
+            .field("keeps", &self.keeps)
             .finish_non_exhaustive()
     }
 }
@@ -79,24 +98,50 @@ fn weight(identity: &Identity) -> u32 {
 }
 
 impl CredentialCache {
-    pub(crate) fn new(ttl: Duration) -> Option<Self> {
+    /// Keeps valid credentials for `ttl` (`None`: not at all, and only
+    /// concurrent checks are shared). `None` when the system has no random
+    /// numbers.
+    pub(crate) fn new(ttl: Option<Duration>) -> Option<Self> {
+        let mut entries = moka::future::Cache::builder()
+            .max_capacity(CAPACITY_BYTES)
+            .weigher(|_, identity| weight(identity))
+            .eviction_policy(moka::policy::EvictionPolicy::lru());
+        if let Some(ttl) = ttl {
+            entries = entries.time_to_live(ttl);
+        }
         Some(CredentialCache {
             key: CredentialKey::new()?,
-            entries: moka::sync::Cache::builder()
-                .max_capacity(CAPACITY_BYTES)
-                .weigher(|_, identity| weight(identity))
-                .eviction_policy(moka::policy::EvictionPolicy::lru())
-                .time_to_live(ttl)
-                .build(),
+            entries: entries.build(),
+            keeps: ttl.is_some(),
         })
     }
 
-    pub(crate) fn get(&self, user: &str, password: &str) -> Option<Identity> {
-        self.entries.get(&self.key.of(user, password))
-    }
-
-    pub(crate) fn put(&self, user: &str, password: &str, identity: Identity) {
-        self.entries.insert(self.key.of(user, password), identity);
+    /// The identity `user` with `password` stands for: from the cache, from
+    /// the check of the same pair running now, or from `check`, run here.
+    /// Whoever runs `check` counts its failure; the others only share the
+    /// answer (the same guess, made at the same moment, is one guess).
+    pub(crate) async fn get_or_check<F>(
+        &self,
+        user: &str,
+        password: &str,
+        check: F,
+    ) -> Result<Identity, Error>
+    where
+        F: Future<Output = Result<Identity, Error>>,
+    {
+        let key = self.key.of(user, password);
+        let identity = self
+            .entries
+            .try_get_with(key, check)
+            .await
+            .map_err(Arc::unwrap_or_clone)?;
+        // Not kept: with the cache off, and for a token restricted to
+        // some scopes (an access token), which is looked up at every use
+        // so that its revocation takes effect at once.
+        if !self.keeps || identity.limit().is_some() {
+            self.entries.invalidate(&key).await;
+        }
+        Ok(identity)
     }
 
     pub(crate) fn clear(&self) {
@@ -107,29 +152,116 @@ impl CredentialCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
-    #[test]
-    fn hits_only_the_same_user_and_password_within_the_ttl() {
-        let cache = CredentialCache::new(Duration::from_millis(50)).expect("random numbers");
-        cache.put("alice", "pw", Identity::new("alice"));
-        assert_eq!(cache.get("alice", "pw"), Some(Identity::new("alice")));
-        assert_eq!(cache.get("alice", "pw2"), None);
-        assert_eq!(cache.get("alic", "epw"), None);
-        std::thread::sleep(Duration::from_millis(60));
-        assert_eq!(cache.get("alice", "pw"), None);
-        cache.put("bob", "x", Identity::new("bob"));
-        cache.clear();
-        assert_eq!(cache.get("bob", "x"), None);
+    fn cache(ttl: Option<Duration>) -> CredentialCache {
+        CredentialCache::new(ttl).unwrap_or_else(|| panic!("no random numbers"))
     }
 
-    #[test]
-    fn bounded_in_bytes() {
-        let cache = CredentialCache::new(Duration::from_secs(60)).expect("random numbers");
+    /// A check that counts its runs and answers `identity` after a pause.
+    async fn counted(
+        runs: &AtomicUsize,
+        answer: Result<Identity, Error>,
+    ) -> Result<Identity, Error> {
+        runs.fetch_add(1, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        answer
+    }
+
+    #[tokio::test]
+    async fn hits_only_the_same_user_and_password_within_the_ttl() {
+        let cache = cache(Some(Duration::from_millis(50)));
+        let runs = AtomicUsize::new(0);
+        let alice = || Ok(Identity::new("alice"));
+        for (user, pw) in [
+            ("alice", "pw"),
+            ("alice", "pw"),
+            ("alice", "pw2"),
+            ("alic", "epw"),
+        ] {
+            let got = cache.get_or_check(user, pw, counted(&runs, alice())).await;
+            assert_eq!(got, Ok(Identity::new("alice")));
+        }
+        assert_eq!(
+            runs.load(Ordering::SeqCst),
+            3,
+            "the second alice/pw was a hit"
+        );
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        let _ = cache
+            .get_or_check("alice", "pw", counted(&runs, alice()))
+            .await;
+        assert_eq!(runs.load(Ordering::SeqCst), 4, "expired");
+        cache.clear();
+        let _ = cache
+            .get_or_check("alice", "pw", counted(&runs, alice()))
+            .await;
+        assert_eq!(runs.load(Ordering::SeqCst), 5, "cleared");
+    }
+
+    #[tokio::test]
+    async fn concurrent_checks_of_one_pair_run_once_and_failures_are_not_kept() {
+        for ttl in [Some(Duration::from_secs(60)), None] {
+            let cache = cache(ttl);
+            let runs = AtomicUsize::new(0);
+            let all = futures_util::future::join_all((0..64).map(|_| {
+                cache.get_or_check("bob", "pw", counted(&runs, Err(Error::InvalidCredentials)))
+            }))
+            .await;
+            assert!(all.iter().all(|r| *r == Err(Error::InvalidCredentials)));
+            assert_eq!(runs.load(Ordering::SeqCst), 1, "ttl {ttl:?}");
+            // A failure is not kept: the next request checks again.
+            let _ = cache
+                .get_or_check("bob", "pw", counted(&runs, Err(Error::InvalidCredentials)))
+                .await;
+            assert_eq!(runs.load(Ordering::SeqCst), 2);
+            // Neither is a success with the cache off, nor a restricted one.
+            let limited = Identity::new("bob").with_limit(vec![]);
+            let _ = cache
+                .get_or_check("bob", "t", counted(&runs, Ok(limited.clone())))
+                .await;
+            let _ = cache
+                .get_or_check("bob", "t", counted(&runs, Ok(limited)))
+                .await;
+            assert_eq!(runs.load(Ordering::SeqCst), 4);
+            let _ = cache
+                .get_or_check("bob", "ok", counted(&runs, Ok(Identity::new("bob"))))
+                .await;
+            let _ = cache
+                .get_or_check("bob", "ok", counted(&runs, Ok(Identity::new("bob"))))
+                .await;
+            let expected = if ttl.is_some() { 5 } else { 6 };
+            assert_eq!(runs.load(Ordering::SeqCst), expected, "ttl {ttl:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_check_that_goes_away_leaves_the_next_request_to_check() {
+        let cache = cache(Some(Duration::from_secs(60)));
+        let runs = AtomicUsize::new(0);
+        let abandoned = tokio::time::timeout(
+            Duration::from_millis(5),
+            cache.get_or_check("carol", "pw", counted(&runs, Ok(Identity::new("carol")))),
+        )
+        .await;
+        assert!(abandoned.is_err());
+        let got = cache
+            .get_or_check("carol", "pw", counted(&runs, Ok(Identity::new("carol"))))
+            .await;
+        assert_eq!(got, Ok(Identity::new("carol")));
+        assert_eq!(runs.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn bounded_in_bytes() {
+        let cache = cache(Some(Duration::from_secs(60)));
         let big = Identity::new("x").with_attribute("groups", vec!["g".repeat(1000); 100]);
         for n in 0..1_000 {
-            cache.put(&n.to_string(), "pw", big.clone());
+            let _ = cache
+                .get_or_check(&n.to_string(), "pw", async { Ok(big.clone()) })
+                .await;
         }
-        cache.entries.run_pending_tasks();
+        cache.entries.run_pending_tasks().await;
         let held = cache.entries.weighted_size();
         assert!(held <= CAPACITY_BYTES, "{held} bytes");
         assert!(cache.entries.entry_count() < 1_000);

@@ -5,6 +5,5 @@
 //! calls a backend. In memory, per process.
 
 pub(crate) mod cache;
-pub(crate) mod flight;
 pub(crate) mod limits;
 pub(crate) mod throttle;

@@ -1,14 +1,22 @@
 //! Built-in identity sources: who a client is, from its credentials.
 //!
 //! [`StaticUsers`] is a fixed table of users with bcrypt or argon2 password
-//! hashes, from code, a configuration file or an htpasswd file.
+//! hashes, from code, a configuration file or an htpasswd file. [`Chain`]
+//! asks several sources in order. [`AccessTokens`] puts tokens for robots
+//! and CI, kept in the state store, in front of their owners' source.
 //!
 //! Layer 1: may use the protocol's words and implements its
-//! [`Authenticator`](crate::Authenticator); nothing here knows of HTTP, of
-//! the core or of other layer-1 modules.
+//! [`Authenticator`](crate::Authenticator); of the other layer-1 modules
+//! only the state store's trait (access tokens live there) and the clock.
+//! Nothing here knows of HTTP or of the core.
 
+mod access_token;
+mod chain;
 mod password;
 mod users;
+
+pub use access_token::AccessTokens;
+pub use chain::Chain;
 
 pub use password::{BCRYPT_MAX_PASSWORD_BYTES, PasswordHash, PasswordHashError};
 pub use users::{HtpasswdError, StaticUsers, UserError};

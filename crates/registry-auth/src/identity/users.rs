@@ -44,7 +44,8 @@ static HASH_PERMITS: LazyLock<tokio::sync::Semaphore> = LazyLock::new(|| {
 /// that it costs what a wrong password for most users costs and the time
 /// does not tell who exists. Users whose hashes cost more or less than
 /// that are told apart by time; [`hash_costs`](Self::hash_costs) lists
-/// them.
+/// them. An unknown user gets [`AuthnError::NotMine`], so that in an
+/// [`identity::Chain`](crate::identity::Chain) the next source decides.
 #[derive(Clone, Default)]
 pub struct StaticUsers {
     users: Arc<HashMap<String, UserEntry>>,
@@ -52,6 +53,9 @@ pub struct StaticUsers {
     /// at the first unknown user after a change (not at every added user,
     /// which would make loading a large htpasswd file quadratic).
     decoy: Arc<OnceLock<Option<PasswordHash>>>,
+    /// Unknown names answer [`AuthnError::NotMine`] at once, without the
+    /// decoy check ([`pass_unknown_on`](Self::pass_unknown_on)).
+    pass_unknown_on: bool,
 }
 
 #[derive(Clone)]
@@ -256,6 +260,17 @@ impl StaticUsers {
         Ok(self)
     }
 
+    /// Answers an unknown name with [`AuthnError::NotMine`] at once,
+    /// skipping the decoy check: for users tried before another source in
+    /// an [`identity::Chain`](crate::identity::Chain) (break-glass admins
+    /// before the directory), whose own check then takes the time. The
+    /// decoy would only add a hash's cost to every login of the next
+    /// source, and could not hide which source answered.
+    pub fn pass_unknown_on(mut self) -> Self {
+        self.pass_unknown_on = true;
+        self
+    }
+
     /// The user names.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.users.keys().map(String::as_str)
@@ -316,9 +331,12 @@ impl StaticUsers {
 impl Authenticator for StaticUsers {
     async fn authenticate(&self, credentials: &Credentials) -> Result<Identity, AuthnError> {
         let Credentials::Password { username, password } = credentials else {
-            return Err(AuthnError::InvalidCredentials);
+            return Err(AuthnError::NotMine);
         };
         let entry = self.users.get(username).cloned();
+        if entry.is_none() && self.pass_unknown_on {
+            return Err(AuthnError::NotMine);
+        }
         let hash = match (&entry, self.decoy()) {
             (Some(entry), _) => entry.hash.clone(),
             // The answer is a refusal whatever the check says: it is
@@ -339,18 +357,20 @@ impl Authenticator for StaticUsers {
             .map_err(AuthnError::unavailable)?;
         match entry {
             Some(entry) if matches && !entry.disabled => Ok(entry.identity),
-            _ => Err(AuthnError::InvalidCredentials),
+            Some(_) => Err(AuthnError::InvalidCredentials),
+            None => Err(AuthnError::NotMine),
         }
     }
 
-    /// A user removed from the table, or disabled, can no longer refresh;
-    /// one still in it gets their current attributes.
+    /// A disabled user can no longer refresh, one no longer in the table
+    /// is not this source's ([`AuthnError::NotMine`]); one still in it
+    /// gets their current attributes.
     async fn refresh(&self, identity: &Identity) -> Result<Identity, AuthnError> {
-        self.users
-            .get(identity.subject())
-            .filter(|e| !e.disabled)
-            .map(|e| e.identity.clone())
-            .ok_or(AuthnError::InvalidCredentials)
+        match self.users.get(identity.subject()) {
+            Some(entry) if !entry.disabled => Ok(entry.identity.clone()),
+            Some(_) => Err(AuthnError::InvalidCredentials),
+            None => Err(AuthnError::NotMine),
+        }
     }
 
     fn credential_fingerprint(&self, subject: &str) -> Option<CredentialFingerprint> {
@@ -460,7 +480,7 @@ mod tests {
         };
         assert!(matches!(
             users.authenticate(&login).await,
-            Err(AuthnError::InvalidCredentials)
+            Err(AuthnError::NotMine)
         ));
     }
 

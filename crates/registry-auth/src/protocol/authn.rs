@@ -23,6 +23,14 @@ pub enum AuthnError {
     /// account). The client gets 401.
     #[error("invalid credentials")]
     InvalidCredentials,
+    /// The credentials are not this authenticator's to decide: a user it
+    /// does not know, or a password of a kind it does not take (another
+    /// source's token). On its own it is a refusal like
+    /// [`InvalidCredentials`](AuthnError::InvalidCredentials) (401); in an
+    /// [`identity::Chain`](crate::identity::Chain) the next authenticator
+    /// decides.
+    #[error("credentials unknown to this authenticator")]
+    NotMine,
     /// The authenticator could not decide (database down…). The client gets
     /// 503 and no token; the inner error is logged, never sent.
     #[error("authenticator unavailable: {0}")]

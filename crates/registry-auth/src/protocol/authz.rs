@@ -57,6 +57,9 @@ pub enum DecidedBy {
     Rule(usize),
     /// No rule of an ACL matched: denied.
     NoRule,
+    /// The credentials' limit ([`Identity::with_limit`](crate::Identity::with_limit),
+    /// an access token's scopes) took away actions the authorizer allowed.
+    Limit,
 }
 
 impl fmt::Display for DecidedBy {
@@ -65,6 +68,7 @@ impl fmt::Display for DecidedBy {
             DecidedBy::Authorizer => f.write_str("authorizer"),
             DecidedBy::Rule(index) => write!(f, "rule {}", index + 1),
             DecidedBy::NoRule => f.write_str("no rule"),
+            DecidedBy::Limit => f.write_str("credential limit"),
         }
     }
 }

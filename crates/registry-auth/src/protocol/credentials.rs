@@ -14,6 +14,12 @@ use super::error::Error;
 /// an empty user name) and found by secret scanners.
 pub const REFRESH_TOKEN_PREFIX: &str = "rart_";
 
+/// Every access token starts with this: a password with it is only ever
+/// checked as an access token (never sent to a directory as a password),
+/// and secret scanners can find leaked ones. The prefix is followed by 43
+/// characters of unpadded base64url (256 random bits).
+pub const ACCESS_TOKEN_PREFIX: &str = "raat_";
+
 /// A secret string (a password or a token) that never shows in `Debug`
 /// output or logs. Compare it with [`Secret::ct_eq`], which takes the same
 /// time wherever the inputs differ.

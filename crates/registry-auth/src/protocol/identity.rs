@@ -1,13 +1,22 @@
 //! Who the client is, once authenticated.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::scope::Scope;
 
 /// Who the client is: a subject (the token's `sub`) and the attributes the
 /// authenticator found (groups, labels…) for the authorizer to use.
+///
+/// An identity may also carry a **limit** ([`with_limit`](Self::with_limit)):
+/// the most its credentials may be granted, whatever the authorizer allows
+/// its subject. An access token made for one job is its owner's identity
+/// with the token's scopes as its limit.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Identity {
     subject: String,
     attributes: BTreeMap<String, Vec<String>>,
+    limit: Option<Arc<[Scope]>>,
 }
 
 impl Identity {
@@ -16,6 +25,7 @@ impl Identity {
         Identity {
             subject: subject.into(),
             attributes: BTreeMap::new(),
+            limit: None,
         }
     }
 
@@ -55,5 +65,22 @@ impl Identity {
     /// All attributes.
     pub fn attributes(&self) -> &BTreeMap<String, Vec<String>> {
         &self.attributes
+    }
+
+    /// The identity, restricted to at most `scopes`: the server grants the
+    /// intersection of what the authorizer allows and these. A name may be
+    /// a glob (`web/*` within one path segment, `web/**` across them), as
+    /// in ACL rules; an action `*` stands for every action. A restricted
+    /// identity gets no refresh token (the credentials it came from are
+    /// the long-lived ones) and is never cached, so a revoked token stops
+    /// at once. An empty list allows nothing.
+    pub fn with_limit(mut self, scopes: Vec<Scope>) -> Self {
+        self.limit = Some(scopes.into());
+        self
+    }
+
+    /// The limit set by [`with_limit`](Self::with_limit), if any.
+    pub fn limit(&self) -> Option<&[Scope]> {
+        self.limit.as_deref()
     }
 }

@@ -105,6 +105,41 @@ impl Scope {
         })
     }
 
+    /// Parses a scope whose name may be a glob, as a limit on what some
+    /// credentials may be granted ([`Identity::with_limit`](crate::Identity::with_limit)):
+    /// `repository:web/*:pull`, `repository:**:pull`. The name is lower-case
+    /// letters, digits, `.`, `_`, `-`, `/`, `*` (within one path segment),
+    /// `**` (across segments) and `?`; at least one action is needed.
+    pub fn parse_pattern(input: &str) -> Result<Scope, ScopeError> {
+        let err = |reason: &'static str| ScopeError::new(input, reason);
+        let (type_part, rest) = input
+            .split_once(':')
+            .ok_or_else(|| err("expected type:name:actions"))?;
+        let (name, actions_part) = rest
+            .rsplit_once(':')
+            .ok_or_else(|| err("expected type:name:actions"))?;
+        // The resource type and actions follow the scope grammar: check
+        // them with the parser, on a plain name.
+        let checked = Scope::parse(&format!("{type_part}:x:{actions_part}"))?;
+        if name.is_empty() || name.len() > Scope::MAX_NAME_LEN {
+            return Err(err("the name must have 1 to 255 characters"));
+        }
+        let allowed =
+            |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-/*?".contains(&b);
+        if !name.bytes().all(allowed) {
+            return Err(err(
+                "a name pattern is lower-case letters, digits, '.', '_', '-', '/', '*' and '?'",
+            ));
+        }
+        if checked.actions.is_empty() {
+            return Err(err("no actions"));
+        }
+        Ok(Scope {
+            name: name.to_owned(),
+            ..checked
+        })
+    }
+
     /// Whether the actions include `action`, directly or through `*`.
     pub fn allows(&self, action: &str) -> bool {
         self.actions

@@ -7,8 +7,8 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 
 use super::{
-    CredentialFingerprint, FailureCount, MAX_CLIENT_IDS, RefreshRecord, StateStore,
-    StoredRefreshToken, ThrottleKey, TokenHash, TokenId,
+    AccessTokenRecord, CredentialFingerprint, FailureCount, MAX_CLIENT_IDS, RefreshRecord,
+    StateStore, StoredAccessToken, StoredRefreshToken, ThrottleKey, TokenHash, TokenId,
 };
 use crate::bounded::lock;
 use crate::protocol::backend::BackendError;
@@ -25,6 +25,7 @@ use crate::protocol::backend::BackendError;
 pub struct MemoryStore {
     tokens: Mutex<HashMap<TokenHash, RefreshRecord>>,
     generations: Mutex<HashMap<String, (Option<CredentialFingerprint>, u64)>>,
+    access_tokens: Mutex<HashMap<TokenHash, AccessTokenRecord>>,
     failures: FailureTable,
 }
 
@@ -39,6 +40,7 @@ impl MemoryStore {
         MemoryStore {
             tokens: Mutex::default(),
             generations: Mutex::default(),
+            access_tokens: Mutex::default(),
             failures: FailureTable::new(Self::TOTAL),
         }
     }
@@ -287,6 +289,60 @@ impl StateStore for MemoryStore {
             .map_or(0, |(_, generation)| *generation))
     }
 
+    async fn insert_access_token(
+        &self,
+        hash: &TokenHash,
+        record: &AccessTokenRecord,
+    ) -> Result<bool, BackendError> {
+        let mut tokens = lock(&self.access_tokens);
+        if tokens.values().any(|r| r.name == record.name) {
+            return Ok(false);
+        }
+        if tokens.len() >= Self::TOTAL {
+            return Err("the memory store holds its most access tokens".into());
+        }
+        tokens.insert(*hash, record.clone());
+        Ok(true)
+    }
+
+    async fn access_token(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<AccessTokenRecord>, BackendError> {
+        Ok(lock(&self.access_tokens).get(hash).cloned())
+    }
+
+    async fn access_tokens(
+        &self,
+        owner: Option<&str>,
+    ) -> Result<Vec<StoredAccessToken>, BackendError> {
+        let mut list: Vec<StoredAccessToken> = lock(&self.access_tokens)
+            .iter()
+            .filter(|(_, r)| owner.is_none_or(|o| r.owner == o))
+            .map(|(hash, r)| StoredAccessToken::new(hash.id(), r.clone()))
+            .collect();
+        list.sort_by(|a, b| a.record.name.cmp(&b.record.name));
+        Ok(list)
+    }
+
+    async fn revoke_access_token(&self, name: &str) -> Result<bool, BackendError> {
+        let mut tokens = lock(&self.access_tokens);
+        let before = tokens.len();
+        tokens.retain(|_, r| r.name != name);
+        Ok(tokens.len() != before)
+    }
+
+    async fn note_access_token_use(
+        &self,
+        hash: &TokenHash,
+        at: SystemTime,
+    ) -> Result<(), BackendError> {
+        if let Some(record) = lock(&self.access_tokens).get_mut(hash) {
+            record.last_used_at = Some(at);
+        }
+        Ok(())
+    }
+
     async fn observe_credentials(
         &self,
         subject: &str,
@@ -361,6 +417,12 @@ impl StateStore for MemoryStore {
             let mut records = lock(&self.tokens);
             let before = records.len();
             records.retain(|_, r| r.expires_at > now);
+            gone += before - records.len();
+        }
+        {
+            let mut records = lock(&self.access_tokens);
+            let before = records.len();
+            records.retain(|_, r| !r.is_expired(now));
             gone += before - records.len();
         }
         gone += self.failures.forget_before(failures_before);

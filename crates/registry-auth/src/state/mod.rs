@@ -1,6 +1,6 @@
 //! What the server remembers between requests: refresh tokens ("identity
-//! tokens" to docker), per-user credential generations, and failed-login
-//! counts. One trait, [`StateStore`], with an in-memory implementation
+//! tokens" to docker), access tokens (for robots and CI), per-user
+//! credential generations, and failed-login counts. One trait, [`StateStore`], with an in-memory implementation
 //! ([`MemoryStore`]) and, with the `sqlite` and `postgres` features, one
 //! over SQLite or PostgreSQL (`SqlStore`).
 //!
@@ -25,6 +25,7 @@
 //! Layer 1: may use the protocol's words; the core calls it through
 //! [`StateStore`].
 
+mod access_tokens;
 mod memory;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;
@@ -43,6 +44,11 @@ use crate::protocol::credentials::Secret;
 pub use crate::protocol::fingerprint::CredentialFingerprint;
 use crate::protocol::identity::Identity;
 
+pub use crate::protocol::credentials::ACCESS_TOKEN_PREFIX;
+pub use access_tokens::{
+    AccessTokenRecord, MAX_ACCESS_TOKEN_NAME, StoredAccessToken, check_access_token_name,
+    new_access_token,
+};
 pub(crate) use memory::FailureTable;
 pub use memory::MemoryStore;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
@@ -263,6 +269,37 @@ pub trait StateStore: Send + Sync + 'static {
     /// seen).
     async fn credential_generation(&self, subject: &str) -> Result<u64, BackendError>;
 
+    /// Saves a new access token; `false` (and nothing saved) when a token
+    /// of that name exists already.
+    async fn insert_access_token(
+        &self,
+        hash: &TokenHash,
+        record: &AccessTokenRecord,
+    ) -> Result<bool, BackendError>;
+
+    /// An access token's record (expired or not), if it exists.
+    async fn access_token(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<AccessTokenRecord>, BackendError>;
+
+    /// Every access token, or every one of an owner, by name.
+    async fn access_tokens(
+        &self,
+        owner: Option<&str>,
+    ) -> Result<Vec<StoredAccessToken>, BackendError>;
+
+    /// Deletes an access token by name; whether it existed.
+    async fn revoke_access_token(&self, name: &str) -> Result<bool, BackendError>;
+
+    /// Notes that an access token was used at `at` (called at most about
+    /// once a minute per token).
+    async fn note_access_token_use(
+        &self,
+        hash: &TokenHash,
+        at: SystemTime,
+    ) -> Result<(), BackendError>;
+
     /// Records a subject's credentials as they are now (`None`: the
     /// subject no longer exists) and returns its generation, one higher
     /// than before when they differ from what was recorded. A subject seen
@@ -302,8 +339,9 @@ pub trait StateStore: Send + Sync + 'static {
     /// Forgets a key's failures.
     async fn clear_failures(&self, key: &ThrottleKey) -> Result<(), BackendError>;
 
-    /// Deletes tokens that expired before `now` and failure counts last
-    /// touched before `failures_before`; how many rows went.
+    /// Deletes refresh and access tokens that expired before `now` and
+    /// failure counts last touched before `failures_before`; how many rows
+    /// went.
     async fn purge(
         &self,
         now: SystemTime,
@@ -350,6 +388,35 @@ impl<T: StateStore + ?Sized> StateStore for std::sync::Arc<T> {
     }
     async fn credential_generation(&self, subject: &str) -> Result<u64, BackendError> {
         (**self).credential_generation(subject).await
+    }
+    async fn insert_access_token(
+        &self,
+        hash: &TokenHash,
+        record: &AccessTokenRecord,
+    ) -> Result<bool, BackendError> {
+        (**self).insert_access_token(hash, record).await
+    }
+    async fn access_token(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<AccessTokenRecord>, BackendError> {
+        (**self).access_token(hash).await
+    }
+    async fn access_tokens(
+        &self,
+        owner: Option<&str>,
+    ) -> Result<Vec<StoredAccessToken>, BackendError> {
+        (**self).access_tokens(owner).await
+    }
+    async fn revoke_access_token(&self, name: &str) -> Result<bool, BackendError> {
+        (**self).revoke_access_token(name).await
+    }
+    async fn note_access_token_use(
+        &self,
+        hash: &TokenHash,
+        at: SystemTime,
+    ) -> Result<(), BackendError> {
+        (**self).note_access_token_use(hash, at).await
     }
     async fn observe_credentials(
         &self,
@@ -457,6 +524,29 @@ impl StateStore for BrokenStore {
         self.fail().await
     }
     async fn credential_generation(&self, _: &str) -> Result<u64, BackendError> {
+        self.fail().await
+    }
+    async fn insert_access_token(
+        &self,
+        _: &TokenHash,
+        _: &AccessTokenRecord,
+    ) -> Result<bool, BackendError> {
+        self.fail().await
+    }
+    async fn access_token(&self, _: &TokenHash) -> Result<Option<AccessTokenRecord>, BackendError> {
+        self.fail().await
+    }
+    async fn access_tokens(&self, _: Option<&str>) -> Result<Vec<StoredAccessToken>, BackendError> {
+        self.fail().await
+    }
+    async fn revoke_access_token(&self, _: &str) -> Result<bool, BackendError> {
+        self.fail().await
+    }
+    async fn note_access_token_use(
+        &self,
+        _: &TokenHash,
+        _: SystemTime,
+    ) -> Result<(), BackendError> {
         self.fail().await
     }
     async fn observe_credentials(

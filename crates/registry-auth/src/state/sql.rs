@@ -16,8 +16,8 @@ use async_trait::async_trait;
 use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 
 use super::{
-    CredentialFingerprint, FailureCount, MAX_CLIENT_IDS, RefreshRecord, StateStore,
-    StoredRefreshToken, ThrottleKey, TokenHash, TokenId,
+    AccessTokenRecord, CredentialFingerprint, FailureCount, MAX_CLIENT_IDS, RefreshRecord,
+    StateStore, StoredAccessToken, StoredRefreshToken, ThrottleKey, TokenHash, TokenId,
 };
 use crate::protocol::backend::BackendError;
 use crate::protocol::credentials::Secret;
@@ -39,6 +39,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         2,
         "token fingerprint",
         include_str!("../../migrations/0002_token_fingerprint.sql"),
+    ),
+    (
+        3,
+        "access tokens",
+        include_str!("../../migrations/0003_access_tokens.sql"),
     ),
 ];
 
@@ -420,8 +425,119 @@ fn record_from(row: TokenRow) -> Result<RefreshRecord, BackendError> {
     })
 }
 
+/// An `access_tokens` row as the statements below select it: (hash, name,
+/// owner, scopes, created, expires, last used): [`ACCESS_COLUMNS`] in order.
+type AccessRow = (
+    String,
+    String,
+    String,
+    String,
+    i64,
+    Option<i64>,
+    Option<i64>,
+);
+
+const ACCESS_COLUMNS: &str = "hash, name, owner, scopes, created_at, expires_at, last_used_at";
+
+fn access_record_from(row: AccessRow) -> Result<(TokenId, AccessTokenRecord), BackendError> {
+    let (hash, name, owner, scopes, created_at, expires_at, last_used_at) = row;
+    let scopes = serde_json::from_str(&scopes)
+        .map_err(|e| BackendError::new(format!("stored access token scopes unreadable: {e}")))?;
+    let id = TokenId::parse(hash.get(..16).unwrap_or_default())
+        .ok_or_else(|| BackendError::new("stored access token hash unreadable"))?;
+    let mut record =
+        AccessTokenRecord::new(name, owner, scopes, time(created_at), expires_at.map(time));
+    record.last_used_at = last_used_at.map(time);
+    Ok((id, record))
+}
+
 #[async_trait]
 impl StateStore for SqlStore {
+    async fn insert_access_token(
+        &self,
+        hash: &TokenHash,
+        record: &AccessTokenRecord,
+    ) -> Result<bool, BackendError> {
+        let scopes = serde_json::to_string(&record.scopes).map_err(BackendError::new)?;
+        let done = with_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO access_tokens (hash, id, name, owner, scopes, created_at, \
+                 expires_at, last_used_at) VALUES ($1, $2, $3, $4, $5, $6, $7, NULL) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(hash.to_hex())
+            .bind(hash.id().as_str())
+            .bind(&record.name)
+            .bind(&record.owner)
+            .bind(scopes)
+            .bind(millis(record.created_at))
+            .bind(record.expires_at.map(millis))
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected())
+        })
+        .map_err(BackendError::new)?;
+        Ok(done == 1)
+    }
+
+    async fn access_token(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<AccessTokenRecord>, BackendError> {
+        let sql = format!("SELECT {ACCESS_COLUMNS} FROM access_tokens WHERE hash = $1");
+        let row: Option<AccessRow> = with_pool!(self, pool => {
+            sqlx::query_as(&sql).bind(hash.to_hex()).fetch_optional(pool).await
+        })
+        .map_err(BackendError::new)?;
+        row.map(|row| access_record_from(row).map(|(_, record)| record))
+            .transpose()
+    }
+
+    async fn access_tokens(
+        &self,
+        owner: Option<&str>,
+    ) -> Result<Vec<StoredAccessToken>, BackendError> {
+        let sql = format!(
+            "SELECT {ACCESS_COLUMNS} FROM access_tokens \
+             WHERE $1 IS NULL OR owner = $1 ORDER BY name"
+        );
+        let rows: Vec<AccessRow> = with_pool!(self, pool => {
+            sqlx::query_as(&sql).bind(owner).fetch_all(pool).await
+        })
+        .map_err(BackendError::new)?;
+        rows.into_iter()
+            .map(|row| access_record_from(row).map(|(id, r)| StoredAccessToken::new(id, r)))
+            .collect()
+    }
+
+    async fn revoke_access_token(&self, name: &str) -> Result<bool, BackendError> {
+        let done = with_pool!(self, pool => {
+            sqlx::query("DELETE FROM access_tokens WHERE name = $1")
+                .bind(name)
+                .execute(pool)
+                .await
+                .map(|done| done.rows_affected())
+        })
+        .map_err(BackendError::new)?;
+        Ok(done > 0)
+    }
+
+    async fn note_access_token_use(
+        &self,
+        hash: &TokenHash,
+        at: SystemTime,
+    ) -> Result<(), BackendError> {
+        with_pool!(self, pool => {
+            sqlx::query("UPDATE access_tokens SET last_used_at = $1 WHERE hash = $2")
+                .bind(millis(at))
+                .bind(hash.to_hex())
+                .execute(pool)
+                .await
+                .map(|_| ())
+        })
+        .map_err(BackendError::new)
+    }
+
     async fn insert_refresh_token(
         &self,
         hash: &TokenHash,
@@ -737,12 +853,17 @@ impl StateStore for SqlStore {
                 .execute(pool)
                 .await
                 .map_err(BackendError::new)?;
+            let access = sqlx::query("DELETE FROM access_tokens WHERE expires_at <= $1")
+                .bind(millis(now))
+                .execute(pool)
+                .await
+                .map_err(BackendError::new)?;
             let failures = sqlx::query("DELETE FROM login_failures WHERE last_failure < $1")
                 .bind(millis(failures_before))
                 .execute(pool)
                 .await
                 .map_err(BackendError::new)?;
-            Ok(tokens.rows_affected() + failures.rows_affected())
+            Ok(tokens.rows_affected() + access.rows_affected() + failures.rows_affected())
         })
     }
 }
