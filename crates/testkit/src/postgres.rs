@@ -7,7 +7,10 @@ use std::time::{Duration, Instant};
 
 use tokio::process::{Child, Command};
 
-use crate::process::{daemon_command, output, short_tempdir, stop_child, stop_child_blocking};
+use crate::process::{
+    daemon_command, os_user, output, random_password, short_tempdir, stop_child,
+    stop_child_blocking,
+};
 use crate::registry::free_port;
 
 const BIN: &str = "/usr/lib/postgresql/15/bin";
@@ -36,7 +39,7 @@ impl Postgres {
     /// accepts connections and creates the role and the database; panics
     /// with the server's log if any of that fails.
     pub async fn start() -> Postgres {
-        let (uid, gid) = postgres_user();
+        let (uid, gid) = os_user("postgres", "postgresql-15");
         // Under /tmp: the unix socket lives in it. It is 0700: the postgres
         // user must own it to get in.
         let dir = short_tempdir("pg");
@@ -267,26 +270,4 @@ impl Drop for Postgres {
             stop_child_blocking(&mut child, "QUIT", Duration::from_secs(10));
         }
     }
-}
-
-/// The uid and gid of the `postgres` OS user, from `/etc/passwd`.
-fn postgres_user() -> (u32, u32) {
-    let passwd = std::fs::read_to_string("/etc/passwd").expect("read /etc/passwd");
-    passwd
-        .lines()
-        .map(|line| line.split(':').collect::<Vec<_>>())
-        .find(|fields| fields.first() == Some(&"postgres") && fields.len() > 3)
-        .map(|fields| {
-            (
-                fields[2].parse().expect("postgres uid"),
-                fields[3].parse().expect("postgres gid"),
-            )
-        })
-        .expect("no postgres user: install postgresql-15")
-}
-
-fn random_password() -> String {
-    let mut bytes = [0u8; 16];
-    aws_lc_rs::rand::fill(&mut bytes).expect("random");
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

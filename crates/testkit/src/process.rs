@@ -168,3 +168,27 @@ pub(crate) async fn output(command: &mut Command, what: &str) -> (bool, String) 
     );
     (out.status.success(), text)
 }
+
+/// The uid and gid of the OS user `name`, from `/etc/passwd`; panics
+/// naming the package that makes the user when there is none.
+pub(crate) fn os_user(name: &str, package: &str) -> (u32, u32) {
+    let passwd = std::fs::read_to_string("/etc/passwd").expect("read /etc/passwd");
+    passwd
+        .lines()
+        .map(|line| line.split(':').collect::<Vec<_>>())
+        .find(|fields| fields.first() == Some(&name) && fields.len() > 3)
+        .map(|fields| {
+            (
+                fields[2].parse().expect("uid"),
+                fields[3].parse().expect("gid"),
+            )
+        })
+        .unwrap_or_else(|| panic!("no {name} user: install {package}"))
+}
+
+/// A random password of 32 hex digits.
+pub(crate) fn random_password() -> String {
+    let mut bytes = [0u8; 16];
+    aws_lc_rs::rand::fill(&mut bytes).expect("random");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

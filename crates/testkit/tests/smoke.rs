@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use registry_auth_testkit::{Containerd, Dockerd, Haproxy, Postgres, free_port};
+use registry_auth_testkit::{Containerd, Dockerd, Haproxy, Postgres, Slapd, free_port};
 
 /// Processes whose command line mentions `needle`.
 fn processes_mentioning(needle: &str) -> Vec<String> {
@@ -319,4 +319,165 @@ async fn haproxy_balances_and_retries_on_the_other_backend() {
     haproxy.stop().await;
     assert!(TcpStream::connect(("127.0.0.1", port)).is_err());
     drop(b);
+}
+
+/// Runs an OpenLDAP client tool (no ldaprc), trusting `ca` for TLS when
+/// given; returns (success, stdout+stderr).
+async fn ldap_tool(program: &str, args: &[&str], ca: Option<&std::path::Path>) -> (bool, String) {
+    let mut command = tokio::process::Command::new(program);
+    command
+        .args(args)
+        .env_remove("LDAPNOINIT")
+        .env_remove("LDAPTLS_CACERT")
+        .env("LDAPRC", "/nonexistent")
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true);
+    if let Some(ca) = ca {
+        command.env("LDAPTLS_CACERT", ca);
+    }
+    let out = command.output().await.unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// `ldapsearch -x -LLL` on `url`, bound as `(dn, password)` or anonymous.
+async fn ldapsearch(url: &str, bind: Option<(&str, &str)>, args: &[&str]) -> (bool, String) {
+    let mut all = vec!["-x", "-LLL", "-H", url];
+    if let Some((dn, password)) = bind {
+        all.extend(["-D", dn, "-w", password]);
+    }
+    all.extend(args);
+    ldap_tool("ldapsearch", &all, None).await
+}
+
+#[tokio::test]
+async fn slapd_binds_searches_speaks_tls_and_survives_a_restart() {
+    let started = Instant::now();
+    let mut slapd = Slapd::start().await;
+    eprintln!(
+        "slapd (certificates + slapadd + start) ready in {:?}",
+        started.elapsed()
+    );
+    let url = slapd.url();
+    let ldaps_url = slapd.ldaps_url();
+    assert!(url.starts_with("ldap://127.0.0.1:"), "{url}");
+    assert!(ldaps_url.starts_with("ldaps://127.0.0.1:"), "{ldaps_url}");
+    let bob = "uid=bob,ou=people,dc=example,dc=com";
+    let service = Some((Slapd::SERVICE_DN, Slapd::SERVICE_PASSWORD));
+    // `ldapwhoami` as bob, with StartTLS (`-ZZ`) or not, trusting `ca`.
+    let whoami = |url: String, starttls: bool, ca: Option<std::path::PathBuf>| async move {
+        let mut args = vec!["-x", "-H", &url, "-D", bob, "-w", "bob-pw"];
+        if starttls {
+            args.push("-ZZ");
+        }
+        ldap_tool("ldapwhoami", &args, ca.as_deref()).await
+    };
+
+    // Bob reads his own entry, with his two groups; not his password.
+    let attrs = ["memberOf", "departmentNumber", "userPassword"];
+    let mut args = vec!["-b", bob, "-s", "base", "(objectClass=*)"];
+    args.extend(attrs);
+    let (ok, out) = ldapsearch(&url, Some((bob, "bob-pw")), &args).await;
+    assert!(ok, "{out}");
+    let mut member_of: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.strip_prefix("memberOf: "))
+        .collect();
+    member_of.sort_unstable();
+    assert_eq!(
+        member_of,
+        [
+            "cn=developers,ou=groups,dc=example,dc=com",
+            "cn=platform,ou=groups,dc=example,dc=com"
+        ],
+        "{out}"
+    );
+    assert!(out.contains("departmentNumber: web-team"), "{out}");
+    assert!(!out.contains("userPassword"), "{out}");
+    let (ok, out) = ldap_tool(
+        "ldapwhoami",
+        &["-x", "-H", &url, "-D", bob, "-w", "not-bob-pw"],
+        None,
+    )
+    .await;
+    assert!(!ok && out.contains("Invalid credentials"), "{out}");
+
+    // The service account finds all four people, the odd uid included.
+    let args = ["-b", Slapd::PEOPLE_DN, "(uid=we\\2aird\\29)", "memberOf"];
+    let (ok, out) = ldapsearch(&url, service, &args).await;
+    assert!(ok, "{out}");
+    assert_eq!(
+        out.trim(),
+        "dn: uid=we*ird),ou=people,dc=example,dc=com\n\
+         memberOf: cn=developers,ou=groups,dc=example,dc=com"
+    );
+    let args = ["-b", Slapd::PEOPLE_DN, "(objectClass=inetOrgPerson)", "1.1"];
+    let (ok, out) = ldapsearch(&url, service, &args).await;
+    assert!(ok, "{out}");
+    assert_eq!(out.matches("dn: uid=").count(), 4, "{out}");
+
+    // An anonymous search finds nothing.
+    let args = ["-b", Slapd::PEOPLE_DN, "(objectClass=*)"];
+    let (_, out) = ldapsearch(&url, None, &args).await;
+    assert!(
+        !out.contains("dn:") && out.contains("No such object (32)"),
+        "{out}"
+    );
+
+    // ldaps and StartTLS with the right CA, and not with another one.
+    let ca = Some(slapd.ca_certificate().to_owned());
+    let other_ca = Some(slapd.other_ca_certificate().to_owned());
+    for (url, starttls) in [(&ldaps_url, false), (&url, true)] {
+        let (ok, out) = whoami(url.clone(), starttls, ca.clone()).await;
+        assert!(ok, "{url}: {out}");
+        assert_eq!(out.trim(), format!("dn:{bob}"));
+        let (ok, out) = whoami(url.clone(), starttls, other_ca.clone()).await;
+        assert!(!ok, "{url} with the other CA: {out}");
+    }
+    // localhost is in the certificate too (libldap would replace
+    // `localhost` by the machine's name, so openssl checks it).
+    let out = tokio::process::Command::new("openssl")
+        .args(["s_client", "-connect"])
+        .arg(ldaps_url.strip_prefix("ldaps://").unwrap())
+        .arg("-CAfile")
+        .arg(slapd.ca_certificate())
+        .args(["-verify_hostname", "localhost", "-verify_return_error"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("Verify return code: 0 (ok)"), "{text}");
+
+    let stopping = Instant::now();
+    slapd.stop().await;
+    eprintln!("slapd stopped in {:?}", stopping.elapsed());
+    slapd.stop().await;
+    let (ok, out) = whoami(url.clone(), false, None).await;
+    assert!(!ok && out.contains("Can't contact LDAP server"), "{out}");
+    let restarting = Instant::now();
+    slapd.restart().await;
+    eprintln!("slapd restarted in {:?}", restarting.elapsed());
+    assert_eq!(
+        (slapd.url(), slapd.ldaps_url()),
+        (url.clone(), ldaps_url.clone())
+    );
+    let (ok, out) = whoami(url.clone(), false, None).await;
+    assert!(ok, "{out}");
+    // A restart of a running slapd, then ldaps on the same port.
+    slapd.restart().await;
+    let (ok, out) = whoami(ldaps_url.clone(), false, ca).await;
+    assert!(ok, "{out}");
+
+    let dir = slapd.dir().display().to_string();
+    drop(slapd);
+    assert_eq!(processes_mentioning(&dir), Vec::<String>::new());
+    assert!(!std::path::Path::new(&dir).exists(), "{dir} left behind");
+    let (ok, out) = whoami(url, false, None).await;
+    assert!(!ok, "{out}");
 }

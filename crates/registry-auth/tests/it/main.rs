@@ -11,6 +11,8 @@ mod adapter;
 mod e2e_registry;
 mod faults;
 mod hostile;
+#[cfg(feature = "ldap")]
+mod ldap;
 mod oauth;
 mod properties;
 mod secrets;
@@ -25,4 +27,12 @@ mod token;
 #[test]
 fn state_store_tests_need_the_sqlite_and_postgres_features() {
     panic!("run with --features sqlite,postgres (or --all-features)");
+}
+
+/// The directory tests need the `ldap` feature; `scripts/test` builds with
+/// `--all-features`. Fail rather than skip them quietly.
+#[cfg(not(feature = "ldap"))]
+#[test]
+fn directory_tests_need_the_ldap_feature() {
+    panic!("run with --features ldap (or --all-features)");
 }
