@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use registry_auth::identity::PasswordHash;
 use registry_auth::token::{JwtGenerator, TokenGenerator, Validation, decode_unverified, verify};
 use registry_auth::{
-    Authenticator, Credentials, DecidedBy, Error, Identity, Scope, Secret, TokenRequest,
+    Authenticator, AuthnError, Credentials, DecidedBy, Error, Identity, Scope, Secret, TokenRequest,
 };
 
 use crate::config::{Config, MissingKey};
@@ -249,7 +249,7 @@ pub(crate) fn check(
         (Some(user), Some(password)) => {
             let password = arg_or_stdin(&password, "password")?;
             let credentials = Credentials::password(user.clone(), Secret::new(password));
-            match runtime.block_on(config.users.authenticate(&credentials)) {
+            match runtime.block_on(config.owners().authenticate(&credentials)) {
                 Ok(identity) => (
                     ": password ok, on",
                     runtime.block_on(server.explain(&identity, request)),
@@ -269,6 +269,27 @@ pub(crate) fn check(
                     identity.clone()
                 }
                 Some(identity) => identity.clone(),
+                None if config.directory.is_some() => {
+                    match runtime.block_on(config.owners().refresh(&Identity::new(user.clone()))) {
+                        Ok(identity) => {
+                            println!(
+                                "user {user} is in the directory, with {:?}",
+                                identity.attributes()
+                            );
+                            identity
+                        }
+                        Err(AuthnError::Unavailable(e)) => {
+                            return Err(format!("cannot ask the directory about {user}: {e}"));
+                        }
+                        Err(_) => {
+                            println!(
+                                "user {user} is neither configured nor in the directory: a real \
+                                 client gets 401; rules as if it were:"
+                            );
+                            Identity::new(user.clone())
+                        }
+                    }
+                }
                 None => {
                     println!(
                         "user {user} is not configured: a real client gets 401; rules as if it were:"

@@ -6,51 +6,19 @@
 use std::path::Path;
 use std::time::SystemTime;
 
-use registry_auth::state::{StateStore, StoredRefreshToken, TokenId};
+use registry_auth::state::{StoredRefreshToken, TokenId};
 
-use crate::config::{Config, StateLocation};
+use crate::config::with_store;
 
-/// Opens the store of the configuration at `path`, on a runtime of its own.
-fn with_store<T>(
-    path: &Path,
-    run: impl AsyncFnOnce(&dyn StateStore) -> Result<T, String>,
-) -> Result<T, String> {
-    let config = Config::load(path).map_err(|e| e.to_string())?;
-    if config.state == StateLocation::Memory {
-        return Err(format!(
-            "{}: state.url is \"memory\": identity tokens live only inside the running server",
-            path.display()
-        ));
-    }
-    // Look, don't create: a mistyped path must not leave an empty store
-    // (owned by whoever ran this) where the server expects its own.
-    if let StateLocation::Sqlite(file) = &config.state
-        && !file.exists()
-    {
-        return Err(format!(
-            "{}: no state store at {} yet (the server makes it when it first starts)",
-            path.display(),
-            file.display()
-        ));
-    }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the runtime: {e}"))?;
-    runtime.block_on(async {
-        let store = config.open_state().await.map_err(|e| e.to_string())?;
-        run(store.as_ref()).await
-    })
-}
-
-fn date(t: SystemTime) -> String {
+/// A time as listings show it: RFC 3339, to the second.
+pub(crate) fn date(t: SystemTime) -> String {
     humantime::format_rfc3339_seconds(t).to_string()
 }
 
 /// `identity-tokens list`: one line per token (or one JSON object with
 /// `--json`), oldest first.
 pub(crate) fn list(path: &Path, user: Option<&str>, json: bool) -> Result<(), String> {
-    let tokens = with_store(path, async |store| {
+    let tokens = with_store(path, async |_, store| {
         store
             .refresh_tokens(user)
             .await
@@ -109,7 +77,7 @@ pub(crate) fn revoke(path: &Path, id: Option<&str>, user: Option<&str>) -> Resul
             let parsed = TokenId::parse(id).ok_or_else(|| {
                 format!("{id:?} is not a token id (16 hex digits, as `identity-tokens list` shows)")
             })?;
-            let found = with_store(path, async |store| {
+            let found = with_store(path, async |_, store| {
                 store
                     .revoke_refresh_token(&parsed)
                     .await
@@ -122,7 +90,7 @@ pub(crate) fn revoke(path: &Path, id: Option<&str>, user: Option<&str>) -> Resul
             Ok(())
         }
         (None, Some(user)) => {
-            let count = with_store(path, async |store| {
+            let count = with_store(path, async |_, store| {
                 store
                     .revoke_refresh_tokens_of(user)
                     .await

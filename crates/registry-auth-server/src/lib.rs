@@ -6,6 +6,7 @@
 //! library target so that the fuzz targets can reach the configuration
 //! parser ([`check_config`]).
 
+mod access_tokens;
 mod commands;
 mod config;
 mod identity_tokens;
@@ -129,6 +130,12 @@ enum Command {
         #[command(subcommand)]
         command: IdentityTokensCommand,
     },
+    /// Create, list or revoke access tokens: scoped, expiring passwords for
+    /// robots and CI, kept (hashed) in the configuration's state store.
+    AccessToken {
+        #[command(subcommand)]
+        command: AccessTokenCommand,
+    },
     /// Print the registry's auth.token block for a configuration.
     RegistryConfig {
         #[command(flatten)]
@@ -164,6 +171,71 @@ enum IdentityTokensCommand {
         #[arg(long)]
         user: Option<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum AccessTokenCommand {
+    /// Make a token for OWNER that may do at most what its scopes say.
+    /// Prints it once, alone on the last line of stdout; the client logs
+    /// in with the owner's name and the token as the password.
+    Create {
+        /// The configuration file.
+        #[arg(long, short, env = "REGISTRY_AUTH_CONFIG")]
+        config: PathBuf,
+        /// Its name, unique in the store (what `revoke` takes).
+        #[arg(long)]
+        name: String,
+        /// The user it acts for: of [users], its htpasswd file or [ldap].
+        #[arg(long)]
+        owner: String,
+        /// A scope it may be granted, e.g. repository:web/*:pull (`*`
+        /// within a path segment, `**` across). Repeat for several.
+        #[arg(long = "scope", required = true, num_args = 1..)]
+        scopes: Vec<String>,
+        /// How long it works, e.g. 90d, 12h, or `never`.
+        #[arg(long, default_value = "90d", value_parser = parse_expiry)]
+        expires: Expiry,
+        /// The service the owner's rights are checked for (default: the
+        /// only configured one).
+        #[arg(long)]
+        service: Option<String>,
+    },
+    /// Show the tokens, by name: owner, scopes, created, last used,
+    /// expiry. Never a token itself: the store keeps only its hash.
+    List {
+        /// The configuration file.
+        #[arg(long, short, env = "REGISTRY_AUTH_CONFIG")]
+        config: PathBuf,
+        /// Only this owner's tokens.
+        #[arg(long)]
+        owner: Option<String>,
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a token by name: its next use is refused, on every instance.
+    Revoke {
+        /// The configuration file.
+        #[arg(long, short, env = "REGISTRY_AUTH_CONFIG")]
+        config: PathBuf,
+        /// The token's name.
+        name: String,
+    },
+}
+
+/// How long an access token works.
+#[derive(Debug, Clone, Copy)]
+struct Expiry(Option<std::time::Duration>);
+
+fn parse_expiry(text: &str) -> Result<Expiry, String> {
+    if text == "never" {
+        return Ok(Expiry(None));
+    }
+    match humantime::parse_duration(text) {
+        Ok(d) if !d.is_zero() => Ok(Expiry(Some(d))),
+        Ok(_) => Err("must be longer than 0".to_owned()),
+        Err(e) => Err(format!("{e} (e.g. 90d, 12h, or never)")),
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -363,6 +435,31 @@ pub fn main() -> ExitCode {
             IdentityTokensCommand::Revoke { config, id, user } => {
                 identity_tokens::revoke(&config, id.as_deref(), user.as_deref())
             }
+        },
+        Command::AccessToken { command } => match command {
+            AccessTokenCommand::Create {
+                config,
+                name,
+                owner,
+                scopes,
+                expires,
+                service,
+            } => access_tokens::create(
+                &config,
+                &access_tokens::NewToken {
+                    name: &name,
+                    owner: &owner,
+                    scopes: &scopes,
+                    expires: expires.0,
+                    service: service.as_deref(),
+                },
+            ),
+            AccessTokenCommand::List {
+                config,
+                owner,
+                json,
+            } => access_tokens::list(&config, owner.as_deref(), json),
+            AccessTokenCommand::Revoke { config, name } => access_tokens::revoke(&config, &name),
         },
         Command::RegistryConfig { args } => {
             commands::registry_config(&args.config, args.bundle.as_deref(), args.jwks.as_deref())

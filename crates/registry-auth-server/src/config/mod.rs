@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use registry_auth::acl::{self, Acl};
-use registry_auth::identity::StaticUsers;
+use registry_auth::identity::{AccessTokens, Chain, LdapDirectory, LdapSettings, StaticUsers};
 use registry_auth::state::{MemoryStore, SqlStore, StateStore};
 use registry_auth::token::{
     Algorithm, JwtGenerator, JwtGeneratorBuilder, KeyIdMode, Token, TokenGenerator,
@@ -50,6 +50,8 @@ struct File {
     acl: Vec<acl::Rule>,
     #[serde(default)]
     state: StateSection,
+    /// The library's own settings type: users and groups from a directory.
+    ldap: Option<LdapSettings>,
 }
 
 /// `[state]`: where refresh tokens, credential generations and failure
@@ -254,6 +256,13 @@ pub(crate) struct Config {
     pub(crate) refresh_lifetime: Duration,
     pub(crate) users: StaticUsers,
     pub(crate) htpasswd: Option<PathBuf>,
+    /// `[ldap]`: the directory asked after `[users]` (no connection is
+    /// made until a login needs one). `None` also when the text was only
+    /// parsed (`parse_text_only`): its settings were checked then.
+    pub(crate) directory: Option<LdapDirectory>,
+    /// The files `[ldap]` reads (its CA, its password file): a change
+    /// reloads.
+    directory_files: Vec<PathBuf>,
     pub(crate) acl: Acl,
     pub(crate) state: StateLocation,
     pub(crate) rotation: Rotation,
@@ -335,6 +344,17 @@ impl Config {
             read_users(&file.users, &resolve, read_files).map_err(|(key, msg)| at(&key, msg))?;
 
         let state = state_location(&file.state, &resolve).map_err(|(key, msg)| at(key, msg))?;
+        let (directory, directory_files) = match file.ldap {
+            Some(settings) => directory(settings, &resolve, read_files).map_err(|e| {
+                // The library's text is `ldap.KEY: …` (with the file, if
+                // one is at fault): the key goes in front, with its line.
+                let key = format!("ldap.{}", e.setting());
+                let text = e.to_string();
+                let message = text.strip_prefix(&format!("{key}: ")).unwrap_or(&text);
+                at(&key, message.to_owned())
+            })?,
+            None => (None, Vec::new()),
+        };
         let rotation =
             rotation(&file.token.rotation, &resolve).map_err(|(key, msg)| at(key, msg))?;
 
@@ -374,6 +394,8 @@ impl Config {
             refresh_lifetime: file.token.refresh_lifetime,
             users,
             htpasswd,
+            directory,
+            directory_files,
             acl,
             state,
             rotation,
@@ -425,6 +447,7 @@ impl Config {
         files.extend(self.certificate.clone());
         files.extend(self.published_keys.iter().cloned());
         files.extend(self.htpasswd.clone());
+        files.extend(self.directory_files.iter().cloned());
         if let Some(tls) = &self.tls {
             files.push(tls.certificate.clone());
             files.push(tls.key.clone());
@@ -516,7 +539,10 @@ impl Config {
         generator: JwtGenerator,
         state: Arc<dyn StateStore>,
     ) -> Result<AuthServer, ConfigError> {
+        // Access tokens are recognised by their prefix and checked against
+        // the store before any other source sees them as a password.
         self.server_with(generator)
+            .authenticator(AccessTokens::new(Arc::clone(&state), self.owners()))
             .state_store(state)
             .build()
             .map_err(|e| self.setting_error(&e))
@@ -530,10 +556,24 @@ impl Config {
             .map_err(|e| self.setting_error(&e))
     }
 
+    /// The users of `[users]` (and its htpasswd file), then the directory
+    /// of `[ldap]`: whom passwords are checked against, and whom access
+    /// tokens act for. Config-file users come first (break-glass admins
+    /// reach the server while the directory is down) and pass the names
+    /// they do not know on to the directory.
+    pub(crate) fn owners(&self) -> Chain {
+        match &self.directory {
+            Some(directory) => Chain::new()
+                .then(self.users.clone().pass_unknown_on())
+                .then(directory.clone()),
+            None => Chain::new().then(self.users.clone()),
+        }
+    }
+
     fn server_with(&self, generator: impl TokenGenerator) -> AuthServerBuilder {
         self.server_settings()
             .token_generator(generator)
-            .authenticator(self.users.clone())
+            .authenticator(self.owners())
             .authorizer(self.acl.clone())
             .allow_anonymous(self.acl.allows_anonymous())
     }
@@ -581,6 +621,42 @@ impl Config {
             bundle = absolute(bundle).display(),
         )
     }
+}
+
+/// Runs `run` with the configuration at `path` and its state store, opened
+/// on a runtime of its own: what the commands that read or change the
+/// store (`identity-tokens`, `access-token`) share with the server.
+pub(crate) fn with_store<T>(
+    path: &Path,
+    run: impl AsyncFnOnce(&Config, &dyn StateStore) -> Result<T, String>,
+) -> Result<T, String> {
+    let config = Config::load(path).map_err(|e| e.to_string())?;
+    if config.state == StateLocation::Memory {
+        return Err(format!(
+            "{}: state.url is \"memory\": nothing outlives the running server, so there is \
+             nothing to list or change from outside it",
+            path.display()
+        ));
+    }
+    // Look, don't create: a mistyped path must not leave an empty store
+    // (owned by whoever ran this) where the server expects its own.
+    if let StateLocation::Sqlite(file) = &config.state
+        && !file.exists()
+    {
+        return Err(format!(
+            "{}: no state store at {} yet (the server makes it when it first starts)",
+            path.display(),
+            file.display()
+        ));
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    runtime.block_on(async {
+        let store = config.open_state().await.map_err(|e| e.to_string())?;
+        run(&config, store.as_ref()).await
+    })
 }
 
 /// A path of the configuration file at `config`: relative ones are taken
@@ -636,6 +712,28 @@ fn key_part(name: &str) -> String {
     } else {
         format!("{name:?}")
     }
+}
+
+/// The directory of `[ldap]` and the files it reads: paths resolved
+/// against the configuration's folder, settings checked by the library,
+/// files read when `read_files`.
+fn directory(
+    mut settings: LdapSettings,
+    resolve: &dyn Fn(&Path) -> PathBuf,
+    read_files: bool,
+) -> Result<(Option<LdapDirectory>, Vec<PathBuf>), registry_auth::identity::LdapError> {
+    settings.ca_certificate = settings.ca_certificate.as_deref().map(resolve);
+    settings.bind_password_file = settings.bind_password_file.as_deref().map(resolve);
+    let files = settings
+        .ca_certificate
+        .iter()
+        .chain(&settings.bind_password_file)
+        .cloned()
+        .collect();
+    if !read_files {
+        return settings.validate().map(|()| (None, files));
+    }
+    Ok((Some(LdapDirectory::new(settings)?), files))
 }
 
 /// `[state]` checked: `memory`, a SQLite URL (a relative path is taken from

@@ -679,3 +679,54 @@ fn user_names_that_would_break_the_rules_are_named() {
          subject is the anonymous client's)"
     );
 }
+
+/// `[ldap]` is the library's settings type: its checks, named by the key
+/// and line they concern; a file it names that cannot be read is named.
+#[test]
+fn ldap_settings_are_checked_and_named_by_key() {
+    let ldap = |extra: &str| {
+        minimal(&format!(
+            "[ldap]\nurl = \"ldaps://ldap.example.com\"\nbase_dn = \"ou=people,dc=example,dc=com\"\n{extra}"
+        ))
+    };
+    let e = error(&ldap(
+        "bind_dn = \"cn=registry\"\nbind_password = \"x\"\nuser_filter = \"(uid=alice)\"\n",
+    ));
+    assert!(e.contains("line 9: ldap.user_filter: "), "{e}");
+    assert!(e.contains("${account}"), "{e}");
+    let e = error(&ldap(
+        "start_tls = true\nuser_dn = \"uid=${account},dc=x\"\n",
+    ));
+    assert!(e.contains("line 7: ldap.start_tls: "), "{e}");
+    let e = error(&ldap(
+        "bind_dn = \"cn=registry\"\nbind_password_file = \"nowhere.secret\"\n",
+    ));
+    assert!(
+        e.contains("ldap.bind_password_file: /etc/registry-auth/nowhere.secret: "),
+        "{e}"
+    );
+    let e = error(&ldap("uri = \"x\"\n"));
+    assert!(e.contains("unknown field `uri`"), "{e}");
+    // Checked without reading files too (`check-config` on text).
+    assert!(Config::parse_text_only(&ldap("user_dn = \"uid=${account},dc=x\"\n")).is_ok());
+    let c = parse(&ldap("user_dn = \"uid=${account},dc=x\"\n")).unwrap_or_else(|e| panic!("{e}"));
+    assert!(c.directory.is_some());
+}
+
+/// The README's `[ldap]` examples (OpenLDAP and Active Directory) are
+/// valid settings as written.
+#[test]
+fn the_readme_ldap_examples_are_valid() {
+    let readme = include_str!("../../../../README.md");
+    let blocks: Vec<&str> = readme
+        .split("```toml\n")
+        .skip(1)
+        .filter_map(|b| b.split("```").next())
+        .filter(|b| b.starts_with("[ldap]"))
+        .collect();
+    assert_eq!(blocks.len(), 2, "the OpenLDAP and the AD example");
+    for block in blocks {
+        let text = minimal(&format!("\n{block}"));
+        Config::parse_text_only(&text).unwrap_or_else(|e| panic!("{e}\n{block}"));
+    }
+}

@@ -784,8 +784,8 @@ async fn identity_tokens_commands_say_what_is_wrong() {
     assert_eq!(
         text(&out).1,
         format!(
-            "registry-auth: error: {config}: state.url is \"memory\": identity tokens live only \
-             inside the running server\n"
+            "registry-auth: error: {config}: state.url is \"memory\": nothing outlives the \
+             running server, so there is nothing to list or change from outside it\n"
         )
     );
 }
@@ -833,4 +833,130 @@ async fn the_throttle_keeps_its_counts_across_a_reload_and_a_restart() {
         "still throttled after a restart"
     );
     drop(server);
+}
+
+/// `access-token` refuses what cannot make a usable token, each with the
+/// reason, and changes nothing.
+#[tokio::test]
+async fn access_token_commands_say_what_is_wrong() {
+    let site = Site::new();
+    let config = site.config_path();
+    let config = config.to_str().unwrap();
+    let out = run(&["access-token", "list", "--config", config], None);
+    assert_eq!(
+        text(&out).1,
+        format!(
+            "registry-auth: error: {config}: no state store at {} yet (the server makes it \
+             when it first starts)\n",
+            site.path("state.db").display()
+        )
+    );
+    // The server makes the store.
+    let server =
+        crate::support::Server::start(&site.config_path(), &[], &site.url("/healthz")).await;
+    server.terminate().await;
+    let create = |name: &str, owner: &str, scope: &str, expires: &str| {
+        let out = run(
+            &[
+                "access-token",
+                "create",
+                "--config",
+                config,
+                "--name",
+                name,
+                "--owner",
+                owner,
+                "--scope",
+                scope,
+                "--expires",
+                expires,
+            ],
+            None,
+        );
+        let (stdout, stderr) = text(&out);
+        (out.status.code(), stdout, stderr)
+    };
+    let refused = |(code, stdout, stderr): (Option<i32>, String, String), expected: &str| {
+        assert_eq!(code, Some(1), "{stdout}{stderr}");
+        assert_eq!(stderr, format!("registry-auth: error: {expected}\n"));
+        assert_eq!(stdout, "");
+    };
+    refused(
+        create("deploy web", "alice", "repository:alice/*:pull", "1d"),
+        "access token name \"deploy web\": 1 to 64 letters, digits, '.', '_' and '-', \
+         starting with a letter or digit",
+    );
+    refused(
+        create("deploy", "alice", "repository:Alice/*:pull", "1d"),
+        "invalid scope \"repository:Alice/*:pull\": a name pattern is lower-case letters, \
+         digits, '.', '_', '-', '/', '*' and '?'",
+    );
+    refused(
+        create("deploy", "alice", "repository:alice/*:", "1d"),
+        "invalid scope \"repository:alice/*:\": no actions",
+    );
+    refused(
+        create("deploy", "mallory", "repository:alice/*:pull", "1d"),
+        "owner \"mallory\" is not a user of the configuration",
+    );
+    refused(
+        create("deploy", "bob", "repository:alice/*:push", "1d"),
+        "bob may not push repository:alice/*:push today (on alice/x, rule 5 \"users pull\" \
+         allows pull): a token cannot be given more than its owner has",
+    );
+    let out = run(
+        &[
+            "access-token",
+            "create",
+            "--config",
+            config,
+            "--name",
+            "x",
+            "--owner",
+            "alice",
+            "--scope",
+            "repository:a:pull",
+            "--expires",
+            "0s",
+        ],
+        None,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "clap refuses --expires 0s: {:?}",
+        text(&out)
+    );
+    assert!(
+        text(&out).1.contains("must be longer than 0"),
+        "{:?}",
+        text(&out)
+    );
+
+    let (code, stdout, _) = create("deploy", "alice", "repository:alice/**:*", "never");
+    assert_eq!(code, Some(0));
+    assert!(stdout.contains("expires never"), "{stdout}");
+    refused(
+        create("deploy", "alice", "repository:alice/*:pull", "1d"),
+        "an access token named deploy exists already (revoke it first, or pick another name)",
+    );
+    let out = run(
+        &["access-token", "revoke", "--config", config, "nothing"],
+        None,
+    );
+    assert_eq!(
+        text(&out).1,
+        "registry-auth: error: no access token named \"nothing\"\n"
+    );
+    let out = run(&["access-token", "list", "--config", config], None);
+    let (stdout, _) = text(&out);
+    assert_eq!(
+        stdout.lines().count(),
+        2,
+        "a heading and one token:\n{stdout}"
+    );
+    assert!(
+        stdout.contains("repository:alice/**:*") && stdout.contains("never"),
+        "{stdout}"
+    );
 }
