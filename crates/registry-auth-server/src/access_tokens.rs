@@ -8,7 +8,9 @@ use std::time::{Duration, SystemTime};
 use registry_auth::state::{
     AccessTokenRecord, StoredAccessToken, TokenHash, check_access_token_name, new_access_token,
 };
-use registry_auth::{Authenticator, AuthnError, DecidedBy, Identity, Scope, TokenRequest};
+use registry_auth::{
+    AuthServer, Authenticator, AuthnError, DecidedBy, Identity, Scope, TokenRequest,
+};
 
 use crate::config::{Config, with_store};
 use crate::identity_tokens::date;
@@ -39,8 +41,9 @@ pub(crate) fn create(path: &Path, new: &NewToken<'_>) -> Result<(), String> {
         .collect::<Result<Vec<Scope>, String>>()?;
     let (token, record) = with_store(path, async |config, store| {
         let owner = owner_now(config, new.owner).await?;
+        let server = config.explaining_server().map_err(|e| e.to_string())?;
         for scope in &scopes {
-            could_be_granted(config, &owner, scope, new.service).await?;
+            could_be_granted(config, &server, &owner, scope, new.service).await?;
         }
         let token = new_access_token().ok_or("no random numbers for the token")?;
         let now = SystemTime::now();
@@ -105,6 +108,7 @@ async fn owner_now(config: &Config, owner: &str) -> Result<Identity, String> {
 /// as if the owner asked.
 async fn could_be_granted(
     config: &Config,
+    server: &AuthServer,
     owner: &Identity,
     scope: &Scope,
     service: Option<&str>,
@@ -118,7 +122,6 @@ async fn could_be_granted(
     let mut request =
         TokenRequest::new(registry_auth::Credentials::Anonymous).with_scopes(vec![probe.clone()]);
     request.service = service.map(str::to_owned);
-    let server = config.explaining_server().map_err(|e| e.to_string())?;
     let decisions = server.explain(owner, request).await.map_err(|e| match e {
         registry_auth::Error::MissingService => {
             "give --service (the configuration has no single service)".to_owned()

@@ -19,8 +19,8 @@ use registry_auth::token::{
     Algorithm, JwtGenerator, JwtGeneratorBuilder, KeyIdMode, Token, TokenGenerator,
 };
 use registry_auth::{
-    AccessRequest, AuthServer, AuthServerBuilder, BackendError, BuildError, Identity, Limits,
-    Scope, Secret, Throttling,
+    AccessRequest, AuthServer, AuthServerBuilder, Authenticator, BackendError, BuildError,
+    Identity, Limits, Scope, Secret, Throttling,
 };
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
@@ -541,17 +541,19 @@ impl Config {
     ) -> Result<AuthServer, ConfigError> {
         // Access tokens are recognised by their prefix and checked against
         // the store before any other source sees them as a password.
-        self.server_with(generator)
-            .authenticator(AccessTokens::new(Arc::clone(&state), self.owners()))
-            .state_store(state)
-            .build()
-            .map_err(|e| self.setting_error(&e))
+        self.server_with(
+            generator,
+            AccessTokens::new(Arc::clone(&state), self.owners()),
+        )
+        .state_store(state)
+        .build()
+        .map_err(|e| self.setting_error(&e))
     }
 
     /// The server of this configuration for `check`: it decides as the
     /// real one does but signs nothing, so it needs no signing key.
     pub(crate) fn explaining_server(&self) -> Result<AuthServer, ConfigError> {
-        self.server_with(SignsNothing)
+        self.server_with(SignsNothing, self.owners())
             .build()
             .map_err(|e| self.setting_error(&e))
     }
@@ -570,10 +572,14 @@ impl Config {
         }
     }
 
-    fn server_with(&self, generator: impl TokenGenerator) -> AuthServerBuilder {
+    fn server_with(
+        &self,
+        generator: impl TokenGenerator,
+        authenticator: impl Authenticator,
+    ) -> AuthServerBuilder {
         self.server_settings()
             .token_generator(generator)
-            .authenticator(self.owners())
+            .authenticator(authenticator)
             .authorizer(self.acl.clone())
             .allow_anonymous(self.acl.allows_anonymous())
     }
