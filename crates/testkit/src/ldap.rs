@@ -12,6 +12,7 @@ use crate::process::{
     stop_child_blocking,
 };
 use crate::registry::free_port;
+use crate::tls::{localhost_certificate, new_ca};
 
 const SLAPD: &str = "/usr/sbin/slapd";
 const SLAPADD: &str = "/usr/sbin/slapadd";
@@ -233,21 +234,12 @@ impl Slapd {
         let dir = self.dir.path();
         let (ca, ca_pem) = new_ca("registry-auth testkit LDAP CA");
         let (_, other_ca_pem) = new_ca("registry-auth testkit unrelated CA");
-        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key");
-        let mut params =
-            rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
-                .expect("certificate params");
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "localhost");
-        params.key_usages = vec![rcgen::KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
-        let certificate = params.signed_by(&key, &ca).expect("slapd certificate");
+        let (certificate, key) = localhost_certificate(&ca);
         let files = [
             ("ca.pem", ca_pem),
             ("other-ca.pem", other_ca_pem),
-            ("slapd.crt", certificate.pem()),
-            ("slapd.key", key.serialize_pem()),
+            ("slapd.crt", certificate),
+            ("slapd.key", key),
             ("slapd.conf", self.slapd_conf()),
             ("data.ldif", DATA.to_owned()),
         ];
@@ -378,21 +370,4 @@ impl Drop for Slapd {
             stop_child_blocking(&mut child, "TERM", Duration::from_secs(10));
         }
     }
-}
-
-/// A self-signed CA named `name`, and its certificate in PEM.
-fn new_ca(name: &str) -> (rcgen::CertifiedIssuer<'static, rcgen::KeyPair>, String) {
-    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("CA key");
-    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA params");
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, name);
-    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    params.key_usages = vec![
-        rcgen::KeyUsagePurpose::KeyCertSign,
-        rcgen::KeyUsagePurpose::CrlSign,
-    ];
-    let ca = rcgen::CertifiedIssuer::self_signed(params, key).expect("CA certificate");
-    let pem = ca.pem();
-    (ca, pem)
 }

@@ -481,3 +481,110 @@ async fn slapd_binds_searches_speaks_tls_and_survives_a_restart() {
     let (ok, out) = whoami(url, false, None).await;
     assert!(!ok, "{out}");
 }
+
+/// The header and the payload of a JWT, decoded.
+fn jwt_parts(token: &str) -> (serde_json::Value, serde_json::Value) {
+    let parts: Vec<&str> = token.split('.').collect();
+    assert_eq!(parts.len(), 3, "not a signed JWT: {token}");
+    let decode = |part: &str| -> serde_json::Value {
+        let bytes = data_encoding::BASE64URL_NOPAD
+            .decode(part.as_bytes())
+            .unwrap_or_else(|e| panic!("{part}: {e}"));
+        serde_json::from_slice(&bytes).unwrap()
+    };
+    (decode(parts[0]), decode(parts[1]))
+}
+
+#[tokio::test]
+async fn oidc_provider_issues_jwt_access_tokens_and_stops_cleanly() {
+    use registry_auth_testkit::{OidcProvider, OidcSettings};
+
+    let started = Instant::now();
+    let settings =
+        OidcSettings::new("registry.example.com").redirect_uri("http://127.0.0.1:1/login/callback");
+    let mut provider = OidcProvider::start(settings).await;
+    eprintln!("oidc-provider started in {:?}", started.elapsed());
+    let issuer = provider.issuer();
+    assert!(issuer.starts_with("https://127.0.0.1:"), "{issuer}");
+    assert!(!issuer.ends_with('/'), "{issuer}");
+
+    let token = provider.client_credentials_token().await;
+    let (header, claims) = jwt_parts(&token);
+    assert!(
+        ["RS256", "ES256"].contains(&header["alg"].as_str().unwrap()),
+        "{header}"
+    );
+    assert_eq!(claims["iss"], issuer.as_str(), "{claims}");
+    let aud = &claims["aud"];
+    assert!(
+        aud == "registry.example.com"
+            || aud
+                .as_array()
+                .is_some_and(|a| a.iter().any(|v| v == "registry.example.com")),
+        "{claims}"
+    );
+    assert_eq!(claims["sub"], provider.client_id(), "{claims}");
+    let (iat, exp) = (
+        claims["iat"].as_u64().unwrap(),
+        claims["exp"].as_u64().unwrap(),
+    );
+    assert!(exp > iat, "{claims}");
+
+    // Discovery and the JWKS, trusting only the provider's CA.
+    let ca = std::fs::read(provider.ca_certificate()).unwrap();
+    let client = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(&ca).unwrap()])
+        .no_proxy()
+        .build()
+        .unwrap();
+    let get = |url: String| {
+        let client = client.clone();
+        async move {
+            let response = client.get(&url).send().await.unwrap();
+            assert_eq!(response.status(), 200, "{url}");
+            response.json::<serde_json::Value>().await.unwrap()
+        }
+    };
+    let discovery = get(format!("{issuer}/.well-known/openid-configuration")).await;
+    assert_eq!(discovery["issuer"], issuer.as_str(), "{discovery}");
+    let jwks_uri = discovery["jwks_uri"].as_str().unwrap().to_owned();
+    let jwks = get(jwks_uri).await;
+    let keys = jwks["keys"].as_array().unwrap();
+    assert!(
+        keys.iter().any(|k| k["kid"] == header["kid"]),
+        "no key {} in {jwks}",
+        header["kid"]
+    );
+    // The certificate is for localhost too.
+    let port = issuer.rsplit(':').next().unwrap();
+    get(format!("https://localhost:{port}/jwks")).await;
+    // A client that trusts the usual roots only refuses it.
+    let usual = reqwest::Client::builder().no_proxy().build().unwrap();
+    assert!(usual.get(&issuer).send().await.is_err());
+
+    let running = |provider_issuer: &str| -> Vec<String> {
+        processes_mentioning("oidc-provider/provider.mjs")
+            .into_iter()
+            .filter(|p| p.contains(provider_issuer))
+            .collect()
+    };
+    assert_eq!(running(&issuer).len(), 1, "{:?}", running(&issuer));
+    let stopping = Instant::now();
+    provider.stop().await;
+    eprintln!("oidc-provider stopped in {:?}", stopping.elapsed());
+    assert_eq!(running(&issuer), Vec::<String>::new());
+    assert!(
+        provider.log().contains("SIGTERM: stopping"),
+        "{}",
+        provider.log()
+    );
+    assert!(
+        client
+            .get(format!("{issuer}/.well-known/openid-configuration"))
+            .send()
+            .await
+            .is_err()
+    );
+    provider.stop().await;
+    drop(provider);
+}

@@ -42,6 +42,8 @@ use crate::protocol::backend::BackendError;
 use crate::protocol::cidr::Cidr;
 use crate::protocol::identity::Identity;
 use crate::protocol::scope::Scope;
+#[cfg(feature = "workload-identity")]
+pub(crate) use pattern::PlainPattern;
 pub(crate) use pattern::glob_matches;
 use pattern::{Matched, Pattern, Vars};
 

@@ -184,6 +184,39 @@ impl Pattern {
     }
 }
 
+/// A pattern without placeholders (exact, glob or `/regex/`), for values
+/// that are not part of a request: the claims a workload token must carry.
+#[cfg(feature = "workload-identity")]
+#[derive(Clone, Debug)]
+pub(crate) struct PlainPattern(Pattern);
+
+#[cfg(feature = "workload-identity")]
+impl PlainPattern {
+    /// Parses `source` as [`Pattern::parse`] does, refusing placeholders.
+    pub(crate) fn parse(source: &str) -> Result<PlainPattern, String> {
+        let pattern = Pattern::parse(source)?;
+        if pattern.template.is_some() {
+            return Err(format!(
+                "{source:?}: placeholders ${{…}} have no value here"
+            ));
+        }
+        Ok(PlainPattern(pattern))
+    }
+
+    /// Whether `value` matches.
+    pub(crate) fn matches(&self, value: &str) -> bool {
+        static NO_LABELS: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let nothing = Vars {
+            account: "",
+            name: "",
+            resource_type: "",
+            service: "",
+            labels: &NO_LABELS,
+        };
+        self.0.matches(value, &nothing)
+    }
+}
+
 /// Whether `value` matches `glob`, a pattern without placeholders: `*`
 /// within one path segment, `**` across them, `?`, `[…]`. A text with
 /// none of these is matched exactly; one that is not a valid glob matches

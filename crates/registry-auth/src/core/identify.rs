@@ -47,10 +47,11 @@ impl Core {
                 let identity = self.authenticate(credentials, request.client_ip).await?;
                 // A restricted identity (an access token) gets none: the
                 // token it logged in with is the long-lived credential, and
-                // a refresh token would outlive its revocation.
+                // a refresh token would outlive its revocation. Nor does
+                // one with an end (a workload token): it would outlive it.
                 let refresh_token = match credentials {
                     Credentials::Password { .. }
-                        if request.offline_token && identity.limit().is_none() =>
+                        if request.offline_token && identity.may_be_refreshed() =>
                     {
                         self.mint_refresh_token(&identity, service, client_id)
                             .await?

@@ -97,18 +97,40 @@ fn weight(identity: &Identity) -> u32 {
     u32::try_from(bytes).unwrap_or(u32::MAX)
 }
 
+/// How long an entry is kept: the cache's time to live, and never past
+/// the end of the credentials it stands for (a workload token's `exp`).
+struct KeptFor {
+    ttl: Option<Duration>,
+}
+
+impl moka::Expiry<[u8; 32], Identity> for KeptFor {
+    fn expire_after_create(
+        &self,
+        _: &[u8; 32],
+        identity: &Identity,
+        _: std::time::Instant,
+    ) -> Option<Duration> {
+        let left = identity.valid_until().map(|end| {
+            end.duration_since(std::time::SystemTime::now())
+                .unwrap_or(Duration::ZERO)
+        });
+        match (self.ttl, left) {
+            (Some(ttl), Some(left)) => Some(ttl.min(left)),
+            (ttl, left) => ttl.or(left),
+        }
+    }
+}
+
 impl CredentialCache {
     /// Keeps valid credentials for `ttl` (`None`: not at all, and only
     /// concurrent checks are shared). `None` when the system has no random
     /// numbers.
     pub(crate) fn new(ttl: Option<Duration>) -> Option<Self> {
-        let mut entries = moka::future::Cache::builder()
+        let entries = moka::future::Cache::builder()
             .max_capacity(CAPACITY_BYTES)
             .weigher(|_, identity| weight(identity))
-            .eviction_policy(moka::policy::EvictionPolicy::lru());
-        if let Some(ttl) = ttl {
-            entries = entries.time_to_live(ttl);
-        }
+            .eviction_policy(moka::policy::EvictionPolicy::lru())
+            .expire_after(KeptFor { ttl });
         Some(CredentialCache {
             key: CredentialKey::new()?,
             entries: entries.build(),
@@ -197,6 +219,25 @@ mod tests {
             .get_or_check("alice", "pw", counted(&runs, alice()))
             .await;
         assert_eq!(runs.load(Ordering::SeqCst), 5, "cleared");
+    }
+
+    #[tokio::test]
+    async fn an_identity_with_an_end_is_kept_no_longer_than_it() {
+        let cache = cache(Some(Duration::from_secs(60)));
+        let runs = AtomicUsize::new(0);
+        let end = std::time::SystemTime::now() + Duration::from_millis(80);
+        let ci = || Ok(Identity::new("github:org/app").with_valid_until(end));
+        for _ in 0..2 {
+            let _ = cache.get_or_check("ci", "jwt", counted(&runs, ci())).await;
+        }
+        assert_eq!(runs.load(Ordering::SeqCst), 1, "kept while valid");
+        tokio::time::sleep(Duration::from_millis(120)).await;
+        let _ = cache.get_or_check("ci", "jwt", counted(&runs, ci())).await;
+        assert_eq!(
+            runs.load(Ordering::SeqCst),
+            2,
+            "gone at its end, not after the ttl"
+        );
     }
 
     #[tokio::test]

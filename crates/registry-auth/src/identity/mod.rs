@@ -6,12 +6,16 @@
 //! and CI, kept in the state store, in front of their owners' source.
 //! With the `ldap` feature, `LdapDirectory` checks passwords against an
 //! LDAP directory (OpenLDAP, Active Directory) and reads people's groups
-//! and labels from it.
+//! and labels from it. With the `workload-identity` feature,
+//! `WorkloadIdentity` takes the OIDC tokens CI platforms give their jobs
+//! (GitHub Actions, GitLab CI, Kubernetes) as passwords.
 //!
 //! Layer 1: may use the protocol's words and implements its
 //! [`Authenticator`](crate::Authenticator); of the other layer-1 modules
-//! only the state store's trait (access tokens live there) and the clock.
-//! Nothing here knows of HTTP or of the core.
+//! only the state store's trait (access tokens live there), the ACL's
+//! patterns (workload tokens' requirements) and the clock. Nothing here
+//! knows of HTTP or of the core; the workload source fetches its issuers'
+//! keys with an HTTP client of its own.
 
 mod access_token;
 mod chain;
@@ -19,6 +23,8 @@ mod chain;
 mod ldap;
 mod password;
 mod users;
+#[cfg(feature = "workload-identity")]
+mod workload;
 
 pub use access_token::AccessTokens;
 pub use chain::Chain;
@@ -27,3 +33,5 @@ pub use ldap::{LdapDirectory, LdapError, LdapSettings};
 
 pub use password::{BCRYPT_MAX_PASSWORD_BYTES, PasswordHash, PasswordHashError};
 pub use users::{HtpasswdError, StaticUsers, UserError};
+#[cfg(feature = "workload-identity")]
+pub use workload::{WorkloadError, WorkloadIdentity, WorkloadIssuerSettings, WorkloadVerdict};

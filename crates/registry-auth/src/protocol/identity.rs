@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use super::scope::Scope;
 
@@ -12,11 +13,16 @@ use super::scope::Scope;
 /// the most its credentials may be granted, whatever the authorizer allows
 /// its subject. An access token made for one job is its owner's identity
 /// with the token's scopes as its limit.
+///
+/// And it may carry an **end** ([`valid_until`](Self::with_valid_until)):
+/// the time its credentials stop being valid, as a CI job's short-lived
+/// OIDC token does.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Identity {
     subject: String,
     attributes: BTreeMap<String, Vec<String>>,
     limit: Option<Arc<[Scope]>>,
+    valid_until: Option<SystemTime>,
 }
 
 impl Identity {
@@ -26,6 +32,7 @@ impl Identity {
             subject: subject.into(),
             attributes: BTreeMap::new(),
             limit: None,
+            valid_until: None,
         }
     }
 
@@ -82,5 +89,27 @@ impl Identity {
     /// The limit set by [`with_limit`](Self::with_limit), if any.
     pub fn limit(&self) -> Option<&[Scope]> {
         self.limit.as_deref()
+    }
+
+    /// The identity, valid only until `end`: the time the credentials it
+    /// came from expire (a workload token's `exp`). The credential cache
+    /// keeps it no longer than that, and it gets no refresh token (which
+    /// would outlive the credentials).
+    pub fn with_valid_until(mut self, end: SystemTime) -> Self {
+        self.valid_until = Some(end);
+        self
+    }
+
+    /// The end set by [`with_valid_until`](Self::with_valid_until), if any.
+    pub fn valid_until(&self) -> Option<SystemTime> {
+        self.valid_until
+    }
+
+    /// Whether a refresh token (docker's identity token) may be issued to
+    /// this identity: not when it is limited (its credentials are the
+    /// long-lived ones to keep) nor when it has an end (a refresh token
+    /// would outlive it).
+    pub fn may_be_refreshed(&self) -> bool {
+        self.limit.is_none() && self.valid_until.is_none()
     }
 }

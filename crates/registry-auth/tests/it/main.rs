@@ -20,6 +20,8 @@ mod serve;
 #[cfg(all(feature = "sqlite", feature = "postgres"))]
 mod state;
 mod token;
+#[cfg(feature = "workload-identity")]
+mod workload;
 
 /// The state-store tests need both database features; `scripts/test`
 /// builds with `--all-features`. Fail rather than skip them quietly.
@@ -35,4 +37,13 @@ fn state_store_tests_need_the_sqlite_and_postgres_features() {
 #[test]
 fn directory_tests_need_the_ldap_feature() {
     panic!("run with --features ldap (or --all-features)");
+}
+
+/// The workload-identity tests need the `workload-identity` feature;
+/// `scripts/test` builds with `--all-features`. Fail rather than skip them
+/// quietly.
+#[cfg(not(feature = "workload-identity"))]
+#[test]
+fn workload_identity_tests_need_the_workload_identity_feature() {
+    panic!("run with --features workload-identity (or --all-features)");
 }

@@ -1,0 +1,476 @@
+//! An issuer's public keys: fetched from its discovery document or a JWKS
+//! URL (or read from a file), cached, and fetched again at most once per
+//! interval, however many unknown key ids arrive.
+
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, PublicKeyUse};
+use jsonwebtoken::{Algorithm, DecodingKey};
+use serde_json::Value;
+
+use super::settings::{KeySource, WorkloadError, WorkloadIssuerSettings};
+
+/// The most a discovery document or a JWKS may weigh: real ones are a few
+/// KiB, and a larger answer is cut off rather than buffered.
+const MAX_DOCUMENT_BYTES: usize = 256 * 1024;
+
+/// The most keys kept of one set: enough for any rotation, and a bound on
+/// the signatures tried for a token without `kid`.
+const MAX_KEYS: usize = 32;
+
+/// What a key can verify. Tokens name an algorithm; a key is used only
+/// with the algorithms of its type and curve.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum KeyKind {
+    Rsa,
+    P256,
+    P384,
+    Ed25519,
+}
+
+impl KeyKind {
+    /// The key type an algorithm of the allowlist needs; `None` for every
+    /// other algorithm (HMAC above all: a public key is no secret).
+    pub(super) fn for_algorithm(alg: Algorithm) -> Option<KeyKind> {
+        match alg {
+            Algorithm::RS256
+            | Algorithm::RS384
+            | Algorithm::RS512
+            | Algorithm::PS256
+            | Algorithm::PS384
+            | Algorithm::PS512 => Some(KeyKind::Rsa),
+            Algorithm::ES256 => Some(KeyKind::P256),
+            Algorithm::ES384 => Some(KeyKind::P384),
+            Algorithm::EdDSA => Some(KeyKind::Ed25519),
+            _ => None,
+        }
+    }
+}
+
+/// One public key of the issuer.
+pub(super) struct Key {
+    pub(super) kid: Option<String>,
+    /// The key's own `alg`, when its JWK names one: then only that.
+    pub(super) alg: Option<Algorithm>,
+    pub(super) kind: KeyKind,
+    pub(super) decoding: DecodingKey,
+}
+
+impl Key {
+    /// The key from a JWK, or why it is skipped.
+    fn from_jwk(value: Value) -> Result<Key, String> {
+        let jwk: Jwk = serde_json::from_value(value).map_err(|e| format!("not a JWK: {e}"))?;
+        if matches!(
+            jwk.common.public_key_use,
+            Some(PublicKeyUse::Encryption | PublicKeyUse::Other(_))
+        ) {
+            return Err("not a signing key (use)".into());
+        }
+        let kind = match &jwk.algorithm {
+            AlgorithmParameters::RSA(_) => KeyKind::Rsa,
+            AlgorithmParameters::EllipticCurve(ec) => match ec.curve {
+                EllipticCurve::P256 => KeyKind::P256,
+                EllipticCurve::P384 => KeyKind::P384,
+                _ => return Err("an EC curve other than P-256 and P-384".into()),
+            },
+            AlgorithmParameters::OctetKeyPair(okp) if okp.curve == EllipticCurve::Ed25519 => {
+                KeyKind::Ed25519
+            }
+            _ => return Err("not an RSA, EC or Ed25519 public key".into()),
+        };
+        let alg = match jwk.common.key_algorithm {
+            None => None,
+            Some(named) => {
+                let alg = Algorithm::try_from(named)
+                    .ok()
+                    .filter(|a| KeyKind::for_algorithm(*a) == Some(kind))
+                    .ok_or_else(|| format!("its alg {named:?} does not fit its key type"))?;
+                Some(alg)
+            }
+        };
+        let decoding = DecodingKey::from_jwk(&jwk).map_err(|e| format!("unusable: {e}"))?;
+        Ok(Key {
+            kid: jwk.common.key_id,
+            alg,
+            kind,
+            decoding,
+        })
+    }
+
+    /// Whether the key may verify a token signed with `alg`.
+    pub(super) fn fits(&self, alg: Algorithm) -> bool {
+        KeyKind::for_algorithm(alg) == Some(self.kind) && self.alg.is_none_or(|own| own == alg)
+    }
+}
+
+/// The keys of one fetch.
+pub(super) struct KeySet {
+    pub(super) keys: Vec<Key>,
+    fetched: Instant,
+}
+
+impl KeySet {
+    /// Parses a JWKS (`{"keys": […]}`): keys that cannot verify tokens
+    /// (encryption keys, HMAC secrets, unknown types) are skipped; a set
+    /// with none left is an error.
+    pub(super) fn parse(bytes: &[u8]) -> Result<KeySet, String> {
+        #[derive(serde::Deserialize)]
+        struct Jwks {
+            keys: Vec<Value>,
+        }
+        let jwks: Jwks =
+            serde_json::from_slice(bytes).map_err(|e| format!("not a JWK set: {e}"))?;
+        let mut keys = Vec::new();
+        for value in jwks.keys {
+            match Key::from_jwk(value) {
+                Ok(key) if keys.len() < MAX_KEYS => keys.push(key),
+                Ok(_) => break,
+                Err(why) => tracing::debug!(%why, "key of a JWK set skipped"),
+            }
+        }
+        if keys.is_empty() {
+            return Err("the JWK set holds no RSA, EC or Ed25519 signing key".into());
+        }
+        Ok(KeySet {
+            keys,
+            fetched: Instant::now(),
+        })
+    }
+}
+
+/// The keys a token may be checked with, or why there are none.
+pub(super) enum Lookup {
+    Found(Arc<KeySet>),
+    /// No key with the token's `kid` (or, without one, of its type), even
+    /// after a fetch or while fetches wait for their interval.
+    Unknown,
+    /// No keys at all, and the issuer could not be reached: 503.
+    Unavailable(String),
+}
+
+/// The cached keys of one issuer and the fetches that renew them.
+pub(super) struct IssuerKeys {
+    issuer: String,
+    source: Source,
+    min_refetch_interval: Duration,
+    max_age: Duration,
+    current: RwLock<Option<Arc<KeySet>>>,
+    /// The time of the last fetch, held while fetching: concurrent logins
+    /// that need keys wait for the one fetch and then use its answer.
+    last_fetch: tokio::sync::Mutex<Option<Instant>>,
+}
+
+enum Source {
+    Fixed,
+    Discovery {
+        client: reqwest::Client,
+        url: reqwest::Url,
+        plain_http: bool,
+    },
+    Url {
+        client: reqwest::Client,
+        url: reqwest::Url,
+    },
+}
+
+impl std::fmt::Debug for IssuerKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuerKeys")
+            .field("issuer", &self.issuer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl IssuerKeys {
+    /// Keys of the issuer `settings` name, from `source`; a JWKS file is
+    /// read now, and any CA file.
+    pub(super) fn new(
+        settings: &WorkloadIssuerSettings,
+        source: &KeySource,
+        plain_http: bool,
+    ) -> Result<IssuerKeys, WorkloadError> {
+        let name = &settings.name;
+        let (source, current) = match source {
+            KeySource::File(path) => {
+                let bytes =
+                    std::fs::read(path).map_err(|e| WorkloadError::file(name, "jwks", path, e))?;
+                let set = KeySet::parse(&bytes)
+                    .map_err(|e| WorkloadError::file(name, "jwks", path, e))?;
+                (Source::Fixed, Some(Arc::new(set)))
+            }
+            KeySource::Discovery(issuer) => {
+                let url = discovery_url(issuer);
+                let client = http_client(settings, plain_http)?;
+                (
+                    Source::Discovery {
+                        client,
+                        url,
+                        plain_http,
+                    },
+                    None,
+                )
+            }
+            KeySource::Url(url) => (
+                Source::Url {
+                    client: http_client(settings, plain_http)?,
+                    url: url.clone(),
+                },
+                None,
+            ),
+        };
+        Ok(IssuerKeys {
+            issuer: settings.issuer.clone(),
+            source,
+            min_refetch_interval: settings.min_refetch_interval,
+            max_age: settings.key_max_age,
+            current: RwLock::new(current),
+            last_fetch: tokio::sync::Mutex::new(None),
+        })
+    }
+
+    fn current(&self) -> Option<Arc<KeySet>> {
+        self.current
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// The keys to check a token with `kid` (or none) signed with `alg`:
+    /// the cached ones when they hold a fitting key and are fresh; else
+    /// after a fetch, if the last one is older than the interval.
+    pub(super) async fn lookup(&self, kid: Option<&str>, alg: Algorithm) -> Lookup {
+        let holds = |set: &KeySet| {
+            set.keys
+                .iter()
+                .any(|k| k.fits(alg) && (kid.is_none() || k.kid.as_deref() == kid))
+        };
+        let cached = self.current();
+        if let Some(set) = &cached
+            && holds(set)
+            && set.fetched.elapsed() < self.max_age
+        {
+            return Lookup::Found(Arc::clone(set));
+        }
+        let failure = self.refetch().await;
+        match (self.current(), failure) {
+            (Some(set), _) if holds(&set) => Lookup::Found(set),
+            (Some(_), _) => Lookup::Unknown,
+            (None, Some(error)) => Lookup::Unavailable(error),
+            (None, None) => Lookup::Unavailable(format!(
+                "no keys of {} yet: the last fetch failed less than {} ago",
+                self.issuer,
+                humantime::format_duration(self.min_refetch_interval)
+            )),
+        }
+    }
+
+    /// Fetches the keys unless the last fetch is more recent than the
+    /// interval; returns the fetch's error, if one ran and failed. The
+    /// keys already cached stay when it fails.
+    async fn refetch(&self) -> Option<String> {
+        if matches!(self.source, Source::Fixed) {
+            return None;
+        }
+        let mut last = self.last_fetch.lock().await;
+        if last.is_some_and(|at| at.elapsed() < self.min_refetch_interval) {
+            return None;
+        }
+        *last = Some(Instant::now());
+        match self.fetch().await {
+            Ok(set) => {
+                tracing::info!(issuer = %self.issuer, keys = set.keys.len(), "workload issuer's keys fetched");
+                *self
+                    .current
+                    .write()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(Arc::new(set));
+                None
+            }
+            Err(error) => {
+                tracing::warn!(issuer = %self.issuer, %error, "cannot fetch a workload issuer's keys");
+                Some(error)
+            }
+        }
+    }
+
+    async fn fetch(&self) -> Result<KeySet, String> {
+        match &self.source {
+            Source::Fixed => Err("keys from a file are not fetched".into()),
+            Source::Url { client, url } => {
+                KeySet::parse(&get(client, url).await?).map_err(|e| format!("{url}: {e}"))
+            }
+            Source::Discovery {
+                client,
+                url,
+                plain_http,
+            } => {
+                let jwks_uri = self.jwks_uri(client, url, *plain_http).await?;
+                KeySet::parse(&get(client, &jwks_uri).await?)
+                    .map_err(|e| format!("{jwks_uri}: {e}"))
+            }
+        }
+    }
+
+    /// The `jwks_uri` of the discovery document, which must be the
+    /// issuer's own (its `issuer` is ours, exactly).
+    async fn jwks_uri(
+        &self,
+        client: &reqwest::Client,
+        url: &reqwest::Url,
+        plain_http: bool,
+    ) -> Result<reqwest::Url, String> {
+        #[derive(serde::Deserialize)]
+        struct Discovery {
+            issuer: String,
+            jwks_uri: String,
+        }
+        let body = get(client, url).await?;
+        let document: Discovery = serde_json::from_slice(&body)
+            .map_err(|e| format!("{url}: not a discovery document: {e}"))?;
+        if document.issuer != self.issuer {
+            return Err(format!(
+                "{url}: the document is of issuer {:?}, not {:?}",
+                document.issuer, self.issuer
+            ));
+        }
+        let jwks_uri = reqwest::Url::parse(&document.jwks_uri)
+            .map_err(|e| format!("{url}: jwks_uri is not a URL: {e}"))?;
+        if jwks_uri.scheme() != "https" && !(plain_http && jwks_uri.scheme() == "http") {
+            return Err(format!("{url}: jwks_uri {jwks_uri} is not https://"));
+        }
+        Ok(jwks_uri)
+    }
+}
+
+/// `<issuer>/.well-known/openid-configuration` (OpenID Connect Discovery
+/// 1.0, §4: appended to the issuer's path).
+fn discovery_url(issuer: &reqwest::Url) -> reqwest::Url {
+    let mut url = issuer.clone();
+    let path = format!(
+        "{}/.well-known/openid-configuration",
+        issuer.path().trim_end_matches('/')
+    );
+    url.set_path(&path);
+    url.set_query(None);
+    url
+}
+
+/// The client that fetches one issuer's documents: its CA (or the
+/// system's), its time limit for a whole fetch, body included, no proxy
+/// from the environment, redirects only to HTTPS (or to loopback HTTP for
+/// a loopback issuer).
+fn http_client(
+    settings: &WorkloadIssuerSettings,
+    plain_http: bool,
+) -> Result<reqwest::Client, WorkloadError> {
+    let name = &settings.name;
+    let mut builder = reqwest::Client::builder()
+        .timeout(settings.fetch_timeout)
+        .connect_timeout(settings.fetch_timeout)
+        .no_proxy()
+        .https_only(!plain_http)
+        .redirect(reqwest::redirect::Policy::limited(3))
+        .user_agent(concat!("registry-auth/", env!("CARGO_PKG_VERSION")));
+    if let Some(path) = &settings.ca_certificate {
+        builder = builder.tls_certs_only(read_certificates(name, path)?);
+    }
+    builder
+        .build()
+        .map_err(|e| WorkloadError::invalid(name, "ca_certificate", e.to_string()))
+}
+
+fn read_certificates(name: &str, path: &Path) -> Result<Vec<reqwest::Certificate>, WorkloadError> {
+    let pem =
+        std::fs::read(path).map_err(|e| WorkloadError::file(name, "ca_certificate", path, e))?;
+    let certificates = reqwest::Certificate::from_pem_bundle(&pem)
+        .map_err(|e| WorkloadError::file(name, "ca_certificate", path, e))?;
+    if certificates.is_empty() {
+        return Err(WorkloadError::file(
+            name,
+            "ca_certificate",
+            path,
+            "holds no PEM certificate",
+        ));
+    }
+    Ok(certificates)
+}
+
+/// The body of a `200` answer, at most [`MAX_DOCUMENT_BYTES`].
+async fn get(client: &reqwest::Client, url: &reqwest::Url) -> Result<Vec<u8>, String> {
+    let failed = |e: reqwest::Error| {
+        let kind = if e.is_timeout() {
+            "timed out"
+        } else {
+            "failed"
+        };
+        format!(
+            "{url}: {kind}: {}",
+            std::error::Error::source(&e).map_or_else(|| e.to_string(), ToString::to_string)
+        )
+    };
+    let mut response = client.get(url.clone()).send().await.map_err(failed)?;
+    if response.status() != reqwest::StatusCode::OK {
+        return Err(format!("{url}: answered {}", response.status()));
+    }
+    if response
+        .content_length()
+        .is_some_and(|n| n > MAX_DOCUMENT_BYTES as u64)
+    {
+        return Err(format!("{url}: larger than {MAX_DOCUMENT_BYTES} bytes"));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(failed)? {
+        if body.len() + chunk.len() > MAX_DOCUMENT_BYTES {
+            return Err(format!("{url}: larger than {MAX_DOCUMENT_BYTES} bytes"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn discovery_is_under_the_issuers_path() {
+        let url = |s: &str| reqwest::Url::parse(s).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            discovery_url(&url("https://token.actions.githubusercontent.com")).as_str(),
+            "https://token.actions.githubusercontent.com/.well-known/openid-configuration"
+        );
+        assert_eq!(
+            discovery_url(&url("https://sso.example.com/realms/ci/")).as_str(),
+            "https://sso.example.com/realms/ci/.well-known/openid-configuration"
+        );
+    }
+
+    #[test]
+    fn only_signing_keys_that_fit_their_algorithm_are_kept() {
+        let p256 = r#"{"kty":"EC","crv":"P-256","kid":"ec","alg":"ES256",
+            "x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+            "y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}"#;
+        let set = format!(
+            r#"{{"keys":[{p256},
+                {{"kty":"oct","k":"c2VjcmV0","kid":"hmac"}},
+                {{"kty":"EC","crv":"P-256","use":"enc","kid":"enc",
+                  "x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+                  "y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}},
+                {{"kty":"EC","crv":"P-256","alg":"RS256","kid":"mislabelled",
+                  "x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+                  "y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}},
+                {{"kty":"XYZ"}}]}}"#
+        );
+        let set = KeySet::parse(set.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+        let kids: Vec<_> = set.keys.iter().map(|k| k.kid.as_deref()).collect();
+        assert_eq!(kids, [Some("ec")]);
+        assert!(set.keys[0].fits(Algorithm::ES256));
+        assert!(!set.keys[0].fits(Algorithm::ES384));
+        assert!(!set.keys[0].fits(Algorithm::RS256));
+        assert!(!set.keys[0].fits(Algorithm::HS256));
+        let only_secrets = r#"{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}"#;
+        assert!(KeySet::parse(only_secrets.as_bytes()).is_err());
+        assert!(KeySet::parse(b"[]").is_err());
+    }
+}
