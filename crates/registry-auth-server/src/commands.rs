@@ -4,7 +4,7 @@ use std::io::{BufRead, IsTerminal, Read};
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
-use registry_auth::identity::PasswordHash;
+use registry_auth::identity::{PasswordHash, WorkloadVerdict};
 use registry_auth::token::{JwtGenerator, TokenGenerator, Validation, decode_unverified, verify};
 use registry_auth::{
     Authenticator, AuthnError, Credentials, DecidedBy, Error, Identity, Scope, Secret, TokenRequest,
@@ -203,15 +203,27 @@ fn arg_or_stdin(value: &str, what: &str) -> Result<String, String> {
     Ok(text.trim().to_owned())
 }
 
+/// Whom `check` asks about.
+pub(crate) enum Client {
+    Anonymous,
+    /// A user, whose password is checked first when given.
+    User {
+        user: String,
+        password: Option<String>,
+    },
+    /// A workload token used as the password.
+    WorkloadToken(String),
+}
+
 /// `check`: what the server would grant, scope by scope, and which rule
 /// decided: the server's own decision ([`AuthServer::explain`]), for a
-/// user whose password is checked first when given.
+/// user whose password is checked first when given, or for the identity
+/// a workload token stands for.
 ///
 /// [`AuthServer::explain`]: registry_auth::AuthServer::explain
 pub(crate) fn check(
     config_path: &Path,
-    user: Option<String>,
-    password: Option<String>,
+    client: Client,
     service: Option<String>,
     ip: Option<IpAddr>,
     scopes: &[String],
@@ -237,20 +249,32 @@ pub(crate) fn check(
         Error::MissingService => "give --service (the configuration has no single service)".into(),
         other => other.to_string(),
     };
-    let (heading, decisions) = match (&user, password) {
-        (None, _) => {
+    let (who, heading, decisions) = match client {
+        Client::Anonymous => {
             if !config.acl.allows_anonymous() {
                 println!("anonymous clients get 401: no rule names account = \"\"");
                 return Ok(());
             }
             let decisions = runtime.block_on(server.explain(&Identity::anonymous(), request));
-            (" on", decisions)
+            ("anonymous".to_owned(), " on", decisions)
         }
-        (Some(user), Some(password)) => {
+        Client::WorkloadToken(token) => {
+            let token = arg_or_stdin(&token, "token")?;
+            let Some(identity) = runtime.block_on(workload_identity(&config, &token))? else {
+                return Ok(());
+            };
+            let decisions = runtime.block_on(server.explain(&identity, request));
+            (format!("subject {}", identity.subject()), " on", decisions)
+        }
+        Client::User {
+            user,
+            password: Some(password),
+        } => {
             let password = arg_or_stdin(&password, "password")?;
             let credentials = Credentials::password(user.clone(), Secret::new(password));
             match runtime.block_on(config.owners().authenticate(&credentials)) {
                 Ok(identity) => (
+                    format!("user {user}"),
                     ": password ok, on",
                     runtime.block_on(server.explain(&identity, request)),
                 ),
@@ -260,9 +284,12 @@ pub(crate) fn check(
                 }
             }
         }
-        (Some(user), None) => {
-            let identity = match config.users.identity(user) {
-                Some(identity) if config.users.is_disabled(user) => {
+        Client::User {
+            user,
+            password: None,
+        } => {
+            let identity = match config.users.identity(&user) {
+                Some(identity) if config.users.is_disabled(&user) => {
                     println!(
                         "user {user} is disabled: a real client gets 401; rules as if it were not:"
                     );
@@ -298,11 +325,14 @@ pub(crate) fn check(
                 }
             };
             let decisions = runtime.block_on(server.explain(&identity, request));
-            (" (password not checked) on", decisions)
+            (
+                format!("user {user}"),
+                " (password not checked) on",
+                decisions,
+            )
         }
     };
     let decisions = decisions.map_err(explained)?;
-    let who = user.map_or_else(|| "anonymous".to_owned(), |u| format!("user {u}"));
     println!("{who}{heading} {service_shown}");
     for decision in decisions {
         let granted = decision.granted();
@@ -332,6 +362,57 @@ pub(crate) fn check(
         );
     }
     Ok(())
+}
+
+/// What the configuration's workload issuers make of `token`, printed:
+/// the identity when one accepts it (`None` when the client would get
+/// 401, which is said). An issuer whose keys cannot be had is an error.
+async fn workload_identity(config: &Config, token: &str) -> Result<Option<Identity>, String> {
+    let Some(workloads) = &config.workloads else {
+        println!(
+            "no [[workload_identity]] is configured: a token is only a password here (the client \
+             gets 401)"
+        );
+        return Ok(None);
+    };
+    match workloads.verdict(token).await {
+        WorkloadVerdict::Accepted { issuer, identity } => {
+            println!("workload token accepted by issuer {issuer}");
+            println!("  subject: {}", identity.subject());
+            for (label, values) in identity.attributes() {
+                println!("  label {label}: {}", values.join(", "));
+            }
+            if let Some(end) = identity.valid_until() {
+                println!("  valid until: {}", humantime::format_rfc3339_seconds(end));
+            }
+            Ok(Some(identity))
+        }
+        WorkloadVerdict::Refused { issuer, reason } => {
+            println!("workload token refused by issuer {issuer}: {reason} (the client gets 401)");
+            Ok(None)
+        }
+        WorkloadVerdict::Unavailable { issuer, reason } => Err(format!(
+            "workload issuer {issuer}: cannot get its keys: {reason} (the client gets 503)"
+        )),
+        WorkloadVerdict::NotMine { iss } => {
+            let configured: Vec<String> = workloads
+                .issuers()
+                .map(|(name, url)| format!("{name} {url}"))
+                .collect();
+            match iss {
+                Some(iss) => println!(
+                    "issuer unknown: the token's iss {iss:?} is none of the configured issuers \
+                     ({}); it is only a password here (the client gets 401)",
+                    configured.join(", ")
+                ),
+                None => {
+                    println!("not a JWT with an iss: not a workload token (the client gets 401)")
+                }
+            }
+            Ok(None)
+        }
+        other => Err(format!("workload token: {other:?}")),
+    }
 }
 
 /// `token decode`.

@@ -93,16 +93,21 @@ enum Command {
         /// The user to check.
         #[arg(
             long,
-            required_unless_present = "anonymous",
-            conflicts_with = "anonymous"
+            required_unless_present_any = ["anonymous", "token"],
+            conflicts_with_all = ["anonymous", "token"]
         )]
         user: Option<String>,
         /// Also check this password (`-` reads it from stdin).
         #[arg(long, requires = "user")]
         password: Option<String>,
         /// Check an anonymous client.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "token")]
         anonymous: bool,
+        /// Check a workload token (a CI job's OIDC JWT) used as the
+        /// password: which issuer takes it, the identity it stands for, or
+        /// why it is refused (`-` reads it from stdin).
+        #[arg(long)]
+        token: Option<String>,
         /// The service (default: the only configured one).
         #[arg(long)]
         service: Option<String>,
@@ -395,10 +400,18 @@ pub fn main() -> ExitCode {
             user,
             password,
             anonymous: _,
+            token,
             service,
             ip,
             scopes,
-        } => commands::check(&config, user, password, service, ip, &scopes),
+        } => {
+            let who = match (user, token) {
+                (Some(user), _) => commands::Client::User { user, password },
+                (None, Some(token)) => commands::Client::WorkloadToken(token),
+                (None, None) => commands::Client::Anonymous,
+            };
+            commands::check(&config, who, service, ip, &scopes)
+        }
         Command::Keys { command } => match command {
             KeysCommand::List { config } => key_report::list(&config),
             KeysCommand::Rotate { step } => {

@@ -13,7 +13,10 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use registry_auth::acl::{self, Acl};
-use registry_auth::identity::{AccessTokens, Chain, LdapDirectory, LdapSettings, StaticUsers};
+use registry_auth::identity::{
+    AccessTokens, Chain, LdapDirectory, LdapSettings, StaticUsers, WorkloadIdentity,
+    WorkloadIssuerSettings,
+};
 use registry_auth::state::{MemoryStore, SqlStore, StateStore};
 use registry_auth::token::{
     Algorithm, JwtGenerator, JwtGeneratorBuilder, KeyIdMode, Token, TokenGenerator,
@@ -52,6 +55,9 @@ struct File {
     state: StateSection,
     /// The library's own settings type: users and groups from a directory.
     ldap: Option<LdapSettings>,
+    /// The library's own settings type: issuers of CI jobs' tokens.
+    #[serde(default)]
+    workload_identity: Vec<WorkloadIssuerSettings>,
 }
 
 /// `[state]`: where refresh tokens, credential generations and failure
@@ -263,6 +269,12 @@ pub(crate) struct Config {
     /// The files `[ldap]` reads (its CA, its password file): a change
     /// reloads.
     directory_files: Vec<PathBuf>,
+    /// `[[workload_identity]]`: the issuers whose tokens are passwords
+    /// (keys are fetched when a login needs them). `None` without any, or
+    /// when the text was only parsed.
+    pub(crate) workloads: Option<WorkloadIdentity>,
+    /// The files `[[workload_identity]]` reads (JWKS files, CAs).
+    workload_files: Vec<PathBuf>,
     pub(crate) acl: Acl,
     pub(crate) state: StateLocation,
     pub(crate) rotation: Rotation,
@@ -355,6 +367,20 @@ impl Config {
             })?,
             None => (None, Vec::new()),
         };
+        let (workloads, workload_files) =
+            workloads(file.workload_identity.clone(), &resolve, read_files).map_err(|e| {
+                // The library's text names the issuer and its key; the
+                // line is that of its [[workload_identity]] table.
+                let index = file
+                    .workload_identity
+                    .iter()
+                    .rposition(|w| w.name == e.issuer());
+                match index.and_then(|i| locate::line_of_array_entry(text, "workload_identity", i))
+                {
+                    Some(line) => ConfigError(format!("{shown}: line {line}: {e}")),
+                    None => ConfigError(format!("{shown}: {e}")),
+                }
+            })?;
         let rotation =
             rotation(&file.token.rotation, &resolve).map_err(|(key, msg)| at(key, msg))?;
 
@@ -396,6 +422,8 @@ impl Config {
             htpasswd,
             directory,
             directory_files,
+            workloads,
+            workload_files,
             acl,
             state,
             rotation,
@@ -448,6 +476,7 @@ impl Config {
         files.extend(self.published_keys.iter().cloned());
         files.extend(self.htpasswd.clone());
         files.extend(self.directory_files.iter().cloned());
+        files.extend(self.workload_files.iter().cloned());
         if let Some(tls) = &self.tls {
             files.push(tls.certificate.clone());
             files.push(tls.key.clone());
@@ -539,15 +568,10 @@ impl Config {
         generator: JwtGenerator,
         state: Arc<dyn StateStore>,
     ) -> Result<AuthServer, ConfigError> {
-        // Access tokens are recognised by their prefix and checked against
-        // the store before any other source sees them as a password.
-        self.server_with(
-            generator,
-            AccessTokens::new(Arc::clone(&state), self.owners()),
-        )
-        .state_store(state)
-        .build()
-        .map_err(|e| self.setting_error(&e))
+        self.server_with(generator, self.logins(Arc::clone(&state)))
+            .state_store(state)
+            .build()
+            .map_err(|e| self.setting_error(&e))
     }
 
     /// The server of this configuration for `check`: it decides as the
@@ -556,6 +580,20 @@ impl Config {
         self.server_with(SignsNothing, self.owners())
             .build()
             .map_err(|e| self.setting_error(&e))
+    }
+
+    /// Whom a login is: tokens are recognised by their form and go only
+    /// to their source, whatever the user name, so that a directory never
+    /// sees a token as a password and a CI job's made-up user name cannot
+    /// collide with a person's. A workload token (a JWT whose `iss` is a
+    /// configured issuer) to its issuer; an access token (`raat_…`) to the
+    /// state store; any other password to [`owners`](Self::owners).
+    fn logins(&self, state: Arc<dyn StateStore>) -> Chain {
+        let access_tokens = AccessTokens::new(state, self.owners());
+        match &self.workloads {
+            Some(workloads) => Chain::new().then(workloads.clone()).then(access_tokens),
+            None => Chain::new().then(access_tokens),
+        }
     }
 
     /// The users of `[users]` (and its htpasswd file), then the directory
@@ -740,6 +778,36 @@ fn directory(
         return settings.validate().map(|()| (None, files));
     }
     Ok((Some(LdapDirectory::new(settings)?), files))
+}
+
+/// The issuers of `[[workload_identity]]` and the files they read: paths
+/// resolved against the configuration's folder, settings checked by the
+/// library, files read when `read_files`.
+fn workloads(
+    mut settings: Vec<WorkloadIssuerSettings>,
+    resolve: &dyn Fn(&Path) -> PathBuf,
+    read_files: bool,
+) -> Result<(Option<WorkloadIdentity>, Vec<PathBuf>), registry_auth::identity::WorkloadError> {
+    let mut files = Vec::new();
+    for issuer in &mut settings {
+        issuer.ca_certificate = issuer.ca_certificate.as_deref().map(resolve);
+        files.extend(issuer.ca_certificate.clone());
+        if let Some(jwks) = issuer.jwks.as_mut().filter(|j| !j.contains("://")) {
+            let path = resolve(Path::new(jwks.as_str()));
+            *jwks = path.display().to_string();
+            files.push(path);
+        }
+    }
+    if settings.is_empty() {
+        return Ok((None, files));
+    }
+    if !read_files {
+        return settings
+            .iter()
+            .try_for_each(WorkloadIssuerSettings::validate)
+            .map(|()| (None, files));
+    }
+    Ok((Some(WorkloadIdentity::new(settings)?), files))
 }
 
 /// `[state]` checked: `memory`, a SQLite URL (a relative path is taken from

@@ -730,3 +730,88 @@ fn the_readme_ldap_examples_are_valid() {
         Config::parse_text_only(&text).unwrap_or_else(|e| panic!("{e}\n{block}"));
     }
 }
+
+/// `[[workload_identity]]` is the library's settings type: its checks,
+/// named by the issuer, the key and the line of the issuer's table; a file
+/// it names that cannot be read is named.
+#[test]
+fn workload_identity_settings_are_checked_and_named_by_issuer_and_line() {
+    let github = "[[workload_identity]]\nname = \"github\"\n\
+                  issuer = \"https://token.actions.githubusercontent.com\"\n\
+                  audience = \"registry.example.com\"\nsubject = \"github:${repository}\"\n";
+    let gitlab = |extra: &str| {
+        format!(
+            "[[workload_identity]]\nname = \"gitlab\"\nissuer = \"https://gitlab.com\"\n\
+             audience = \"registry.example.com\"\nsubject = \"gitlab:${{project_path}}\"\n{extra}"
+        )
+    };
+    let c = parse(&minimal(&format!("{github}\n{}", gitlab("")))).unwrap_or_else(|e| panic!("{e}"));
+    let workloads = c.workloads.unwrap_or_else(|| panic!("no workloads"));
+    assert_eq!(
+        workloads.issuers().collect::<Vec<_>>(),
+        [
+            ("github", "https://token.actions.githubusercontent.com"),
+            ("gitlab", "https://gitlab.com")
+        ]
+    );
+    // The second issuer's table begins on line 10.
+    let second = |extra: &str| error(&minimal(&format!("{github}\n{}", gitlab(extra))));
+    assert_eq!(
+        second("require = { ref = \"/refs/(/\" }\n")
+            .split(": regex parse error")
+            .next()
+            .unwrap_or_default(),
+        "/etc/registry-auth/config.toml: line 10: workload_identity \"gitlab\": require: ref: \
+         bad regular expression /refs/(/"
+    );
+    assert_eq!(
+        second("jwks = \"http://keys.example.com/jwks\"\n"),
+        "/etc/registry-auth/config.toml: line 10: workload_identity \"gitlab\": jwks: must be \
+         https:// (http:// only on a loopback address)"
+    );
+    let e = second("max_lifetime = \"soon\"\n");
+    assert!(
+        e.contains("line 15, column 16") && e.contains("string \"soon\", expected a duration"),
+        "{e}"
+    );
+    let e = second("jwks = \"gitlab.jwks.json\"\n");
+    assert!(
+        e.starts_with(
+            "/etc/registry-auth/config.toml: line 10: workload_identity \"gitlab\": jwks: \
+             /etc/registry-auth/gitlab.jwks.json: "
+        ),
+        "{e}"
+    );
+    let e = error(&minimal(&format!("{github}\n{github}")));
+    assert_eq!(
+        e,
+        "/etc/registry-auth/config.toml: line 10: workload_identity \"github\": name: the same \
+         name as workload_identity \"github\""
+    );
+    let e = error(&minimal(&format!("{github}audiences = [\"x\"]\n")));
+    assert!(e.contains("unknown field `audiences`"), "{e}");
+    // Checked without reading files too (`check-config` on text).
+    assert!(Config::parse_text_only(&minimal(&gitlab("jwks = \"gitlab.jwks.json\"\n"))).is_ok());
+}
+
+/// The README's `[[workload_identity]]` examples (GitHub Actions, GitLab
+/// CI, Kubernetes) are valid settings as written.
+#[test]
+fn the_readme_workload_identity_examples_are_valid() {
+    let readme = include_str!("../../../../README.md");
+    let blocks: Vec<&str> = readme
+        .split("```toml\n")
+        .skip(1)
+        .filter_map(|b| b.split("```").next())
+        .filter(|b| b.starts_with("[[workload_identity]]"))
+        .collect();
+    assert_eq!(
+        blocks.len(),
+        3,
+        "the GitHub, GitLab and Kubernetes examples"
+    );
+    for block in blocks {
+        let text = minimal(&format!("\n{block}"));
+        Config::parse_text_only(&text).unwrap_or_else(|e| panic!("{e}\n{block}"));
+    }
+}

@@ -13,3 +13,4 @@ mod directory;
 mod docker_cli;
 mod e2e_server;
 mod keys;
+mod workload;
