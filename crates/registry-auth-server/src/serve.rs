@@ -164,6 +164,20 @@ fn stamp(files: &[PathBuf]) -> Stamp {
         .collect()
 }
 
+/// The stamps `files` had before a reload read them: a file that changed
+/// while it was read differs from them at the next tick, which reloads
+/// again. A file the old configuration did not watch has no earlier stamp
+/// and counts as changed once (one more reload, harmless).
+fn stamps_as_before(before: &Stamp, files: &[PathBuf]) -> Stamp {
+    files
+        .iter()
+        .map(|file| {
+            let earlier = before.iter().find(|(f, _)| f == file);
+            (file.clone(), earlier.and_then(|(_, stamp)| *stamp))
+        })
+        .collect()
+}
+
 /// Reloads on SIGHUP and, when `server.watch` is on, when a watched file
 /// changes. A configuration that fails to load is logged and refused: the
 /// one in force keeps serving.
@@ -188,15 +202,17 @@ async fn reload_loop(mut config: Config, shared: Shared, tls: Option<RustlsConfi
         {
             unsynced = None;
         }
+        // Taken before the files are read, so that a file written while
+        // the reload reads them is seen as changed at the next tick.
+        let before = stamp(&config.watched_files());
         if !by_signal {
             if config.watch.is_none() {
                 continue;
             }
-            let now = stamp(&config.watched_files());
-            if now == seen {
+            if before == seen {
                 continue;
             }
-            seen = now;
+            seen = before.clone();
         }
         let why = if by_signal { "SIGHUP" } else { "file change" };
         match reload(&config.path, &shared, tls.as_ref(), &config).await {
@@ -223,7 +239,7 @@ async fn reload_loop(mut config: Config, shared: Shared, tls: Option<RustlsConfi
                     .forget_after
                     .store(seconds(new.throttling.forget_after), Ordering::Relaxed);
                 config = new;
-                seen = stamp(&config.watched_files());
+                seen = stamps_as_before(&before, &config.watched_files());
             }
             Err(e) => {
                 tracing::error!(trigger = why, error = %e, "configuration refused; the previous one stays in force");
@@ -353,4 +369,37 @@ impl Hangup {
 
 fn hangup_signal() -> Hangup {
     Hangup(tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reload reads the files after their stamps were taken: a file
+    /// written meanwhile must still look changed at the next tick, and one
+    /// that only the new configuration watches must be looked at once more.
+    #[test]
+    fn a_file_written_during_a_reload_is_not_missed() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let config = dir.path().join("config.toml");
+        let bundle = dir.path().join("bundle.pem");
+        std::fs::write(&config, "old").unwrap_or_else(|e| panic!("{e}"));
+        let before = stamp(std::slice::from_ref(&config));
+        // Written while the reload reads: longer, so the stamp differs
+        // whatever the clock's resolution.
+        std::fs::write(&config, "new, and longer").unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(&bundle, "keys").unwrap_or_else(|e| panic!("{e}"));
+        let watched = [config.clone(), bundle.clone()];
+        let seen = stamps_as_before(&before, &watched);
+        let next_tick = stamp(&watched);
+        assert_ne!(seen, next_tick, "the change is seen at the next tick");
+        assert_eq!(seen[0], before[0]);
+        assert_eq!(
+            seen[1],
+            (bundle, None),
+            "a newly watched file counts as changed"
+        );
+        // After the reload of that tick, nothing changed: no more reloads.
+        assert_eq!(stamps_as_before(&next_tick, &watched), stamp(&watched));
+    }
 }
