@@ -42,10 +42,10 @@ use crate::protocol::backend::BackendError;
 use crate::protocol::cidr::Cidr;
 use crate::protocol::identity::Identity;
 use crate::protocol::scope::Scope;
-#[cfg(feature = "workload-identity")]
-pub(crate) use pattern::PlainPattern;
 pub(crate) use pattern::glob_matches;
 use pattern::{Matched, Pattern, Vars};
+#[cfg(feature = "workload-identity")]
+pub(crate) use pattern::{PlainPattern, split_placeholders};
 
 /// One rule, as written in a configuration file (`[[acl]]`).
 ///

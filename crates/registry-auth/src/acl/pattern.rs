@@ -229,35 +229,48 @@ pub(crate) fn glob_matches(glob: &str, value: &str) -> bool {
 }
 
 fn parse_placeholders(text: &str) -> Result<Vec<Piece>, String> {
+    split_placeholders(
+        text,
+        |literal| Piece::Text(literal.to_owned()),
+        |name| match name {
+            "account" => Ok(Piece::Account),
+            "name" => Ok(Piece::Name),
+            "type" => Ok(Piece::Type),
+            "service" => Ok(Piece::Service),
+            _ => match name.strip_prefix("labels:") {
+                Some(key) if !key.is_empty() => Ok(Piece::Label(key.to_owned())),
+                _ => Err(format!(
+                    "unknown placeholder ${{{name}}} (use ${{account}}, ${{name}}, ${{type}}, ${{service}} or ${{labels:KEY}})"
+                )),
+            },
+        },
+    )
+}
+
+/// `text` split at its `${…}` placeholders, in order: the text between
+/// them through `literal`, each placeholder's name through `placeholder`.
+/// The one syntax of ACL patterns and of templates elsewhere (a workload
+/// token's subject).
+pub(crate) fn split_placeholders<P>(
+    text: &str,
+    literal: impl Fn(&str) -> P,
+    placeholder: impl Fn(&str) -> Result<P, String>,
+) -> Result<Vec<P>, String> {
     let mut pieces = Vec::new();
     let mut rest = text;
     while let Some(start) = rest.find("${") {
         if start > 0 {
-            pieces.push(Piece::Text(rest[..start].to_owned()));
+            pieces.push(literal(&rest[..start]));
         }
         let after = &rest[start + 2..];
         let end = after
             .find('}')
             .ok_or_else(|| format!("unclosed placeholder in {text:?}"))?;
-        let name = &after[..end];
-        pieces.push(match name {
-            "account" => Piece::Account,
-            "name" => Piece::Name,
-            "type" => Piece::Type,
-            "service" => Piece::Service,
-            _ => match name.strip_prefix("labels:") {
-                Some(key) if !key.is_empty() => Piece::Label(key.to_owned()),
-                _ => {
-                    return Err(format!(
-                        "unknown placeholder ${{{name}}} (use ${{account}}, ${{name}}, ${{type}}, ${{service}} or ${{labels:KEY}})"
-                    ));
-                }
-            },
-        });
+        pieces.push(placeholder(&after[..end])?);
         rest = &after[end + 1..];
     }
     if !rest.is_empty() {
-        pieces.push(Piece::Text(rest.to_owned()));
+        pieces.push(literal(rest));
     }
     Ok(pieces)
 }

@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::acl::PlainPattern;
+use crate::acl::{PlainPattern, split_placeholders};
 
 /// A claim: a top-level name (`repository`) or a JSON pointer into nested
 /// claims (`/kubernetes.io/namespace`, RFC 6901).
@@ -86,23 +86,15 @@ impl SubjectTemplate {
         if text.trim().is_empty() {
             return Err("must not be empty".into());
         }
-        let mut pieces = Vec::new();
-        let mut rest = text;
-        while let Some(start) = rest.find("${") {
-            if start > 0 {
-                pieces.push(Piece::Text(rest[..start].to_owned()));
-            }
-            let after = &rest[start + 2..];
-            let end = after
-                .find('}')
-                .ok_or_else(|| format!("unclosed placeholder in {text:?}"))?;
-            let claim = ClaimPath::parse(&after[..end]).map_err(|e| format!("{text:?}: {e}"))?;
-            pieces.push(Piece::Claim(claim));
-            rest = &after[end + 1..];
-        }
-        if !rest.is_empty() {
-            pieces.push(Piece::Text(rest.to_owned()));
-        }
+        let pieces = split_placeholders(
+            text,
+            |literal| Piece::Text(literal.to_owned()),
+            |name| {
+                ClaimPath::parse(name)
+                    .map(Piece::Claim)
+                    .map_err(|e| format!("{text:?}: {e}"))
+            },
+        )?;
         Ok(SubjectTemplate(pieces))
     }
 
