@@ -311,6 +311,11 @@ async fn ci_jobs_push_by_their_claims_and_every_bad_token_is_refused_with_its_re
     )
     .await;
     assert_eq!(status, 401, "unknown issuer");
+    let unknown = format!(
+        "reason=issuer unknown: its iss \"{}\" is none of the configured issuers",
+        stranger.issuer()
+    );
+    assert!(server.log().contains(&unknown), "{}", server.log());
     // No token is ever written to the log.
     let log = server.log();
     for (case, bad, _) in &refusals {

@@ -224,7 +224,18 @@ impl Authenticator for WorkloadIdentity {
             return Err(AuthnError::NotMine);
         };
         match self.verdict(password.expose()).await {
-            WorkloadVerdict::NotMine { .. } => Err(AuthnError::NotMine),
+            WorkloadVerdict::NotMine { iss: Some(iss) } => {
+                // Most often a misconfigured issuer URL (a trailing slash, the
+                // wrong tenant): say so, then let the other sources decide
+                // (it is not a workload token, only a password).
+                tracing::info!(
+                    target: "registry_auth::audit",
+                    reason = %format!("issuer unknown: its iss {iss:?} is none of the configured issuers"),
+                    "workload token refused"
+                );
+                Err(AuthnError::NotMine)
+            }
+            WorkloadVerdict::NotMine { iss: None } => Err(AuthnError::NotMine),
             WorkloadVerdict::Accepted { identity, .. } => Ok(identity),
             WorkloadVerdict::Refused { issuer, reason } => {
                 tracing::info!(
