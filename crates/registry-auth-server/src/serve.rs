@@ -256,7 +256,12 @@ async fn reload(
     tls: Option<&RustlsConfig>,
     old: &Config,
 ) -> Result<(Config, AuthServer, Result<(), String>), String> {
-    let new = Config::load(path).map_err(|e| e.to_string())?;
+    let mut new = Config::load(path).map_err(|e| e.to_string())?;
+    // Workload issuers set up as before keep their keys: a reload for an
+    // unrelated edit fetches nothing and survives an unreachable issuer.
+    if let (Some(workloads), Some(earlier)) = (&new.workloads, &old.workloads) {
+        new.workloads = Some(workloads.clone().keeping_keys_of(earlier));
+    }
     let server = build(&new, &shared.state)?;
     if new.listen != old.listen || new.tls.is_some() != old.tls.is_some() {
         tracing::warn!("server.listen and turning TLS on or off take effect only after a restart");

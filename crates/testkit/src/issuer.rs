@@ -389,6 +389,9 @@ pub enum IssuerMode {
     },
     /// A document of this many bytes (with its length announced).
     Huge(usize),
+    /// A document of this many bytes, streamed in 16 KiB chunks without
+    /// an announced length.
+    Flood(usize),
     /// This HTTP status, with an empty JSON object.
     Status(u16),
 }
@@ -598,6 +601,13 @@ async fn answer(published: &Published, document: Value) -> Response {
             let mut body = b"{\"keys\":[".to_vec();
             body.resize(size, b' ');
             (json, body).into_response()
+        }
+        IssuerMode::Flood(size) => {
+            let chunks = size.div_ceil(16 * 1024);
+            let stream = futures_util::stream::iter((0..chunks).map(|_| {
+                Ok::<_, std::io::Error>(axum::body::Bytes::from_static(&[b' '; 16 * 1024]))
+            }));
+            (json, axum::body::Body::from_stream(stream)).into_response()
         }
         IssuerMode::Status(code) => {
             let status = StatusCode::from_u16(code).expect("HTTP status");

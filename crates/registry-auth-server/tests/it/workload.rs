@@ -326,6 +326,25 @@ async fn ci_jobs_push_by_their_claims_and_every_bad_token_is_refused_with_its_re
         );
     }
     assert!(!log.contains(&github_job), "a job token is in the log");
+
+    // A reload keeps the issuers' keys: with GitHub's issuer unreachable
+    // after an unrelated edit, its jobs still log in.
+    let mut github = github;
+    site.write_config(&format!("{}\n# edited\n", config(&github, &gitlab, &k8s)));
+    let reloaded = crate::support::poll(
+        || async { server.log().matches("configuration reloaded").count() },
+        |n| *n >= 1,
+    )
+    .await;
+    assert_eq!(reloaded, 1, "{}", server.log());
+    github.stop();
+    let (status, body) = token(
+        &base,
+        &format!("service={AUDIENCE}&scope=repository:my-org/app:pull"),
+        Some(("ci", &github_token(&github, "my-org/app"))),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}\n{}", server.log());
     drop(registry);
     let _ = server.terminate().await;
 }

@@ -113,7 +113,7 @@ async fn a_rotated_key_is_fetched_once_its_kid_is_seen() {
 async fn a_thousand_unknown_kids_make_no_flood_of_fetches() {
     let issuer = FakeIssuer::start();
     let workloads = workloads_of(settings(&issuer));
-    accepted(workloads.verdict(&token(&issuer)).await);
+    // No keys yet: the forged tokens arrive before any login fetched them.
     let key = issuer.signing_key();
     let claims = github_actions_claims(
         &issuer.issuer(),
@@ -140,9 +140,12 @@ async fn a_thousand_unknown_kids_make_no_flood_of_fetches() {
     assert_eq!(
         issuer.jwks_fetches(),
         1,
-        "the first login's fetch, and none for the forged kids within 30 s"
+        "one fetch, which every forged kid waited for, and none again within 30 s"
     );
     assert_eq!(issuer.discovery_fetches(), 1);
+    // The genuine key came with that fetch.
+    accepted(workloads.verdict(&token(&issuer)).await);
+    assert_eq!(issuer.jwks_fetches(), 1);
 }
 
 /// Different kids each time, so no two forged tokens are the same.
@@ -165,6 +168,12 @@ async fn a_stopped_issuer_keeps_its_cached_keys_and_without_them_is_503() {
         accepted(cached.verdict(&token(&issuer)).await),
         "github:my-org/app"
     );
+
+    // A key the cache does not hold, while the issuer cannot be reached
+    // (it may have rotated): 503, not a refusal.
+    issuer.rotate("key-2", KeyType::Es256);
+    let reason = unavailable(cached.verdict(&token(&issuer)).await);
+    assert!(reason.contains(&issuer.issuer()), "{reason}");
 
     let fresh = workloads_of(short);
     let reason = unavailable(fresh.verdict(&token(&issuer)).await);
@@ -202,6 +211,10 @@ async fn an_issuer_that_drips_floods_fails_or_lies_gives_no_keys() {
     issuer.set_mode(IssuerMode::Huge(1024 * 1024));
     let reason = check(settings(&issuer)).await;
     assert!(reason.ends_with("larger than 262144 bytes"), "{reason}");
+    // Without an announced length: cut off while reading.
+    issuer.set_mode(IssuerMode::Flood(1024 * 1024));
+    let reason = check(settings(&issuer)).await;
+    assert!(reason.ends_with("larger than 262144 bytes"), "{reason}");
 
     issuer.set_mode(IssuerMode::Status(500));
     let reason = check(settings(&issuer)).await;
@@ -231,4 +244,60 @@ async fn an_issuer_that_drips_floods_fails_or_lies_gives_no_keys() {
     wrong_ca.ca_certificate = Some(stranger.ca_certificate().to_owned());
     let reason = check(wrong_ca).await;
     assert!(reason.contains(&issuer.issuer()), "{reason}");
+    assert!(reason.contains("certificate"), "a TLS failure: {reason}");
+}
+
+#[tokio::test]
+async fn a_login_that_gives_up_does_not_cancel_the_fetch_of_the_keys() {
+    let issuer = FakeIssuer::start();
+    // Discovery and JWKS, a byte each millisecond: well under a second.
+    issuer.set_mode(IssuerMode::Drip {
+        every: Duration::from_millis(1),
+    });
+    let workloads = workloads_of(settings(&issuer));
+    let impatient = tokio::time::timeout(
+        Duration::from_millis(50),
+        workloads.verdict(&token(&issuer)),
+    )
+    .await;
+    assert!(impatient.is_err(), "gave up while the keys were fetched");
+    // The fetch went on without it: the next login finds the keys, and
+    // no second fetch was needed (nor allowed, within 30 s).
+    for _ in 0..100 {
+        if issuer.jwks_fetches() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        accepted(workloads.verdict(&token(&issuer)).await),
+        "github:my-org/app"
+    );
+    assert_eq!(issuer.discovery_fetches(), 1);
+    assert_eq!(issuer.jwks_fetches(), 1);
+}
+
+#[tokio::test]
+async fn a_reload_keeps_the_keys_of_issuers_set_up_as_before() {
+    let mut issuer = FakeIssuer::start();
+    let before = workloads_of(settings(&issuer));
+    accepted(before.verdict(&token(&issuer)).await);
+    assert_eq!(issuer.jwks_fetches(), 1);
+
+    // The same settings, built anew (a reload): the keys in hand serve,
+    // even with the issuer unreachable.
+    let same = workloads_of(settings(&issuer)).keeping_keys_of(&before);
+    issuer.stop();
+    assert_eq!(
+        accepted(same.verdict(&token(&issuer)).await),
+        "github:my-org/app"
+    );
+    // Changed settings start afresh (and, the issuer down, cannot log in).
+    let mut changed = settings(&issuer);
+    changed.labels.insert("ref".into(), "ref".into());
+    let changed = workloads_of(changed).keeping_keys_of(&before);
+    unavailable(changed.verdict(&token(&issuer)).await);
+    issuer.restart();
+    assert_eq!(issuer.jwks_fetches(), 1);
 }

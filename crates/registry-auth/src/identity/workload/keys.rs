@@ -3,8 +3,11 @@
 //! interval, however many unknown key ids arrive.
 
 use std::path::Path;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
+
+use futures_util::FutureExt as _;
+use futures_util::future::{BoxFuture, Shared};
 
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey};
@@ -100,6 +103,12 @@ impl Key {
     }
 
     /// Whether the key may verify a token signed with `alg`.
+    /// Whether a token signed with `alg`, naming `kid` (or none), may be
+    /// checked with this key.
+    pub(super) fn matches(&self, kid: Option<&str>, alg: Algorithm) -> bool {
+        self.fits(alg) && (kid.is_none() || self.kid.as_deref() == kid)
+    }
+
     pub(super) fn fits(&self, alg: Algorithm) -> bool {
         KeyKind::for_algorithm(alg) == Some(self.kind) && self.alg.is_none_or(|own| own == alg)
     }
@@ -157,9 +166,20 @@ pub(super) struct IssuerKeys {
     min_refetch_interval: Duration,
     max_age: Duration,
     current: RwLock<Option<Arc<KeySet>>>,
-    /// The time of the last fetch, held while fetching: concurrent logins
-    /// that need keys wait for the one fetch and then use its answer.
-    last_fetch: tokio::sync::Mutex<Option<Instant>>,
+    fetching: Mutex<Fetching>,
+    /// The CA file's contents, as read (`None`: the system's roots).
+    ca: Option<Vec<u8>>,
+}
+
+/// The fetch under way, if any, and when the last one ended.
+#[derive(Default)]
+struct Fetching {
+    /// When the last fetch ended: the next one waits for the interval.
+    ended: Option<Instant>,
+    /// The fetch running now, in a task of its own (a login that gives up
+    /// waiting does not cancel it); every login that needs keys meanwhile
+    /// waits for its answer.
+    running: Option<Shared<BoxFuture<'static, Result<(), String>>>>,
 }
 
 enum Source {
@@ -192,6 +212,13 @@ impl IssuerKeys {
         plain_http: bool,
     ) -> Result<IssuerKeys, WorkloadError> {
         let name = &settings.name;
+        let ca = match &settings.ca_certificate {
+            Some(path) => Some(
+                std::fs::read(path)
+                    .map_err(|e| WorkloadError::file(name, "ca_certificate", path, e))?,
+            ),
+            None => None,
+        };
         let (source, current) = match source {
             KeySource::File(path) => {
                 let bytes =
@@ -202,7 +229,7 @@ impl IssuerKeys {
             }
             KeySource::Discovery(issuer) => {
                 let url = discovery_url(issuer);
-                let client = http_client(settings, plain_http)?;
+                let client = http_client(settings, ca.as_deref(), plain_http)?;
                 (
                     Source::Discovery {
                         client,
@@ -214,7 +241,7 @@ impl IssuerKeys {
             }
             KeySource::Url(url) => (
                 Source::Url {
-                    client: http_client(settings, plain_http)?,
+                    client: http_client(settings, ca.as_deref(), plain_http)?,
                     url: url.clone(),
                 },
                 None,
@@ -226,8 +253,30 @@ impl IssuerKeys {
             min_refetch_interval: settings.min_refetch_interval,
             max_age: settings.key_max_age,
             current: RwLock::new(current),
-            last_fetch: tokio::sync::Mutex::new(None),
+            fetching: Mutex::new(Fetching::default()),
+            ca,
         })
+    }
+
+    /// Whether these keys are fetched from where `other`'s are, trusting
+    /// the same CA: then `other`'s cache can serve for them (a reload).
+    pub(super) fn fetches_like(&self, other: &IssuerKeys) -> bool {
+        let same_place = match (&self.source, &other.source) {
+            (
+                Source::Discovery {
+                    url, plain_http, ..
+                },
+                Source::Discovery {
+                    url: other_url,
+                    plain_http: other_plain,
+                    ..
+                },
+            ) => url == other_url && plain_http == other_plain,
+            (Source::Url { url, .. }, Source::Url { url: other_url, .. }) => url == other_url,
+            // A file is read again: its change is what reloaded.
+            _ => false,
+        };
+        same_place && self.ca == other.ca
     }
 
     fn current(&self) -> Option<Arc<KeySet>> {
@@ -238,26 +287,30 @@ impl IssuerKeys {
     }
 
     /// The keys to check a token with `kid` (or none) signed with `alg`:
-    /// the cached ones when they hold a fitting key and are fresh; else
-    /// after a fetch, if the last one is older than the interval.
-    pub(super) async fn lookup(&self, kid: Option<&str>, alg: Algorithm) -> Lookup {
-        let holds = |set: &KeySet| {
-            set.keys
-                .iter()
-                .any(|k| k.fits(alg) && (kid.is_none() || k.kid.as_deref() == kid))
-        };
-        let cached = self.current();
-        if let Some(set) = &cached
-            && holds(set)
-            && set.fetched.elapsed() < self.max_age
+    /// the cached ones when they hold a fitting key (renewed in the
+    /// background once older than `key_max_age`); else after a fetch, if
+    /// the last one ended longer than the interval ago.
+    pub(super) async fn lookup(self: &Arc<Self>, kid: Option<&str>, alg: Algorithm) -> Lookup {
+        let holds = |set: &KeySet| set.keys.iter().any(|k| k.matches(kid, alg));
+        if let Some(set) = self.current()
+            && holds(&set)
         {
-            return Lookup::Found(Arc::clone(set));
+            if set.fetched.elapsed() >= self.max_age {
+                // Not awaited: the keys in hand answer this login.
+                let _ = self.start_fetch();
+            }
+            return Lookup::Found(set);
         }
-        let failure = self.refetch().await;
+        let failure = match self.start_fetch() {
+            Some(fetch) => fetch.await.err(),
+            None => None,
+        };
         match (self.current(), failure) {
             (Some(set), _) if holds(&set) => Lookup::Found(set),
-            (Some(_), _) => Lookup::Unknown,
-            (None, Some(error)) => Lookup::Unavailable(error),
+            // The issuer may have rotated while it cannot be reached: the
+            // client is told to come back, not that its token is bad.
+            (_, Some(error)) => Lookup::Unavailable(error),
+            (Some(_), None) => Lookup::Unknown,
             (None, None) => Lookup::Unavailable(format!(
                 "no keys of {} yet: the last fetch failed less than {} ago",
                 self.issuer,
@@ -266,18 +319,51 @@ impl IssuerKeys {
         }
     }
 
-    /// Fetches the keys unless the last fetch is more recent than the
-    /// interval; returns the fetch's error, if one ran and failed. The
-    /// keys already cached stay when it fails.
-    async fn refetch(&self) -> Option<String> {
+    /// The fetch to wait for: the one running, or a new one when the last
+    /// ended longer than the interval ago; `None` when it is too soon (or
+    /// the keys are a file's).
+    fn start_fetch(self: &Arc<Self>) -> Option<Shared<BoxFuture<'static, Result<(), String>>>> {
         if matches!(self.source, Source::Fixed) {
             return None;
         }
-        let mut last = self.last_fetch.lock().await;
-        if last.is_some_and(|at| at.elapsed() < self.min_refetch_interval) {
+        let mut fetching = self
+            .fetching
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(running) = &fetching.running {
+            return Some(running.clone());
+        }
+        if fetching
+            .ended
+            .is_some_and(|at| at.elapsed() < self.min_refetch_interval)
+        {
             return None;
         }
-        *last = Some(Instant::now());
+        let keys = Arc::clone(self);
+        let task = tokio::spawn(async move { keys.fetch_and_keep().await });
+        let running = async move {
+            task.await
+                .unwrap_or_else(|e| Err(format!("the fetch of the keys stopped: {e}")))
+        }
+        .boxed()
+        .shared();
+        fetching.running = Some(running.clone());
+        Some(running)
+    }
+
+    /// Fetches the keys and keeps them; the keys already cached stay when
+    /// it fails. However it ends (a panic too), the next fetch waits for
+    /// the interval from now.
+    async fn fetch_and_keep(&self) -> Result<(), String> {
+        struct Ended<'a>(&'a Mutex<Fetching>);
+        impl Drop for Ended<'_> {
+            fn drop(&mut self) {
+                let mut fetching = self.0.lock().unwrap_or_else(|p| p.into_inner());
+                fetching.ended = Some(Instant::now());
+                fetching.running = None;
+            }
+        }
+        let _ended = Ended(&self.fetching);
         match self.fetch().await {
             Ok(set) => {
                 tracing::info!(issuer = %self.issuer, keys = set.keys.len(), "workload issuer's keys fetched");
@@ -285,11 +371,11 @@ impl IssuerKeys {
                     .current
                     .write()
                     .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(Arc::new(set));
-                None
+                Ok(())
             }
             Err(error) => {
                 tracing::warn!(issuer = %self.issuer, %error, "cannot fetch a workload issuer's keys");
-                Some(error)
+                Err(error)
             }
         }
     }
@@ -362,28 +448,30 @@ fn discovery_url(issuer: &reqwest::Url) -> reqwest::Url {
 /// a loopback issuer).
 fn http_client(
     settings: &WorkloadIssuerSettings,
+    ca: Option<&[u8]>,
     plain_http: bool,
 ) -> Result<reqwest::Client, WorkloadError> {
     let name = &settings.name;
     let mut builder = reqwest::Client::builder()
         .timeout(settings.fetch_timeout)
-        .connect_timeout(settings.fetch_timeout)
         .no_proxy()
         .https_only(!plain_http)
         .redirect(reqwest::redirect::Policy::limited(3))
         .user_agent(concat!("registry-auth/", env!("CARGO_PKG_VERSION")));
-    if let Some(path) = &settings.ca_certificate {
-        builder = builder.tls_certs_only(read_certificates(name, path)?);
+    if let (Some(path), Some(pem)) = (&settings.ca_certificate, ca) {
+        builder = builder.tls_certs_only(certificates(name, path, pem)?);
     }
     builder
         .build()
         .map_err(|e| WorkloadError::invalid(name, "ca_certificate", e.to_string()))
 }
 
-fn read_certificates(name: &str, path: &Path) -> Result<Vec<reqwest::Certificate>, WorkloadError> {
-    let pem =
-        std::fs::read(path).map_err(|e| WorkloadError::file(name, "ca_certificate", path, e))?;
-    let certificates = reqwest::Certificate::from_pem_bundle(&pem)
+fn certificates(
+    name: &str,
+    path: &Path,
+    pem: &[u8],
+) -> Result<Vec<reqwest::Certificate>, WorkloadError> {
+    let certificates = reqwest::Certificate::from_pem_bundle(pem)
         .map_err(|e| WorkloadError::file(name, "ca_certificate", path, e))?;
     if certificates.is_empty() {
         return Err(WorkloadError::file(
@@ -404,10 +492,16 @@ async fn get(client: &reqwest::Client, url: &reqwest::Url) -> Result<Vec<u8>, St
         } else {
             "failed"
         };
-        format!(
-            "{url}: {kind}: {}",
-            std::error::Error::source(&e).map_or_else(|| e.to_string(), ToString::to_string)
-        )
+        // The innermost causes say what went wrong (refused, a
+        // certificate not trusted…); reqwest's own words do not.
+        let mut causes = Vec::new();
+        let mut source = std::error::Error::source(&e);
+        while let Some(cause) = source {
+            causes.push(cause.to_string());
+            source = cause.source();
+        }
+        let why = causes.last().cloned().unwrap_or_else(|| e.to_string());
+        format!("{url}: {kind}: {why}")
     };
     let mut response = client.get(url.clone()).send().await.map_err(failed)?;
     if response.status() != reqwest::StatusCode::OK {

@@ -129,10 +129,10 @@ impl WorkloadIdentity {
         let mut issuers: Vec<Issuer> = Vec::with_capacity(settings.len());
         for one in settings {
             for earlier in &issuers {
-                let (setting, same) = if earlier.settings.name == one.name {
-                    ("name", "name")
+                let setting = if earlier.settings.name == one.name {
+                    "name"
                 } else if earlier.settings.issuer == one.issuer {
-                    ("issuer", "issuer")
+                    "issuer"
                 } else {
                     continue;
                 };
@@ -140,7 +140,7 @@ impl WorkloadIdentity {
                     issuer: one.name.clone(),
                     setting,
                     reason: format!(
-                        "the same {same} as workload_identity {:?}",
+                        "the same {setting} as workload_identity {:?}",
                         earlier.settings.name
                     ),
                 });
@@ -151,6 +151,34 @@ impl WorkloadIdentity {
             issuers: issuers.into(),
             clock: Arc::new(SystemClock),
         })
+    }
+
+    /// This set of issuers, with `earlier`'s cached keys (and any fetch
+    /// under way) for every issuer whose settings, key source and CA are
+    /// unchanged: what a configuration reload uses, so that it neither
+    /// fetches every issuer's keys again nor turns logins into 503s while
+    /// an issuer is unreachable. Keys from a JWKS file are always the
+    /// file's, read anew.
+    pub fn keeping_keys_of(self, earlier: &WorkloadIdentity) -> Self {
+        let issuers: Vec<Issuer> = self
+            .issuers
+            .iter()
+            .map(|issuer| {
+                let mut issuer = issuer.clone();
+                if let Some(old) = earlier
+                    .issuers
+                    .iter()
+                    .find(|old| old.settings.name == issuer.settings.name)
+                {
+                    issuer.keep_keys_of(old);
+                }
+                issuer
+            })
+            .collect();
+        WorkloadIdentity {
+            issuers: issuers.into(),
+            clock: self.clock,
+        }
     }
 
     /// Reads the time from `clock` (tests).
@@ -227,11 +255,14 @@ impl Authenticator for WorkloadIdentity {
             WorkloadVerdict::NotMine { iss: Some(iss) } => {
                 // Most often a misconfigured issuer URL (a trailing slash, the
                 // wrong tenant): say so, then let the other sources decide
-                // (it is not a workload token, only a password).
+                // (to them it is only a password).
                 tracing::info!(
                     target: "registry_auth::audit",
-                    reason = %format!("issuer unknown: its iss {iss:?} is none of the configured issuers"),
-                    "workload token refused"
+                    reason = %format!(
+                        "issuer unknown: its iss {:?} is none of the configured issuers",
+                        verify::shown(&iss)
+                    ),
+                    "not a workload token"
                 );
                 Err(AuthnError::NotMine)
             }

@@ -149,7 +149,7 @@ pub(super) enum KeySource {
 }
 
 /// The settings, parsed: what verification uses.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(super) struct Checked {
     pub(super) keys: KeySource,
     pub(super) subject: SubjectTemplate,

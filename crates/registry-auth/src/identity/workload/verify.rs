@@ -2,6 +2,7 @@
 //! audience, times, requirements; then the identity from the claims.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::{Algorithm, Validation};
@@ -28,17 +29,30 @@ fn refused(reason: impl Into<String>) -> Failure {
 }
 
 /// One configured issuer, ready to check tokens.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(super) struct Issuer {
     pub(super) settings: WorkloadIssuerSettings,
     checked: Checked,
-    keys: IssuerKeys,
+    keys: Arc<IssuerKeys>,
 }
 
 impl Issuer {
+    /// Takes `earlier`'s keys (its cache and any fetch under way) when it
+    /// is the same issuer, set up the same way, fetching from the same
+    /// place with the same CA.
+    pub(super) fn keep_keys_of(&mut self, earlier: &Issuer) {
+        if self.settings == earlier.settings && self.keys.fetches_like(&earlier.keys) {
+            self.keys = Arc::clone(&earlier.keys);
+        }
+    }
+
     pub(super) fn new(settings: WorkloadIssuerSettings) -> Result<Issuer, WorkloadError> {
         let checked = settings.check()?;
-        let keys = IssuerKeys::new(&settings, &checked.keys, checked.plain_http)?;
+        let keys = Arc::new(IssuerKeys::new(
+            &settings,
+            &checked.keys,
+            checked.plain_http,
+        )?);
         if checked.plain_http {
             tracing::warn!(
                 issuer = %settings.name,
@@ -62,7 +76,9 @@ impl Issuer {
             Lookup::Found(set) => set,
             Lookup::Unknown => {
                 return Err(refused(match kid {
-                    Some(kid) => format!("the issuer has no {alg:?} key with kid {kid:?}"),
+                    Some(kid) => {
+                        format!("the issuer has no {alg:?} key with kid {:?}", shown(kid))
+                    }
                     None => format!("the issuer has no {alg:?} key (and the token names no kid)"),
                 }));
             }
@@ -76,11 +92,7 @@ impl Issuer {
         validation.validate_aud = false;
         validation.required_spec_claims = HashSet::new();
         let mut claims = None;
-        for key in set
-            .keys
-            .iter()
-            .filter(|k| k.fits(alg) && (kid.is_none() || k.kid.as_deref() == kid))
-        {
+        for key in set.keys.iter().filter(|k| k.matches(kid, alg)) {
             match jsonwebtoken::decode::<Map<String, Value>>(token, &key.decoding, &validation) {
                 Ok(data) => {
                     claims = Some(data.claims);
@@ -202,7 +214,18 @@ fn algorithm(token: &str) -> Result<Algorithm, Failure> {
         Ok(_) => Err(refused(format!(
             "alg {alg}: HMAC is never accepted (the issuer's keys are public)"
         ))),
-        Err(_) => Err(refused(format!("alg {alg:?} is not supported"))),
+        Err(_) => Err(refused(format!("alg {:?} is not supported", shown(&alg)))),
+    }
+}
+
+/// At most the first 64 characters of a text the client chose (a `kid`,
+/// an `alg`, an unverified `iss`), for reasons and logs: a token of 16 KiB
+/// must not become log lines of 16 KiB.
+pub(super) fn shown(text: &str) -> std::borrow::Cow<'_, str> {
+    const MAX: usize = 64;
+    match text.char_indices().nth(MAX) {
+        Some((end, _)) => format!("{}…", &text[..end]).into(),
+        None => text.into(),
     }
 }
 
