@@ -403,6 +403,10 @@ struct Published {
     mode: Mutex<IssuerMode>,
     discovery_fetches: AtomicUsize,
     jwks_fetches: AtomicUsize,
+    /// What `/token` answers: status and JSON body.
+    token_answer: Mutex<(u16, Value)>,
+    /// The `/token` requests: their Authorization header and form body.
+    token_requests: Mutex<Vec<(String, String)>>,
 }
 
 struct Running {
@@ -444,6 +448,11 @@ impl FakeIssuer {
                 mode: Mutex::new(IssuerMode::Normal),
                 discovery_fetches: AtomicUsize::new(0),
                 jwks_fetches: AtomicUsize::new(0),
+                token_answer: Mutex::new((
+                    400,
+                    json!({"error": "invalid_grant", "error_description": "no answer set"}),
+                )),
+                token_requests: Mutex::new(Vec::new()),
             }),
             port,
             ca_certificate: dir.path().join("ca.pem"),
@@ -465,6 +474,7 @@ impl FakeIssuer {
                 axum::routing::get(discovery),
             )
             .route("/jwks", axum::routing::get(keys))
+            .route("/token", axum::routing::post(token_endpoint))
             .with_state(self.published.clone());
         let certificate = std::fs::read(self.dir.path().join("server.crt")).expect("certificate");
         let key = std::fs::read(self.dir.path().join("server.key")).expect("key");
@@ -528,6 +538,23 @@ impl FakeIssuer {
         *self.published.keys.lock().expect("keys") = keys;
     }
 
+    /// What its token endpoint (`/token`, in its discovery document with
+    /// `/authorize`) answers from now on: for sign-in tests, an ID token
+    /// of the test's making, or an OAuth error.
+    pub fn set_token_answer(&self, status: u16, body: Value) {
+        *self.published.token_answer.lock().expect("token answer") = (status, body);
+    }
+
+    /// The requests its token endpoint got: each one's `Authorization`
+    /// header and form body.
+    pub fn token_requests(&self) -> Vec<(String, String)> {
+        self.published
+            .token_requests
+            .lock()
+            .expect("token requests")
+            .clone()
+    }
+
     /// Changes how it answers from the next request on.
     pub fn set_mode(&self, mode: IssuerMode) {
         *self.published.mode.lock().expect("mode") = mode;
@@ -574,6 +601,8 @@ async fn discovery(State(published): State<Arc<Published>>) -> Response {
     let document = json!({
         "issuer": published.issuer,
         "jwks_uri": format!("{}/jwks", published.issuer),
+        "authorization_endpoint": format!("{}/authorize", published.issuer),
+        "token_endpoint": format!("{}/token", published.issuer),
         "response_types_supported": ["id_token"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256", "PS256", "ES256", "ES384", "EdDSA"],
@@ -589,6 +618,31 @@ async fn keys(State(published): State<Arc<Published>>) -> Response {
         jwks(&refs)
     };
     answer(&published, document).await
+}
+
+async fn token_endpoint(
+    State(published): State<Arc<Published>>,
+    headers: axum::http::HeaderMap,
+    body: String,
+) -> Response {
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    published
+        .token_requests
+        .lock()
+        .expect("token requests")
+        .push((authorization, body));
+    let (status, answer) = published.token_answer.lock().expect("token answer").clone();
+    let status = StatusCode::from_u16(status).expect("HTTP status");
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        answer.to_string(),
+    )
+        .into_response()
 }
 
 /// `document` as the current mode says.

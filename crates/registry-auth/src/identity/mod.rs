@@ -8,7 +8,10 @@
 //! LDAP directory (OpenLDAP, Active Directory) and reads people's groups
 //! and labels from it. With the `workload-identity` feature,
 //! `WorkloadIdentity` takes the OIDC tokens CI platforms give their jobs
-//! (GitHub Actions, GitLab CI, Kubernetes) as passwords.
+//! (GitHub Actions, GitLab CI, Kubernetes) as passwords. With the
+//! `oidc-login` feature, `OidcLogin` signs people in at an OpenID provider
+//! (authorization code with PKCE) and checks the ID token with the same
+//! verifier.
 //!
 //! Layer 1: may use the protocol's words and implements its
 //! [`Authenticator`](crate::Authenticator); of the other layer-1 modules
@@ -33,5 +36,7 @@ pub use ldap::{LdapDirectory, LdapError, LdapSettings};
 
 pub use password::{BCRYPT_MAX_PASSWORD_BYTES, PasswordHash, PasswordHashError};
 pub use users::{HtpasswdError, StaticUsers, UserError};
+#[cfg(feature = "oidc-login")]
+pub use workload::{LoginStart, OidcLogin, OidcLoginError, OidcLoginSettings, PendingLogin};
 #[cfg(feature = "workload-identity")]
 pub use workload::{WorkloadError, WorkloadIdentity, WorkloadIssuerSettings, WorkloadVerdict};

@@ -14,6 +14,8 @@ mod hostile;
 #[cfg(feature = "ldap")]
 mod ldap;
 mod oauth;
+#[cfg(feature = "oidc-login")]
+mod oidc_login;
 mod properties;
 mod secrets;
 mod serve;
@@ -46,4 +48,12 @@ fn directory_tests_need_the_ldap_feature() {
 #[test]
 fn workload_identity_tests_need_the_workload_identity_feature() {
     panic!("run with --features workload-identity (or --all-features)");
+}
+
+/// The sign-in tests need the `oidc-login` feature; `scripts/test` builds
+/// with `--all-features`. Fail rather than skip them quietly.
+#[cfg(not(feature = "oidc-login"))]
+#[test]
+fn sign_in_tests_need_the_oidc_login_feature() {
+    panic!("run with --features oidc-login (or --all-features)");
 }

@@ -398,19 +398,24 @@ impl IssuerKeys {
         }
     }
 
-    /// The `jwks_uri` of the discovery document, which must be the
-    /// issuer's own (its `issuer` is ours, exactly).
+    /// The `jwks_uri` of the discovery document.
     async fn jwks_uri(
         &self,
         client: &reqwest::Client,
         url: &reqwest::Url,
         plain_http: bool,
     ) -> Result<reqwest::Url, String> {
-        #[derive(serde::Deserialize)]
-        struct Discovery {
-            issuer: String,
-            jwks_uri: String,
-        }
+        let document = self.discovery(client, url).await?;
+        endpoint(url, "jwks_uri", document.jwks_uri.as_deref(), plain_http)
+    }
+
+    /// The issuer's discovery document, which must be its own (its
+    /// `issuer` is ours, exactly).
+    async fn discovery(
+        &self,
+        client: &reqwest::Client,
+        url: &reqwest::Url,
+    ) -> Result<Discovery, String> {
         let body = get(client, url).await?;
         let document: Discovery = serde_json::from_slice(&body)
             .map_err(|e| format!("{url}: not a discovery document: {e}"))?;
@@ -420,13 +425,79 @@ impl IssuerKeys {
                 document.issuer, self.issuer
             ));
         }
-        let jwks_uri = reqwest::Url::parse(&document.jwks_uri)
-            .map_err(|e| format!("{url}: jwks_uri is not a URL: {e}"))?;
-        if jwks_uri.scheme() != "https" && !(plain_http && jwks_uri.scheme() == "http") {
-            return Err(format!("{url}: jwks_uri {jwks_uri} is not https://"));
-        }
-        Ok(jwks_uri)
+        Ok(document)
     }
+
+    /// Where a person signs in and where the code is exchanged (from the
+    /// discovery document), and the client to reach them with.
+    #[cfg(feature = "oidc-login")]
+    pub(super) async fn login_endpoints(
+        &self,
+    ) -> Result<(reqwest::Client, LoginEndpoints), String> {
+        let Source::Discovery {
+            client,
+            url,
+            plain_http,
+        } = &self.source
+        else {
+            return Err(format!(
+                "{}: signing in needs the issuer's discovery document",
+                self.issuer
+            ));
+        };
+        let document = self.discovery(client, url).await?;
+        let endpoints = LoginEndpoints {
+            authorization: endpoint(
+                url,
+                "authorization_endpoint",
+                document.authorization_endpoint.as_deref(),
+                *plain_http,
+            )?,
+            token: endpoint(
+                url,
+                "token_endpoint",
+                document.token_endpoint.as_deref(),
+                *plain_http,
+            )?,
+        };
+        Ok((client.clone(), endpoints))
+    }
+}
+
+/// What is read of a discovery document.
+#[derive(serde::Deserialize)]
+struct Discovery {
+    issuer: String,
+    jwks_uri: Option<String>,
+    #[cfg(feature = "oidc-login")]
+    authorization_endpoint: Option<String>,
+    #[cfg(feature = "oidc-login")]
+    token_endpoint: Option<String>,
+}
+
+/// Where a person signs in and where the code is exchanged.
+#[cfg(feature = "oidc-login")]
+#[derive(Clone, Debug)]
+pub(super) struct LoginEndpoints {
+    pub(super) authorization: reqwest::Url,
+    pub(super) token: reqwest::Url,
+}
+
+/// The URL a discovery document at `document` gives as `name`: there, and
+/// https:// (http:// only for a loopback issuer).
+fn endpoint(
+    document: &reqwest::Url,
+    name: &str,
+    value: Option<&str>,
+    plain_http: bool,
+) -> Result<reqwest::Url, String> {
+    let value = value.ok_or_else(|| format!("{document}: the document has no {name}"))?;
+    let url =
+        reqwest::Url::parse(value).map_err(|e| format!("{document}: {name} is not a URL: {e}"))?;
+    if url.scheme() != "https" && !(plain_http && url.scheme() == "http") {
+        return Err(format!("{document}: {name} {url} is not https://"));
+    }
+    Ok(url)
 }
 
 /// `<issuer>/.well-known/openid-configuration` (OpenID Connect Discovery

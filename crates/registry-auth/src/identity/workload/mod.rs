@@ -4,6 +4,8 @@
 
 mod claims;
 mod keys;
+#[cfg(feature = "oidc-login")]
+mod login;
 mod settings;
 mod verify;
 
@@ -16,6 +18,8 @@ use crate::protocol::credentials::Credentials;
 use crate::protocol::identity::Identity;
 use crate::token::{Clock, SystemClock};
 
+#[cfg(feature = "oidc-login")]
+pub use login::{LoginStart, OidcLogin, OidcLoginError, OidcLoginSettings, PendingLogin};
 pub use settings::{WorkloadError, WorkloadIssuerSettings};
 use verify::{Failure, Issuer};
 

@@ -66,8 +66,29 @@ impl Issuer {
         })
     }
 
+    /// Where a person signs in at this issuer, and the client to reach it.
+    #[cfg(feature = "oidc-login")]
+    pub(super) async fn login_endpoints(
+        &self,
+    ) -> Result<(reqwest::Client, super::keys::LoginEndpoints), String> {
+        self.keys.login_endpoints().await
+    }
+
     /// The identity `token` stands for at `now`, or why not.
     pub(super) async fn verify(&self, token: &str, now: SystemTime) -> Result<Identity, Failure> {
+        self.verify_with_claims(token, now)
+            .await
+            .map(|(identity, _)| identity)
+    }
+
+    /// [`verify`](Self::verify), with the verified claims (an ID token's
+    /// `nonce` is checked by its caller).
+    #[cfg_attr(not(feature = "oidc-login"), allow(dead_code))]
+    pub(super) async fn verify_with_claims(
+        &self,
+        token: &str,
+        now: SystemTime,
+    ) -> Result<(Identity, Map<String, Value>), Failure> {
         let alg = algorithm(token)?;
         let header = jsonwebtoken::decode_header(token)
             .map_err(|e| refused(format!("malformed header: {e}")))?;
@@ -105,7 +126,8 @@ impl Issuer {
         }
         let claims = claims.ok_or_else(|| refused("bad signature"))?;
         self.check_claims(&claims, now)?;
-        self.identity(&claims)
+        let identity = self.identity(&claims)?;
+        Ok((identity, claims))
     }
 
     fn check_claims(&self, claims: &Map<String, Value>, now: SystemTime) -> Result<(), Failure> {
