@@ -3,7 +3,9 @@
 //! [`StaticUsers`] is a fixed table of users with bcrypt or argon2 password
 //! hashes, from code, a configuration file or an htpasswd file. [`Chain`]
 //! asks several sources in order. [`AccessTokens`] puts tokens for robots
-//! and CI, kept in the state store, in front of their owners' source.
+//! and CI, kept in the state store, in front of their owners' source;
+//! [`SignedInPeople`] are owners too: people who signed in at an OpenID
+//! provider, as of their last sign-in.
 //! With the `ldap` feature, `LdapDirectory` checks passwords against an
 //! LDAP directory (OpenLDAP, Active Directory) and reads people's groups
 //! and labels from it. With the `workload-identity` feature,
@@ -25,6 +27,7 @@ mod chain;
 #[cfg(feature = "ldap")]
 mod ldap;
 mod password;
+mod signed_in;
 mod users;
 #[cfg(feature = "workload-identity")]
 mod workload;
@@ -35,6 +38,7 @@ pub use chain::Chain;
 pub use ldap::{LdapDirectory, LdapError, LdapSettings};
 
 pub use password::{BCRYPT_MAX_PASSWORD_BYTES, PasswordHash, PasswordHashError};
+pub use signed_in::SignedInPeople;
 pub use users::{HtpasswdError, StaticUsers, UserError};
 #[cfg(feature = "oidc-login")]
 pub use workload::{LoginStart, OidcLogin, OidcLoginError, OidcLoginSettings, PendingLogin};

@@ -7,8 +7,9 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 
 use super::{
-    AccessTokenRecord, CredentialFingerprint, FailureCount, MAX_CLIENT_IDS, RefreshRecord,
-    StateStore, StoredAccessToken, StoredRefreshToken, ThrottleKey, TokenHash, TokenId,
+    AccessTokenRecord, CredentialFingerprint, FailureCount, MAX_CLIENT_IDS, PersonRecord,
+    RefreshRecord, StateStore, StoredAccessToken, StoredRefreshToken, ThrottleKey, TokenHash,
+    TokenId,
 };
 use crate::bounded::lock;
 use crate::protocol::backend::BackendError;
@@ -26,6 +27,8 @@ pub struct MemoryStore {
     tokens: Mutex<HashMap<TokenHash, RefreshRecord>>,
     generations: Mutex<HashMap<String, (Option<CredentialFingerprint>, u64)>>,
     access_tokens: Mutex<HashMap<TokenHash, AccessTokenRecord>>,
+    people: Mutex<HashMap<String, PersonRecord>>,
+    secrets: Mutex<HashMap<String, Vec<u8>>>,
     failures: FailureTable,
 }
 
@@ -41,6 +44,8 @@ impl MemoryStore {
             tokens: Mutex::default(),
             generations: Mutex::default(),
             access_tokens: Mutex::default(),
+            people: Mutex::default(),
+            secrets: Mutex::default(),
             failures: FailureTable::new(Self::TOTAL),
         }
     }
@@ -427,6 +432,33 @@ impl StateStore for MemoryStore {
         }
         gone += self.failures.forget_before(failures_before);
         Ok(gone as u64)
+    }
+
+    async fn record_person(&self, person: &PersonRecord) -> Result<(), BackendError> {
+        let mut people = lock(&self.people);
+        if people.len() >= Self::TOTAL && !people.contains_key(&person.subject) {
+            // Full: the one who signed in longest ago goes.
+            let stalest = people
+                .values()
+                .min_by_key(|p| p.signed_in_at)
+                .map(|p| p.subject.clone());
+            if let Some(subject) = stalest {
+                people.remove(&subject);
+            }
+        }
+        people.insert(person.subject.clone(), person.clone());
+        Ok(())
+    }
+
+    async fn person(&self, subject: &str) -> Result<Option<PersonRecord>, BackendError> {
+        Ok(lock(&self.people).get(subject).cloned())
+    }
+
+    async fn shared_secret(&self, name: &str, candidate: &[u8]) -> Result<Vec<u8>, BackendError> {
+        Ok(lock(&self.secrets)
+            .entry(name.to_owned())
+            .or_insert_with(|| candidate.to_vec())
+            .clone())
     }
 }
 

@@ -215,6 +215,18 @@ pub struct FailureCount {
     pub last_failure: SystemTime,
 }
 
+/// A person who signed in through the sign-in page, as of their last
+/// sign-in: the owner their access tokens act for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PersonRecord {
+    /// Their subject (the provider's claims through the subject template).
+    pub subject: String,
+    /// Their labels then (groups…).
+    pub labels: std::collections::BTreeMap<String, Vec<String>>,
+    /// When they last signed in.
+    pub signed_in_at: SystemTime,
+}
+
 /// Where the server keeps what outlives a request. Implement it over a
 /// shared database to run several instances; `SqlStore` does, for
 /// SQLite and PostgreSQL.
@@ -347,6 +359,17 @@ pub trait StateStore: Send + Sync + 'static {
         now: SystemTime,
         failures_before: SystemTime,
     ) -> Result<u64, BackendError>;
+
+    /// Saves a person who signed in, replacing what was kept of them.
+    async fn record_person(&self, person: &PersonRecord) -> Result<(), BackendError>;
+
+    /// A person who signed in, as of their last sign-in.
+    async fn person(&self, subject: &str) -> Result<Option<PersonRecord>, BackendError>;
+
+    /// The secret named `name` that every instance shares: `candidate`
+    /// when none is kept yet (it is kept then), else the one kept. Two
+    /// instances asking at once get the same one.
+    async fn shared_secret(&self, name: &str, candidate: &[u8]) -> Result<Vec<u8>, BackendError>;
 }
 
 /// A shared store is a store: pass `Arc::clone(&store)` to a server and
@@ -456,6 +479,15 @@ impl<T: StateStore + ?Sized> StateStore for std::sync::Arc<T> {
         failures_before: SystemTime,
     ) -> Result<u64, BackendError> {
         (**self).purge(now, failures_before).await
+    }
+    async fn record_person(&self, person: &PersonRecord) -> Result<(), BackendError> {
+        (**self).record_person(person).await
+    }
+    async fn person(&self, subject: &str) -> Result<Option<PersonRecord>, BackendError> {
+        (**self).person(subject).await
+    }
+    async fn shared_secret(&self, name: &str, candidate: &[u8]) -> Result<Vec<u8>, BackendError> {
+        (**self).shared_secret(name, candidate).await
     }
 }
 
@@ -582,6 +614,15 @@ impl StateStore for BrokenStore {
         self.fail().await
     }
     async fn purge(&self, _: SystemTime, _: SystemTime) -> Result<u64, BackendError> {
+        self.fail().await
+    }
+    async fn record_person(&self, _: &PersonRecord) -> Result<(), BackendError> {
+        self.fail().await
+    }
+    async fn person(&self, _: &str) -> Result<Option<PersonRecord>, BackendError> {
+        self.fail().await
+    }
+    async fn shared_secret(&self, _: &str, _: &[u8]) -> Result<Vec<u8>, BackendError> {
         self.fail().await
     }
 }

@@ -16,8 +16,9 @@ use async_trait::async_trait;
 use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 
 use super::{
-    AccessTokenRecord, CredentialFingerprint, FailureCount, MAX_CLIENT_IDS, RefreshRecord,
-    StateStore, StoredAccessToken, StoredRefreshToken, ThrottleKey, TokenHash, TokenId,
+    AccessTokenRecord, CredentialFingerprint, FailureCount, MAX_CLIENT_IDS, PersonRecord,
+    RefreshRecord, StateStore, StoredAccessToken, StoredRefreshToken, ThrottleKey, TokenHash,
+    TokenId,
 };
 use crate::protocol::backend::BackendError;
 use crate::protocol::credentials::Secret;
@@ -44,6 +45,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         3,
         "access tokens",
         include_str!("../../migrations/0003_access_tokens.sql"),
+    ),
+    (
+        4,
+        "sign-in",
+        include_str!("../../migrations/0004_sign_in.sql"),
     ),
 ];
 
@@ -865,6 +871,72 @@ impl StateStore for SqlStore {
                 .map_err(BackendError::new)?;
             Ok(tokens.rows_affected() + access.rows_affected() + failures.rows_affected())
         })
+    }
+
+    async fn record_person(&self, person: &PersonRecord) -> Result<(), BackendError> {
+        let labels = serde_json::to_string(&person.labels).map_err(BackendError::new)?;
+        with_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO people (subject, labels, signed_in_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (subject) DO UPDATE SET labels = excluded.labels, \
+                 signed_in_at = excluded.signed_in_at",
+            )
+            .bind(&person.subject)
+            .bind(&labels)
+            .bind(millis(person.signed_in_at))
+            .execute(pool)
+            .await
+            .map(|_| ())
+        })
+        .map_err(BackendError::new)
+    }
+
+    async fn person(&self, subject: &str) -> Result<Option<PersonRecord>, BackendError> {
+        let row: Option<(String, String, i64)> = with_pool!(self, pool => {
+            sqlx::query_as("SELECT subject, labels, signed_in_at FROM people WHERE subject = $1")
+                .bind(subject)
+                .fetch_optional(pool)
+                .await
+        })
+        .map_err(BackendError::new)?;
+        row.map(|(subject, labels, signed_in_at)| {
+            let labels = serde_json::from_str(&labels)
+                .map_err(|e| BackendError::new(format!("stored labels unreadable: {e}")))?;
+            Ok(PersonRecord {
+                subject,
+                labels,
+                signed_in_at: time(signed_in_at),
+            })
+        })
+        .transpose()
+    }
+
+    async fn shared_secret(&self, name: &str, candidate: &[u8]) -> Result<Vec<u8>, BackendError> {
+        let value: String = with_pool!(self, pool => {
+            // Kept by whichever instance comes first; everyone reads that.
+            let inserted = sqlx::query(
+                "INSERT INTO shared_secrets (name, value, created_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (name) DO NOTHING",
+            )
+            .bind(name)
+            .bind(data_encoding::HEXLOWER.encode(candidate))
+            .bind(millis(SystemTime::now()))
+            .execute(pool)
+            .await;
+            match inserted {
+                Ok(_) => {
+                    sqlx::query_scalar("SELECT value FROM shared_secrets WHERE name = $1")
+                        .bind(name)
+                        .fetch_one(pool)
+                        .await
+                }
+                Err(e) => Err(e),
+            }
+        })
+        .map_err(BackendError::new)?;
+        data_encoding::HEXLOWER
+            .decode(value.as_bytes())
+            .map_err(|e| BackendError::new(format!("stored secret {name:?} unreadable: {e}")))
     }
 }
 

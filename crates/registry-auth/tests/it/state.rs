@@ -7,8 +7,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use registry_auth::Identity;
 use registry_auth::state::{
-    CredentialFingerprint, MAX_CLIENT_IDS, MemoryStore, RefreshRecord, SqlStore, StateStore,
-    ThrottleKey, TokenHash, TokenId,
+    CredentialFingerprint, MAX_CLIENT_IDS, MemoryStore, PersonRecord, RefreshRecord, SqlStore,
+    StateStore, ThrottleKey, TokenHash, TokenId,
 };
 use registry_auth_testkit::Postgres;
 
@@ -213,6 +213,42 @@ async fn exercise(store: &dyn StateStore) {
     // alice's token expires at 4600; the address count was last touched at 5003.
     assert_eq!(store.purge(at(4600), at(5004)).await.unwrap(), 2);
     assert!(store.refresh_tokens(None).await.unwrap().is_empty());
+
+    // People who signed in, as of their last sign-in.
+    assert_eq!(store.person("carol").await.unwrap(), None);
+    let carol = PersonRecord {
+        subject: "carol".into(),
+        labels: [(
+            "groups".to_owned(),
+            vec!["platform".to_owned(), "developers".to_owned()],
+        )]
+        .into(),
+        signed_in_at: at(6000),
+    };
+    store.record_person(&carol).await.unwrap();
+    assert_eq!(store.person("carol").await.unwrap(), Some(carol.clone()));
+    let again = PersonRecord {
+        labels: [("groups".to_owned(), vec!["developers".to_owned()])].into(),
+        signed_in_at: at(6100),
+        ..carol
+    };
+    store.record_person(&again).await.unwrap();
+    assert_eq!(store.person("carol").await.unwrap(), Some(again));
+    assert_eq!(store.person("Carol").await.unwrap(), None);
+
+    // A shared secret: the first candidate is kept, later ones are not.
+    assert_eq!(
+        store.shared_secret("cookie", &[1; 32]).await.unwrap(),
+        [1; 32]
+    );
+    assert_eq!(
+        store.shared_secret("cookie", &[2; 32]).await.unwrap(),
+        [1; 32]
+    );
+    assert_eq!(
+        store.shared_secret("other", &[3; 16]).await.unwrap(),
+        [3; 16]
+    );
 }
 
 #[tokio::test]
@@ -250,8 +286,17 @@ async fn the_postgres_store_keeps_the_contract_and_recovers_from_an_outage() {
         SqlStore::connect(&url, None),
         SqlStore::connect(&url, None),
     );
-    let (store, _b, _c) = (a.unwrap(), b.unwrap(), c.unwrap());
+    let (store, b, c) = (a.unwrap(), b.unwrap(), c.unwrap());
     exercise(&store).await;
+    // Instances asking for a shared secret at once all get one and the
+    // same.
+    let (x, y) = tokio::join!(
+        b.shared_secret("race", &[7; 32]),
+        c.shared_secret("race", &[8; 32]),
+    );
+    let (x, y) = (x.unwrap(), y.unwrap());
+    assert_eq!(x, y);
+    assert!(x == [7; 32] || x == [8; 32]);
 
     // The password may come apart from the URL.
     let password = registry_auth::Secret::new(pg.password());
@@ -281,6 +326,8 @@ async fn the_postgres_store_keeps_the_contract_and_recovers_from_an_outage() {
     assert_eq!(back.map(|(r, _)| r), Some(record("erin", 100)));
     store.close().await;
     apart.close().await;
+    b.close().await;
+    c.close().await;
     pg.stop().await;
 }
 
