@@ -6,6 +6,7 @@
 //! real components the same way. Tests may panic: that is how they fail.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod browser;
 mod containerd;
 mod docker;
 mod haproxy;
@@ -17,6 +18,7 @@ mod process;
 mod registry;
 mod tls;
 
+pub use browser::{Browser, BrowserStep, PageReport};
 pub use containerd::Containerd;
 pub use docker::Dockerd;
 pub use haproxy::Haproxy;

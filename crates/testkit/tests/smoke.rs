@@ -588,3 +588,170 @@ async fn oidc_provider_issues_jwt_access_tokens_and_stops_cleanly() {
     provider.stop().await;
     drop(provider);
 }
+
+#[tokio::test]
+async fn a_browser_signs_alice_in_at_the_openid_provider() {
+    use registry_auth_testkit::{Browser, BrowserStep, OidcProvider, OidcSettings};
+
+    // Nobody listens at the redirect URI: the browser's navigation there is
+    // refused, and the browser still reports its URL.
+    let redirect_uri = format!("http://127.0.0.1:{}/login/callback", free_port());
+    let provider =
+        OidcProvider::start(OidcSettings::new("registry.example.com").redirect_uri(&redirect_uri))
+            .await;
+    let ca = std::fs::read(provider.ca_certificate()).unwrap();
+    let http = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(&ca).unwrap()])
+        .no_proxy()
+        .build()
+        .unwrap();
+    let discovery: serde_json::Value = http
+        .get(format!(
+            "{}/.well-known/openid-configuration",
+            provider.issuer()
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+
+    // An authorization request with PKCE (S256), as a relying party makes.
+    let mut verifier = [0u8; 32];
+    aws_lc_rs::rand::fill(&mut verifier).unwrap();
+    let verifier = data_encoding::BASE64URL_NOPAD.encode(&verifier);
+    let challenge = data_encoding::BASE64URL_NOPAD.encode(
+        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes()).as_ref(),
+    );
+    let authorize = reqwest::Url::parse_with_params(
+        discovery["authorization_endpoint"].as_str().unwrap(),
+        [
+            ("response_type", "code"),
+            ("client_id", provider.login_client_id()),
+            ("redirect_uri", &redirect_uri),
+            ("scope", "openid profile groups"),
+            ("state", "s123"),
+            ("nonce", "n456"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ],
+    )
+    .unwrap();
+
+    let screenshots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+    let (login, password) = provider.user();
+    let browser = Browser::new();
+    // The browser trusts the provider's throwaway CA, and only it.
+    browser.trust(provider.ca_certificate());
+    let started = Instant::now();
+    let report = browser
+        .run(&[
+            BrowserStep::goto(authorize.as_str()),
+            BrowserStep::ExpectStatus(200),
+            BrowserStep::screenshot(screenshots.join("oidc-login-form.png")),
+            BrowserStep::fill("#login", login),
+            BrowserStep::fill("#password", "wrong-password"),
+            BrowserStep::click("#submit"),
+            BrowserStep::ExpectStatus(401),
+            BrowserStep::text(".error"),
+            BrowserStep::screenshot(screenshots.join("oidc-login-refused.png")),
+            BrowserStep::fill("#login", login),
+            BrowserStep::fill("#password", password),
+            BrowserStep::click("#submit"),
+            BrowserStep::wait_for_url(&redirect_uri, Duration::from_secs(10)),
+        ])
+        .await;
+    eprintln!(
+        "browser: Chromium started in {:?}, the run took {:?} in node, {:?} in all",
+        report.launch,
+        report.elapsed,
+        started.elapsed()
+    );
+    report.assert_ok();
+    assert_eq!(
+        report.text(".error"),
+        "Invalid login or password.",
+        "{report:?}"
+    );
+    assert!(report.statuses.contains(&401), "{report:?}");
+    let captured = report.captured_url.clone().unwrap();
+    assert!(captured.starts_with(&redirect_uri), "{captured}");
+    assert_eq!(
+        report.captured_param("state").as_deref(),
+        Some("s123"),
+        "{captured}"
+    );
+    let code = report
+        .captured_param("code")
+        .unwrap_or_else(|| panic!("no code in {captured}"));
+    for png in ["oidc-login-form.png", "oidc-login-refused.png"] {
+        let bytes = std::fs::read(screenshots.join(png)).unwrap();
+        assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "{png}");
+    }
+    assert!(
+        provider.log().contains("login refused"),
+        "{}",
+        provider.log()
+    );
+
+    // The relying party's side: the code for tokens, with the verifier.
+    let response = http
+        .post(discovery["token_endpoint"].as_str().unwrap())
+        .basic_auth(
+            provider.login_client_id(),
+            Some(provider.login_client_secret()),
+        )
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", redirect_uri.as_str()),
+            ("code_verifier", verifier.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let tokens: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(status, 200, "{tokens}; log:\n{}", provider.log());
+    let (_, claims) = jwt_parts(tokens["id_token"].as_str().unwrap());
+    assert_eq!(claims["iss"], provider.issuer().as_str(), "{claims}");
+    assert_eq!(claims["sub"], "alice", "{claims}");
+    assert_eq!(claims["nonce"], "n456", "{claims}");
+    assert!(
+        claims["groups"]
+            .as_array()
+            .is_some_and(|groups| groups.iter().any(|g| g == "platform")),
+        "{claims}"
+    );
+
+    // A browser that was not told to trust the CA refuses the provider,
+    // and shows why.
+    let untrusting = Browser::new();
+    let refused = untrusting
+        .run(&[BrowserStep::goto(authorize.as_str())])
+        .await;
+    assert!(!refused.ok, "{refused:?}");
+    assert_eq!(refused.step, Some(0), "{refused:?}");
+    assert!(
+        refused
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("ERR_CERT_AUTHORITY_INVALID")),
+        "{refused:?}"
+    );
+    assert!(
+        refused.screenshot.as_ref().unwrap().is_file(),
+        "{refused:?}"
+    );
+
+    // Nothing of the browsers runs once the runs are over, and nothing is
+    // left once they are dropped.
+    for browser in [browser, untrusting] {
+        let dir = browser.dir().display().to_string();
+        assert_eq!(processes_mentioning(&dir), Vec::<String>::new());
+        drop(browser);
+        assert!(!std::path::Path::new(&dir).exists(), "{dir} left behind");
+        assert_eq!(processes_mentioning(&dir), Vec::<String>::new());
+    }
+}
