@@ -14,6 +14,7 @@ mod key_report;
 mod keys;
 mod rotation;
 mod serve;
+mod sign_in;
 
 use std::net::IpAddr;
 use std::path::PathBuf;

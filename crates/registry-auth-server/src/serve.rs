@@ -59,7 +59,7 @@ pub(crate) async fn run(config_path: PathBuf) -> Result<(), String> {
     );
 
     let shared = Shared {
-        current: Arc::new(ArcSwap::from_pointee(server.router())),
+        current: Arc::new(ArcSwap::from_pointee(app_router(&server, &config, &state))),
         metrics: metrics.clone(),
         state: Arc::clone(&state),
         forget_after: Arc::new(AtomicU64::new(seconds(config.throttling.forget_after))),
@@ -278,7 +278,9 @@ async fn reload(
     // so no refresh slips through in between. A store that cannot be
     // reached does not hold the reload back: it is retried.
     let synced = sync_credentials(&server, &new).await;
-    shared.current.store(Arc::new(server.router()));
+    shared
+        .current
+        .store(Arc::new(app_router(&server, &new, &shared.state)));
     Ok((new, server, synced))
 }
 
@@ -303,6 +305,27 @@ async fn sync_credentials(server: &AuthServer, config: &Config) -> Result<(), St
 /// The token server of `config` on `state`: the signing key read once
 /// (made first when `generate_key` asks), and its certificate's time left
 /// reported once the server is built.
+/// The token server's routes, and the sign-in page's when `[oidc_login]`
+/// is set.
+fn app_router(server: &AuthServer, config: &Config, state: &Arc<dyn StateStore>) -> Router {
+    let router = server.router();
+    match &config.sign_in {
+        Some(settings) => {
+            let registry = config
+                .services
+                .as_ref()
+                .and_then(|s| s.first().cloned())
+                .unwrap_or_else(|| "REGISTRY".to_owned());
+            router.merge(crate::sign_in::router(
+                settings.clone(),
+                Arc::clone(state),
+                registry,
+            ))
+        }
+        None => router,
+    }
+}
+
 fn build(config: &Config, state: &Arc<dyn StateStore>) -> Result<AuthServer, String> {
     let generator = config
         .jwt_generator(MissingKey::Generate)

@@ -14,8 +14,8 @@ use std::time::{Duration, SystemTime};
 
 use registry_auth::acl::{self, Acl};
 use registry_auth::identity::{
-    AccessTokens, Chain, LdapDirectory, LdapSettings, StaticUsers, WorkloadIdentity,
-    WorkloadIssuerSettings,
+    AccessTokens, Chain, LdapDirectory, LdapSettings, OidcLogin, OidcLoginSettings, SignedInPeople,
+    StaticUsers, WorkloadIdentity, WorkloadIssuerSettings,
 };
 use registry_auth::state::{MemoryStore, SqlStore, StateStore};
 use registry_auth::token::{
@@ -58,6 +58,50 @@ struct File {
     /// The library's own settings type: issuers of CI jobs' tokens.
     #[serde(default)]
     workload_identity: Vec<WorkloadIssuerSettings>,
+    /// The sign-in page: people sign in at an OpenID provider.
+    oidc_login: Option<OidcLoginSection>,
+}
+
+/// `[oidc_login]`: the sign-in page at an OpenID provider that hands out
+/// access tokens.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OidcLoginSection {
+    issuer: String,
+    client_id: String,
+    client_secret: Option<String>,
+    client_secret_file: Option<PathBuf>,
+    redirect_url: String,
+    #[serde(default = "default_sign_in_subject")]
+    subject: String,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+    #[serde(default)]
+    require: BTreeMap<String, String>,
+    scopes: Option<Vec<String>>,
+    #[serde(default = "default_sign_in_token_lifetime", with = "humantime_serde")]
+    token_lifetime: Duration,
+    #[serde(default = "default_sign_in_session_lifetime", with = "humantime_serde")]
+    session_lifetime: Duration,
+    #[serde(default = "default_sign_in_path")]
+    path: String,
+    ca_certificate: Option<PathBuf>,
+}
+
+fn default_sign_in_subject() -> String {
+    "${preferred_username}".to_owned()
+}
+
+fn default_sign_in_token_lifetime() -> Duration {
+    Duration::from_secs(30 * 24 * 3600)
+}
+
+fn default_sign_in_session_lifetime() -> Duration {
+    Duration::from_secs(8 * 3600)
+}
+
+fn default_sign_in_path() -> String {
+    "/login".to_owned()
 }
 
 /// `[state]`: where refresh tokens, credential generations and failure
@@ -275,6 +319,11 @@ pub(crate) struct Config {
     pub(crate) workloads: Option<WorkloadIdentity>,
     /// The files `[[workload_identity]]` reads (JWKS files, CAs).
     workload_files: Vec<PathBuf>,
+    /// `[oidc_login]`: the sign-in page. `None` without one, or when the
+    /// text was only parsed.
+    pub(crate) sign_in: Option<crate::sign_in::SignInSettings>,
+    /// The files `[oidc_login]` reads (the client secret, a CA).
+    sign_in_files: Vec<PathBuf>,
     pub(crate) acl: Acl,
     pub(crate) state: StateLocation,
     pub(crate) rotation: Rotation,
@@ -381,6 +430,11 @@ impl Config {
                     None => ConfigError(format!("{shown}: {e}")),
                 }
             })?;
+        let (sign_in, sign_in_files) = match &file.oidc_login {
+            Some(section) => sign_in(section, &resolve, read_files)
+                .map_err(|(key, msg)| at(&format!("oidc_login.{key}"), msg))?,
+            None => (None, Vec::new()),
+        };
         let rotation =
             rotation(&file.token.rotation, &resolve).map_err(|(key, msg)| at(key, msg))?;
 
@@ -424,6 +478,8 @@ impl Config {
             directory_files,
             workloads,
             workload_files,
+            sign_in,
+            sign_in_files,
             acl,
             state,
             rotation,
@@ -477,6 +533,7 @@ impl Config {
         files.extend(self.htpasswd.clone());
         files.extend(self.directory_files.iter().cloned());
         files.extend(self.workload_files.iter().cloned());
+        files.extend(self.sign_in_files.iter().cloned());
         if let Some(tls) = &self.tls {
             files.push(tls.certificate.clone());
             files.push(tls.key.clone());
@@ -589,7 +646,14 @@ impl Config {
     /// configured issuer) to its issuer; an access token (`raat_…`) to the
     /// state store; any other password to [`owners`](Self::owners).
     fn logins(&self, state: Arc<dyn StateStore>) -> Chain {
-        let access_tokens = AccessTokens::new(state, self.owners());
+        // People who signed in on the sign-in page own tokens too, as of
+        // their last sign-in (after config-file users, before the
+        // directory).
+        let owners = match &self.sign_in {
+            Some(_) => self.owners_with(Some(SignedInPeople::new(Arc::clone(&state)))),
+            None => self.owners(),
+        };
+        let access_tokens = AccessTokens::new(state, owners);
         match &self.workloads {
             Some(workloads) => Chain::new().then(workloads.clone()).then(access_tokens),
             None => Chain::new().then(access_tokens),
@@ -602,12 +666,23 @@ impl Config {
     /// reach the server while the directory is down) and pass the names
     /// they do not know on to the directory.
     pub(crate) fn owners(&self) -> Chain {
-        match &self.directory {
-            Some(directory) => Chain::new()
-                .then(self.users.clone().pass_unknown_on())
-                .then(directory.clone()),
-            None => Chain::new().then(self.users.clone()),
+        self.owners_with(None)
+    }
+
+    /// [`owners`](Self::owners), with the people who signed in on the
+    /// sign-in page between the config-file users and the directory.
+    fn owners_with(&self, people: Option<SignedInPeople>) -> Chain {
+        if self.directory.is_none() && people.is_none() {
+            return Chain::new().then(self.users.clone());
         }
+        let mut chain = Chain::new().then(self.users.clone().pass_unknown_on());
+        if let Some(people) = people {
+            chain = chain.then(people);
+        }
+        if let Some(directory) = &self.directory {
+            chain = chain.then(directory.clone());
+        }
+        chain
     }
 
     fn server_with(
@@ -813,6 +888,124 @@ fn workloads(
             .map(|()| (None, files));
     }
     Ok((Some(WorkloadIdentity::new(settings)?), files))
+}
+
+/// `[oidc_login]` checked (by the library for what it knows), its paths
+/// resolved, its secret read when `read_files`; errors as (key, message).
+fn sign_in(
+    section: &OidcLoginSection,
+    resolve: &dyn Fn(&Path) -> PathBuf,
+    read_files: bool,
+) -> Result<(Option<crate::sign_in::SignInSettings>, Vec<PathBuf>), (String, String)> {
+    let err = |key: &str, msg: String| (key.to_owned(), msg);
+    let path = &section.path;
+    let path_ok = path.starts_with('/')
+        && path.len() > 1
+        && !path.ends_with('/')
+        && path
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/-_.".contains(&b));
+    if !path_ok || ["/token", "/healthz", "/metrics", "/.well-known"].contains(&path.as_str()) {
+        return Err(err(
+            "path",
+            format!(
+                "{path:?}: a path of its own such as /login (letters, digits, '/', '-', '_', \
+                 '.'; not / nor the server's /token, /healthz, /metrics)"
+            ),
+        ));
+    }
+    let callback = format!("{path}/callback");
+    let redirect_path = reqwest_path(&section.redirect_url);
+    if redirect_path.as_deref() != Some(callback.as_str()) {
+        return Err(err(
+            "redirect_url",
+            format!(
+                "{:?} must end in this page's callback, {callback} (the path is {path})",
+                section.redirect_url
+            ),
+        ));
+    }
+    for (key, value) in [
+        ("token_lifetime", section.token_lifetime),
+        ("session_lifetime", section.session_lifetime),
+    ] {
+        if value.is_zero() {
+            return Err(err(key, "must be longer than 0".into()));
+        }
+    }
+    let mut files = Vec::new();
+    let ca_certificate = section.ca_certificate.as_deref().map(resolve);
+    files.extend(ca_certificate.clone());
+    let secret_file = section.client_secret_file.as_deref().map(resolve);
+    let secret = match (&section.client_secret, &secret_file) {
+        (Some(_), Some(_)) => {
+            return Err(err(
+                "client_secret_file",
+                "give client_secret_file or client_secret, not both".into(),
+            ));
+        }
+        (Some(secret), None) => secret.clone(),
+        (None, Some(file)) => {
+            files.push(file.clone());
+            if read_files {
+                std::fs::read_to_string(file)
+                    .map_err(|e| err("client_secret_file", format!("{}: {e}", file.display())))?
+                    .trim()
+                    .to_owned()
+            } else {
+                String::new()
+            }
+        }
+        (None, None) => {
+            return Err(err(
+                "client_secret_file",
+                "give client_secret_file (or client_secret)".into(),
+            ));
+        }
+    };
+    let mut settings = OidcLoginSettings::new(
+        section.issuer.clone(),
+        section.client_id.clone(),
+        secret,
+        section.redirect_url.clone(),
+    );
+    settings.subject = section.subject.clone();
+    settings.labels = section.labels.clone();
+    settings.require = section.require.clone();
+    if let Some(scopes) = &section.scopes {
+        settings.scopes = scopes.clone();
+    }
+    settings.ca_certificate = ca_certificate;
+    if !read_files {
+        // Checked as far as text allows: a CA file is read by the library.
+        settings.ca_certificate = None;
+    }
+    let login = OidcLogin::new(settings).map_err(|e| match e {
+        registry_auth::identity::OidcLoginError::Settings { setting, reason } => {
+            err(setting, reason)
+        }
+        other => err("issuer", other.to_string()),
+    })?;
+    if !read_files {
+        return Ok((None, files));
+    }
+    Ok((
+        Some(crate::sign_in::SignInSettings {
+            login,
+            path: path.clone(),
+            token_lifetime: section.token_lifetime,
+            session_lifetime: section.session_lifetime,
+            secure_cookies: section.redirect_url.starts_with("https://"),
+        }),
+        files,
+    ))
+}
+
+/// The path of a URL, if it is one.
+fn reqwest_path(url: &str) -> Option<String> {
+    url.split_once("://")
+        .map(|(_, rest)| rest.find('/').map_or("/", |i| &rest[i..]))
+        .map(|path| path.split(['?', '#']).next().unwrap_or(path).to_owned())
 }
 
 /// `[state]` checked: `memory`, a SQLite URL (a relative path is taken from

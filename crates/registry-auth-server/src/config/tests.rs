@@ -717,13 +717,7 @@ fn ldap_settings_are_checked_and_named_by_key() {
 /// valid settings as written.
 #[test]
 fn the_readme_ldap_examples_are_valid() {
-    let readme = include_str!("../../../../README.md");
-    let blocks: Vec<&str> = readme
-        .split("```toml\n")
-        .skip(1)
-        .filter_map(|b| b.split("```").next())
-        .filter(|b| b.starts_with("[ldap]"))
-        .collect();
+    let blocks = readme_toml_blocks("[ldap]");
     assert_eq!(blocks.len(), 2, "the OpenLDAP and the AD example");
     for block in blocks {
         let text = minimal(&format!("\n{block}"));
@@ -798,13 +792,7 @@ fn workload_identity_settings_are_checked_and_named_by_issuer_and_line() {
 /// CI, Kubernetes) are valid settings as written.
 #[test]
 fn the_readme_workload_identity_examples_are_valid() {
-    let readme = include_str!("../../../../README.md");
-    let blocks: Vec<&str> = readme
-        .split("```toml\n")
-        .skip(1)
-        .filter_map(|b| b.split("```").next())
-        .filter(|b| b.starts_with("[[workload_identity]]"))
-        .collect();
+    let blocks = readme_toml_blocks("[[workload_identity]]");
     assert_eq!(
         blocks.len(),
         3,
@@ -814,4 +802,77 @@ fn the_readme_workload_identity_examples_are_valid() {
         let text = minimal(&format!("\n{block}"));
         Config::parse_text_only(&text).unwrap_or_else(|e| panic!("{e}\n{block}"));
     }
+}
+
+/// `[oidc_login]`: the sign-in page's settings, checked and named by key
+/// and line.
+#[test]
+fn oidc_login_settings_are_checked_and_named_by_key() {
+    let section = |extra: &str| {
+        minimal(&format!(
+            "[oidc_login]\nissuer = \"https://sso.example.com\"\nclient_id = \"registry\"\n\
+             redirect_url = \"https://auth.example.com/login/callback\"\n{extra}"
+        ))
+    };
+    let c = parse(&section("client_secret = \"s\"\n")).unwrap_or_else(|e| panic!("{e}"));
+    let sign_in = c.sign_in.unwrap_or_else(|| panic!("no sign-in"));
+    assert_eq!(sign_in.path, "/login");
+    assert_eq!(sign_in.token_lifetime, Duration::from_secs(30 * 24 * 3600));
+    assert!(sign_in.secure_cookies);
+
+    assert_eq!(
+        error(&section("client_secret = \"s\"\npath = \"/sso\"\n")),
+        "/etc/registry-auth/config.toml: line 7: oidc_login.redirect_url: \
+         \"https://auth.example.com/login/callback\" must end in this page's callback, \
+         /sso/callback (the path is /sso)"
+    );
+    assert!(
+        error(&section("client_secret = \"s\"\npath = \"/token\"\n"))
+            .starts_with("/etc/registry-auth/config.toml: line 9: oidc_login.path: \"/token\": ")
+    );
+    assert_eq!(
+        error(&section("")),
+        "/etc/registry-auth/config.toml: line 4: oidc_login.client_secret_file: give \
+         client_secret_file (or client_secret)"
+    );
+    assert!(
+        error(&section("client_secret_file = \"sso.secret\"\n"))
+            .contains("oidc_login.client_secret_file: /etc/registry-auth/sso.secret: ")
+    );
+    assert_eq!(
+        error(&section("client_secret = \"s\"\nscopes = [\"profile\"]\n")),
+        "/etc/registry-auth/config.toml: line 9: oidc_login.scopes: must include openid"
+    );
+    assert!(
+        error(&section("client_secret = \"s\"\nissuer2 = \"x\"\n"))
+            .contains("unknown field `issuer2`")
+    );
+    // Checked without reading files too (`check-config` on text).
+    assert!(Config::parse_text_only(&section("client_secret_file = \"sso.secret\"\n")).is_ok());
+}
+
+/// The README's `[oidc_login]` examples (Keycloak, Entra ID, Google) are
+/// valid settings as written.
+#[test]
+fn the_readme_oidc_login_examples_are_valid() {
+    let blocks = readme_toml_blocks("[oidc_login]");
+    assert_eq!(
+        blocks.len(),
+        3,
+        "the Keycloak, Entra ID and Google examples"
+    );
+    for block in blocks {
+        let text = minimal(&format!("\n{block}"));
+        Config::parse_text_only(&text).unwrap_or_else(|e| panic!("{e}\n{block}"));
+    }
+}
+
+/// The README's ```toml blocks that begin with `start`.
+fn readme_toml_blocks(start: &str) -> Vec<&'static str> {
+    include_str!("../../../../README.md")
+        .split("```toml\n")
+        .skip(1)
+        .filter_map(|b| b.split("```").next())
+        .filter(|b| b.starts_with(start))
+        .collect()
 }

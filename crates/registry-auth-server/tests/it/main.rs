@@ -13,4 +13,5 @@ mod directory;
 mod docker_cli;
 mod e2e_server;
 mod keys;
+mod sign_in;
 mod workload;

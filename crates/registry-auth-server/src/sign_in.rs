@@ -1,0 +1,810 @@
+//! The sign-in page (`[oidc_login]`): a person signs in at the
+//! organisation's OpenID provider and is given an access token to use as
+//! the `docker login` password, and a list of their tokens to revoke.
+//!
+//! Server-rendered HTML that works without JavaScript; a strict
+//! Content-Security-Policy; cookies `HttpOnly; SameSite=Lax` (and `Secure`
+//! when the page is served over HTTPS), signed with a key every instance
+//! shares through the state store; the revoke and sign-out forms carry a
+//! CSRF token. A token is shown once, in the page, never in a URL or a log.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use aws_lc_rs::hmac;
+use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+use axum::Router;
+use axum::extract::{Form, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use data_encoding::BASE64URL_NOPAD;
+use registry_auth::Scope;
+use registry_auth::identity::{OidcLogin, OidcLoginError, PendingLogin, SignedInPeople};
+use registry_auth::state::{AccessTokenRecord, StateStore, TokenHash, new_access_token};
+use serde::{Deserialize, Serialize};
+use tokio::sync::OnceCell;
+
+use crate::identity_tokens::date;
+
+/// What `[oidc_login]` sets up, checked.
+#[derive(Clone, Debug)]
+pub(crate) struct SignInSettings {
+    pub(crate) login: OidcLogin,
+    /// Where the page is: `/login`; the callback is `<path>/callback`.
+    pub(crate) path: String,
+    pub(crate) token_lifetime: Duration,
+    pub(crate) session_lifetime: Duration,
+    /// Whether cookies are `Secure` (the page is served over HTTPS).
+    pub(crate) secure_cookies: bool,
+}
+
+/// How long a sign-in may take at the provider.
+const PENDING_LIFETIME: Duration = Duration::from_secs(600);
+const PENDING_COOKIE: &str = "ra_sign_in";
+const SESSION_COOKIE: &str = "ra_session";
+/// The name of the cookie key in the state store.
+const COOKIE_KEY: &str = "sign-in cookie key";
+
+const CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; \
+                   form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+struct Page {
+    settings: SignInSettings,
+    store: Arc<dyn StateStore>,
+    people: SignedInPeople,
+    /// The registry's name, for the `docker login` command.
+    registry: String,
+    key: OnceCell<hmac::Key>,
+}
+
+/// The sign-in page's routes, under its path.
+pub(crate) fn router(
+    settings: SignInSettings,
+    store: Arc<dyn StateStore>,
+    registry: String,
+) -> Router {
+    let path = settings.path.clone();
+    let page = Arc::new(Page {
+        people: SignedInPeople::new(Arc::clone(&store)),
+        settings,
+        store,
+        registry,
+        key: OnceCell::new(),
+    });
+    Router::new()
+        .route(&path, get(home))
+        .route(&format!("{path}/start"), get(start))
+        .route(&format!("{path}/callback"), get(callback))
+        .route(&format!("{path}/revoke"), post(revoke))
+        .route(&format!("{path}/sign-out"), post(sign_out))
+        .route(&format!("{path}/assets/style.css"), get(style))
+        .route(&format!("{path}/assets/copy.js"), get(script))
+        .with_state(page)
+}
+
+/// A signed-in person's session: who, until when, and the value the
+/// CSRF token is derived from.
+#[derive(Serialize, Deserialize)]
+struct Session {
+    sub: String,
+    exp: u64,
+    sid: String,
+}
+
+/// A sign-in under way at the provider.
+#[derive(Serialize, Deserialize)]
+struct Pending {
+    login: PendingLogin,
+    exp: u64,
+}
+
+impl Page {
+    /// The cookie key, made once by whichever instance needs it first
+    /// and shared through the state store.
+    async fn key(&self) -> Result<&hmac::Key, Response> {
+        self.key
+            .get_or_try_init(|| async {
+                let mut candidate = [0u8; 32];
+                SystemRandom::new()
+                    .fill(&mut candidate)
+                    .map_err(|_| "no random numbers".to_owned())?;
+                let secret = self
+                    .store
+                    .shared_secret(COOKIE_KEY, &candidate)
+                    .await
+                    .map_err(|e| format!("state store: {e}"))?;
+                Ok::<_, String>(hmac::Key::new(hmac::HMAC_SHA256, &secret))
+            })
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "sign-in page: no cookie key");
+                self.error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Unavailable",
+                    "The sign-in page cannot work right now; try again in a moment.",
+                )
+            })
+    }
+
+    fn cookie(&self, name: &str, value: &str, max_age: Duration) -> HeaderValue {
+        let secure = if self.settings.secure_cookies {
+            "; Secure"
+        } else {
+            ""
+        };
+        let text = format!(
+            "{name}={value}; Path={}; Max-Age={}; HttpOnly; SameSite=Lax{secure}",
+            self.settings.path,
+            max_age.as_secs()
+        );
+        HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static(""))
+    }
+
+    fn render(
+        &self,
+        status: StatusCode,
+        title: &str,
+        template: &str,
+        context: minijinja::Value,
+    ) -> Response {
+        let body = render(template, context).and_then(|body| {
+            render(
+                include_str!("sign_in/layout.html"),
+                minijinja::context! { title, path => &self.settings.path, body },
+            )
+        });
+        match body {
+            Ok(html) => page_response(status, html),
+            Err(e) => {
+                tracing::error!(error = %e, "sign-in page: template");
+                page_response(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "<!doctype html><title>Error</title><p>The page cannot be shown.</p>".into(),
+                )
+            }
+        }
+    }
+
+    fn error(&self, status: StatusCode, title: &str, message: &str) -> Response {
+        self.render(
+            status,
+            title,
+            include_str!("sign_in/error.html"),
+            minijinja::context! { message, path => &self.settings.path },
+        )
+    }
+
+    /// The signed-in person, if the session cookie is good and current.
+    async fn session(&self, headers: &HeaderMap) -> Result<Option<Session>, Response> {
+        let key = self.key().await?;
+        Ok(read_cookie(headers, SESSION_COOKIE)
+            .and_then(|value| open::<Session>(key, SESSION_COOKIE, &value))
+            .filter(|s| s.exp > now_secs()))
+    }
+
+    async fn tokens_page(
+        &self,
+        session: &Session,
+        new_token: Option<(String, SystemTime)>,
+    ) -> Response {
+        let key = match self.key().await {
+            Ok(key) => key,
+            Err(page) => return page,
+        };
+        let tokens = match self.store.access_tokens(Some(&session.sub)).await {
+            Ok(tokens) => tokens,
+            Err(e) => {
+                tracing::error!(error = %e, "sign-in page: state store");
+                return self.error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Unavailable",
+                    "Your registry passwords cannot be listed right now; try again in a moment.",
+                );
+            }
+        };
+        let listed: Vec<BTreeMap<&str, String>> = tokens
+            .iter()
+            .map(|t| {
+                let r = &t.record;
+                BTreeMap::from([
+                    ("name", r.name.clone()),
+                    ("created", date(r.created_at)),
+                    ("expires", r.expires_at.map_or_else(|| "never".into(), date)),
+                    (
+                        "last_used",
+                        r.last_used_at.map_or_else(|| "never".into(), date),
+                    ),
+                ])
+            })
+            .collect();
+        let (token, token_expires) = match &new_token {
+            Some((token, expires)) => (Some(token.as_str()), date(*expires)),
+            None => (None, String::new()),
+        };
+        self.render(
+            StatusCode::OK,
+            "Registry passwords",
+            include_str!("sign_in/tokens.html"),
+            minijinja::context! {
+                path => &self.settings.path,
+                registry => &self.registry,
+                username => &session.sub,
+                token,
+                token_expires,
+                tokens => listed,
+                csrf => csrf(key, &session.sid),
+            },
+        )
+    }
+}
+
+fn render(template: &str, context: minijinja::Value) -> Result<String, minijinja::Error> {
+    let mut env = minijinja::Environment::new();
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
+    env.render_str(template, context)
+}
+
+fn page_response(status: StatusCode, html: String) -> Response {
+    let mut response = (status, html).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    secure_headers(headers);
+    response
+}
+
+fn secure_headers(headers: &mut HeaderMap) {
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+}
+
+async fn style() -> Response {
+    asset("text/css; charset=utf-8", include_str!("sign_in/style.css"))
+}
+
+async fn script() -> Response {
+    asset(
+        "text/javascript; charset=utf-8",
+        include_str!("sign_in/copy.js"),
+    )
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    let mut response = body.into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    secure_headers(response.headers_mut());
+    response
+}
+
+/// `GET <path>`: the person's tokens when signed in, else the button.
+async fn home(State(page): State<Arc<Page>>, headers: HeaderMap) -> Response {
+    match page.session(&headers).await {
+        Ok(Some(session)) => page.tokens_page(&session, None).await,
+        Ok(None) => page.render(
+            StatusCode::OK,
+            "Sign in to the registry",
+            include_str!("sign_in/sign_in.html"),
+            minijinja::context! { path => &page.settings.path, registry => &page.registry },
+        ),
+        Err(response) => response,
+    }
+}
+
+/// `GET <path>/start`: off to the provider, with this sign-in's state,
+/// nonce and PKCE verifier in a signed cookie.
+async fn start(State(page): State<Arc<Page>>) -> Response {
+    let key = match page.key().await {
+        Ok(key) => key,
+        Err(response) => return response,
+    };
+    let begun = match page.settings.login.start().await {
+        Ok(begun) => begun,
+        Err(e) => {
+            tracing::error!(error = %e, "sign-in cannot start");
+            return page.error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Unavailable",
+                "The sign-in service cannot be reached right now; try again in a moment.",
+            );
+        }
+    };
+    let pending = Pending {
+        login: begun.pending,
+        exp: now_secs() + PENDING_LIFETIME.as_secs(),
+    };
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    let headers = response.headers_mut();
+    match HeaderValue::from_str(&begun.authorization_url) {
+        Ok(location) => {
+            headers.insert(header::LOCATION, location);
+        }
+        Err(_) => {
+            return page.error(
+                StatusCode::BAD_GATEWAY,
+                "Unavailable",
+                "The sign-in service's address cannot be used.",
+            );
+        }
+    }
+    headers.append(
+        header::SET_COOKIE,
+        page.cookie(
+            PENDING_COOKIE,
+            &seal(key, PENDING_COOKIE, &pending),
+            PENDING_LIFETIME,
+        ),
+    );
+    secure_headers(headers);
+    response
+}
+
+#[derive(Deserialize)]
+struct Callback {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+}
+
+/// `GET <path>/callback`: the provider sends the person back; the code is
+/// exchanged, the ID token checked, a token made and shown.
+async fn callback(
+    State(page): State<Arc<Page>>,
+    headers: HeaderMap,
+    Query(query): Query<Callback>,
+) -> Response {
+    let key = match page.key().await {
+        Ok(key) => key,
+        Err(response) => return response,
+    };
+    let pending = read_cookie(&headers, PENDING_COOKIE)
+        .and_then(|value| open::<Pending>(key, PENDING_COOKIE, &value))
+        .filter(|p| p.exp > now_secs());
+    let Some(pending) = pending else {
+        tracing::info!(target: "registry_auth::audit", "sign-in refused: no sign-in under way (expired, or a replayed callback)");
+        return page.error(
+            StatusCode::BAD_REQUEST,
+            "Sign-in expired",
+            "No sign-in is under way in this browser (it took too long, or this link was used already). Start again.",
+        );
+    };
+    let (Some(code), Some(state)) = (query.code, query.state) else {
+        let error = query.error.unwrap_or_else(|| "no code".into());
+        tracing::info!(target: "registry_auth::audit", error = %verify_shown(&error), "sign-in refused by the provider");
+        return page.error(
+            StatusCode::UNAUTHORIZED,
+            "Not signed in",
+            "The sign-in was cancelled or refused at the sign-in service.",
+        );
+    };
+    let person = match page
+        .settings
+        .login
+        .finish(&pending.login, &state, &code)
+        .await
+    {
+        Ok(person) => person,
+        Err(e) => return refused(&page, &e),
+    };
+    if let Err(e) = page.people.signed_in(&person, SystemTime::now()).await {
+        tracing::error!(error = %e, "sign-in page: state store");
+        return page.error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Unavailable",
+            "You signed in, but no registry password can be made right now; try again in a moment.",
+        );
+    }
+    let (token, expires) = match make_token(&page, person.subject()).await {
+        Ok(made) => made,
+        Err(response) => return response,
+    };
+    tracing::info!(target: "registry_auth::audit", subject = %person.subject(), "signed in; access token made");
+    let session = Session {
+        sub: person.subject().to_owned(),
+        exp: now_secs() + page.settings.session_lifetime.as_secs(),
+        sid: random_text(),
+    };
+    let mut response = page.tokens_page(&session, Some((token, expires))).await;
+    let headers = response.headers_mut();
+    headers.append(
+        header::SET_COOKIE,
+        page.cookie(
+            SESSION_COOKIE,
+            &seal(key, SESSION_COOKIE, &session),
+            page.settings.session_lifetime,
+        ),
+    );
+    headers.append(
+        header::SET_COOKIE,
+        page.cookie(PENDING_COOKIE, "", Duration::ZERO),
+    );
+    response
+}
+
+/// The page for a sign-in that failed: what the person may know, the
+/// reason in the audit log.
+fn refused(page: &Page, error: &OidcLoginError) -> Response {
+    tracing::info!(target: "registry_auth::audit", reason = %error, "sign-in refused");
+    match error {
+        OidcLoginError::StateMismatch => page.error(
+            StatusCode::BAD_REQUEST,
+            "Sign-in expired",
+            "This sign-in does not belong to this browser's (another tab, or a forged link). Start again.",
+        ),
+        e if e.is_requirement() => page.error(
+            StatusCode::FORBIDDEN,
+            "Not allowed",
+            "You signed in, but your account is not allowed to use this registry. Ask its administrators.",
+        ),
+        OidcLoginError::Unavailable(_) => page.error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Unavailable",
+            "The sign-in service cannot be reached right now; try again in a moment.",
+        ),
+        _ => page.error(
+            StatusCode::UNAUTHORIZED,
+            "Not signed in",
+            "The sign-in could not be completed. Start again.",
+        ),
+    }
+}
+
+/// A fresh access token of `owner`'s, for everything its owner may do
+/// (the ACL decides at each use), for `token_lifetime`.
+async fn make_token(page: &Page, owner: &str) -> Result<(String, SystemTime), Response> {
+    let unavailable = |what: &str| {
+        tracing::error!(error = %what, "sign-in page: cannot make an access token");
+        page.error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Unavailable",
+            "You signed in, but no registry password can be made right now; try again in a moment.",
+        )
+    };
+    let scopes = ["repository:**:*", "registry:catalog:*"]
+        .iter()
+        .map(|s| Scope::parse_pattern(s))
+        .collect::<Result<Vec<Scope>, _>>()
+        .map_err(|e| unavailable(&e.to_string()))?;
+    let token = new_access_token().ok_or_else(|| unavailable("no random numbers"))?;
+    let now = SystemTime::now();
+    let expires = now + page.settings.token_lifetime;
+    let name = format!(
+        "sign-in-{}-{}",
+        date(now).replace(['-', ' ', ':'], ""),
+        &random_text()[..8]
+    );
+    let name: String = name
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .collect();
+    let record = AccessTokenRecord::new(name, owner, scopes, now, Some(expires));
+    match page
+        .store
+        .insert_access_token(&TokenHash::of(token.expose()), &record)
+        .await
+    {
+        Ok(true) => Ok((token.expose().to_owned(), expires)),
+        Ok(false) => Err(unavailable("a token of that name exists")),
+        Err(e) => Err(unavailable(&e.to_string())),
+    }
+}
+
+#[derive(Deserialize)]
+struct RevokeForm {
+    csrf: String,
+    name: String,
+}
+
+/// `POST <path>/revoke`: one of the person's own tokens goes.
+async fn revoke(
+    State(page): State<Arc<Page>>,
+    headers: HeaderMap,
+    Form(form): Form<RevokeForm>,
+) -> Response {
+    let session = match checked_session(&page, &headers, &form.csrf).await {
+        Ok(session) => session,
+        Err(response) => return response,
+    };
+    let own = match page.store.access_tokens(Some(&session.sub)).await {
+        Ok(tokens) => tokens.iter().any(|t| t.record.name == form.name),
+        Err(e) => {
+            tracing::error!(error = %e, "sign-in page: state store");
+            false
+        }
+    };
+    if !own || page.store.revoke_access_token(&form.name).await.is_err() {
+        return page.error(
+            StatusCode::NOT_FOUND,
+            "Not revoked",
+            "You have no registry password of that name (or it cannot be revoked right now).",
+        );
+    }
+    tracing::info!(target: "registry_auth::audit", subject = %session.sub, token = %form.name, "access token revoked on the sign-in page");
+    see_other(&page.settings.path)
+}
+
+#[derive(Deserialize)]
+struct SignOutForm {
+    csrf: String,
+}
+
+/// `POST <path>/sign-out`: the session cookie goes (the tokens stay).
+async fn sign_out(
+    State(page): State<Arc<Page>>,
+    headers: HeaderMap,
+    Form(form): Form<SignOutForm>,
+) -> Response {
+    if let Err(response) = checked_session(&page, &headers, &form.csrf).await {
+        return response;
+    }
+    let mut response = see_other(&page.settings.path);
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        page.cookie(SESSION_COOKIE, "", Duration::ZERO),
+    );
+    response
+}
+
+/// The session of a form's sender, whose CSRF token must be the
+/// session's.
+async fn checked_session(
+    page: &Page,
+    headers: &HeaderMap,
+    token: &str,
+) -> Result<Session, Response> {
+    let key = page.key().await?;
+    let session = page.session(headers).await?;
+    match session {
+        Some(session) if same(token, &csrf(key, &session.sid)) => Ok(session),
+        Some(_) => {
+            tracing::info!(target: "registry_auth::audit", "sign-in page: a form without its CSRF token refused");
+            Err(page.error(
+                StatusCode::FORBIDDEN,
+                "Refused",
+                "This form did not come from this page. Reload the page and try again.",
+            ))
+        }
+        None => Err(page.error(
+            StatusCode::FORBIDDEN,
+            "Signed out",
+            "You are not signed in (or your session ended). Sign in again.",
+        )),
+    }
+}
+
+fn see_other(location: &str) -> Response {
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    if let Ok(value) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    secure_headers(response.headers_mut());
+    response
+}
+
+/// `value`, signed: base64url(JSON) "." base64url(HMAC(name, JSON)).
+fn seal<T: Serialize>(key: &hmac::Key, name: &str, value: &T) -> String {
+    let json = serde_json::to_vec(value).unwrap_or_default();
+    let tag = mac(key, name, &json);
+    format!(
+        "{}.{}",
+        BASE64URL_NOPAD.encode(&json),
+        BASE64URL_NOPAD.encode(&tag)
+    )
+}
+
+/// A sealed value, if its signature is ours (for this cookie name).
+fn open<T: for<'de> Deserialize<'de>>(key: &hmac::Key, name: &str, sealed: &str) -> Option<T> {
+    let (json, tag) = sealed.split_once('.')?;
+    let json = BASE64URL_NOPAD.decode(json.as_bytes()).ok()?;
+    let tag = BASE64URL_NOPAD.decode(tag.as_bytes()).ok()?;
+    let mut message = name.as_bytes().to_vec();
+    message.push(0);
+    message.extend_from_slice(&json);
+    hmac::verify(key, &message, &tag).ok()?;
+    serde_json::from_slice(&json).ok()
+}
+
+fn mac(key: &hmac::Key, name: &str, json: &[u8]) -> Vec<u8> {
+    let mut message = name.as_bytes().to_vec();
+    message.push(0);
+    message.extend_from_slice(json);
+    hmac::sign(key, &message).as_ref().to_vec()
+}
+
+/// The CSRF token of a session.
+fn csrf(key: &hmac::Key, sid: &str) -> String {
+    BASE64URL_NOPAD.encode(&mac(key, "csrf", sid.as_bytes()))
+}
+
+fn read_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| v.to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && aws_lc_rs::constant_time::verify_slices_are_equal(a.as_bytes(), b.as_bytes()).is_ok()
+}
+
+fn random_text() -> String {
+    let mut bytes = [0u8; 16];
+    // A failure leaves zeros: only ever used beside a signed value.
+    let _ = SystemRandom::new().fill(&mut bytes);
+    data_encoding::HEXLOWER.encode(&bytes)
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// At most 64 characters of what a client sent, for the log.
+fn verify_shown(text: &str) -> String {
+    text.chars().take(64).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::Request;
+    use registry_auth::identity::OidcLoginSettings;
+    use registry_auth::state::MemoryStore;
+    use tower::ServiceExt as _;
+
+    use super::*;
+
+    const SECRET: [u8; 32] = [9; 32];
+
+    async fn page_with_tokens() -> (Router, Arc<dyn StateStore>) {
+        let store: Arc<dyn StateStore> = Arc::new(MemoryStore::new());
+        // The cookie key the page will use: made here first.
+        store
+            .shared_secret(COOKIE_KEY, &SECRET)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        for (name, owner) in [("alices", "alice"), ("bobs", "bob")] {
+            let record = AccessTokenRecord::new(name, owner, Vec::new(), SystemTime::now(), None);
+            let token = new_access_token().unwrap_or_else(|| panic!("no random numbers"));
+            store
+                .insert_access_token(&TokenHash::of(token.expose()), &record)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        let login = OidcLogin::new(OidcLoginSettings::new(
+            "https://sso.example.com",
+            "registry",
+            "secret",
+            "https://auth.example.com/login/callback",
+        ))
+        .unwrap_or_else(|e| panic!("{e}"));
+        let settings = SignInSettings {
+            login,
+            path: "/login".into(),
+            token_lifetime: Duration::from_secs(3600),
+            session_lifetime: Duration::from_secs(3600),
+            secure_cookies: true,
+        };
+        (
+            router(settings, Arc::clone(&store), "registry.example.com".into()),
+            store,
+        )
+    }
+
+    fn alices_session() -> (String, String) {
+        let key = hmac::Key::new(hmac::HMAC_SHA256, &SECRET);
+        let session = Session {
+            sub: "alice".into(),
+            exp: now_secs() + 600,
+            sid: "s1".into(),
+        };
+        (
+            format!("{SESSION_COOKIE}={}", seal(&key, SESSION_COOKIE, &session)),
+            csrf(&key, "s1"),
+        )
+    }
+
+    async fn revoke(router: &Router, cookie: &str, name: &str, csrf: &str) -> StatusCode {
+        let body = format!("name={name}&csrf={csrf}");
+        let request = Request::post("/login/revoke")
+            .header(header::COOKIE, cookie)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(body))
+            .unwrap_or_else(|e| panic!("{e}"));
+        router
+            .clone()
+            .oneshot(request)
+            .await
+            .unwrap_or_else(|e| match e {})
+            .status()
+    }
+
+    async fn names(store: &Arc<dyn StateStore>) -> Vec<String> {
+        store
+            .access_tokens(None)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .into_iter()
+            .map(|t| t.record.name)
+            .collect()
+    }
+
+    /// The revoke form needs the session's CSRF token, and revokes only
+    /// the person's own tokens.
+    #[tokio::test]
+    async fn revoking_needs_the_csrf_token_and_ones_own_token() {
+        let (router, store) = page_with_tokens().await;
+        let (cookie, csrf) = alices_session();
+        assert_eq!(
+            revoke(&router, &cookie, "alices", "").await,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            revoke(&router, &cookie, "alices", "forged").await,
+            StatusCode::FORBIDDEN
+        );
+        // Another cookie key's session is no session.
+        let other = hmac::Key::new(hmac::HMAC_SHA256, &[1; 32]);
+        let forged = Session {
+            sub: "alice".into(),
+            exp: now_secs() + 600,
+            sid: "s1".into(),
+        };
+        let forged = format!("{SESSION_COOKIE}={}", seal(&other, SESSION_COOKIE, &forged));
+        assert_eq!(
+            revoke(&router, &forged, "alices", &csrf).await,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(names(&store).await, ["alices", "bobs"]);
+        // Bob's token is not hers to revoke.
+        assert_eq!(
+            revoke(&router, &cookie, "bobs", &csrf).await,
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            revoke(&router, &cookie, "alices", &csrf).await,
+            StatusCode::SEE_OTHER
+        );
+        assert_eq!(names(&store).await, ["bobs"]);
+    }
+
+    /// A cookie sealed for one purpose does not open as another.
+    #[test]
+    fn sealed_cookies_open_only_as_what_they_were_sealed_for() {
+        let key = hmac::Key::new(hmac::HMAC_SHA256, &SECRET);
+        let session = Session {
+            sub: "alice".into(),
+            exp: 1,
+            sid: "s".into(),
+        };
+        let sealed = seal(&key, SESSION_COOKIE, &session);
+        assert!(open::<Session>(&key, SESSION_COOKIE, &sealed).is_some());
+        assert!(open::<Session>(&key, PENDING_COOKIE, &sealed).is_none());
+        let tampered = sealed.replacen('e', "f", 1);
+        assert!(open::<Session>(&key, SESSION_COOKIE, &tampered).is_none());
+    }
+}
