@@ -319,6 +319,7 @@ fn app_router(server: &AuthServer, config: &Config, state: &Arc<dyn StateStore>)
             router.merge(crate::sign_in::router(
                 settings.clone(),
                 Arc::clone(state),
+                config.users.clone(),
                 registry,
             ))
         }

@@ -21,7 +21,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use data_encoding::BASE64URL_NOPAD;
 use registry_auth::Scope;
-use registry_auth::identity::{OidcLogin, OidcLoginError, PendingLogin, SignedInPeople};
+use registry_auth::identity::{
+    OidcLogin, OidcLoginError, PendingLogin, SignedInPeople, StaticUsers,
+};
 use registry_auth::state::{AccessTokenRecord, StateStore, TokenHash, new_access_token};
 use serde::{Deserialize, Serialize};
 use tokio::sync::OnceCell;
@@ -54,6 +56,9 @@ struct Page {
     settings: SignInSettings,
     store: Arc<dyn StateStore>,
     people: SignedInPeople,
+    /// The configuration's own users: their names are not for people who
+    /// sign in (a token would act with the user's rights).
+    reserved: StaticUsers,
     /// The registry's name, for the `docker login` command.
     registry: String,
     key: OnceCell<hmac::Key>,
@@ -63,11 +68,13 @@ struct Page {
 pub(crate) fn router(
     settings: SignInSettings,
     store: Arc<dyn StateStore>,
+    reserved: StaticUsers,
     registry: String,
 ) -> Router {
     let path = settings.path.clone();
     let page = Arc::new(Page {
         people: SignedInPeople::new(Arc::clone(&store)),
+        reserved,
         settings,
         store,
         registry,
@@ -77,6 +84,7 @@ pub(crate) fn router(
         .route(&path, get(home))
         .route(&format!("{path}/start"), get(start))
         .route(&format!("{path}/callback"), get(callback))
+        .route(&format!("{path}/tokens"), post(new_token))
         .route(&format!("{path}/revoke"), post(revoke))
         .route(&format!("{path}/sign-out"), post(sign_out))
         .route(&format!("{path}/assets/style.css"), get(style))
@@ -118,14 +126,17 @@ impl Page {
                 Ok::<_, String>(hmac::Key::new(hmac::HMAC_SHA256, &secret))
             })
             .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "sign-in page: no cookie key");
-                self.error(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "Unavailable",
-                    "The sign-in page cannot work right now; try again in a moment.",
-                )
-            })
+            .map_err(|e| self.unavailable("no cookie key", &e))
+    }
+
+    /// The page for a backend that cannot answer (the error in the log).
+    fn unavailable(&self, what: &str, error: &dyn std::fmt::Display) -> Response {
+        tracing::error!(%error, "sign-in page: {what}");
+        self.error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Unavailable",
+            "The sign-in page cannot do this right now; try again in a moment.",
+        )
     }
 
     fn cookie(&self, name: &str, value: &str, max_age: Duration) -> HeaderValue {
@@ -195,14 +206,7 @@ impl Page {
         };
         let tokens = match self.store.access_tokens(Some(&session.sub)).await {
             Ok(tokens) => tokens,
-            Err(e) => {
-                tracing::error!(error = %e, "sign-in page: state store");
-                return self.error(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "Unavailable",
-                    "Your registry passwords cannot be listed right now; try again in a moment.",
-                );
-            }
+            Err(e) => return self.unavailable("state store", &e),
         };
         let listed: Vec<BTreeMap<&str, String>> = tokens
             .iter()
@@ -223,6 +227,11 @@ impl Page {
             Some((token, expires)) => (Some(token.as_str()), date(*expires)),
             None => (None, String::new()),
         };
+        let command = format!(
+            "docker login --username {} {}",
+            shell_quoted(&session.sub),
+            shell_quoted(&self.registry)
+        );
         self.render(
             StatusCode::OK,
             "Registry passwords",
@@ -233,6 +242,7 @@ impl Page {
                 username => &session.sub,
                 token,
                 token_expires,
+                command,
                 tokens => listed,
                 csrf => csrf(key, &session.sid),
             },
@@ -317,14 +327,7 @@ async fn start(State(page): State<Arc<Page>>) -> Response {
     };
     let begun = match page.settings.login.start().await {
         Ok(begun) => begun,
-        Err(e) => {
-            tracing::error!(error = %e, "sign-in cannot start");
-            return page.error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Unavailable",
-                "The sign-in service cannot be reached right now; try again in a moment.",
-            );
-        }
+        Err(e) => return page.unavailable("the sign-in cannot start", &e),
     };
     let pending = Pending {
         login: begun.pending,
@@ -364,17 +367,28 @@ struct Callback {
 }
 
 /// `GET <path>/callback`: the provider sends the person back; the code is
-/// exchanged, the ID token checked, a token made and shown.
+/// exchanged, the ID token checked, and the person signed in here (a
+/// session cookie; a password is made only when they ask for one).
 async fn callback(
     State(page): State<Arc<Page>>,
     headers: HeaderMap,
     Query(query): Query<Callback>,
 ) -> Response {
+    let mut response = signed_in(&page, &headers, query).await;
+    // Whatever became of it, this sign-in is over.
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        page.cookie(PENDING_COOKIE, "", Duration::ZERO),
+    );
+    response
+}
+
+async fn signed_in(page: &Page, headers: &HeaderMap, query: Callback) -> Response {
     let key = match page.key().await {
         Ok(key) => key,
         Err(response) => return response,
     };
-    let pending = read_cookie(&headers, PENDING_COOKIE)
+    let pending = read_cookie(headers, PENDING_COOKIE)
         .and_then(|value| open::<Pending>(key, PENDING_COOKIE, &value))
         .filter(|p| p.exp > now_secs());
     let Some(pending) = pending else {
@@ -387,7 +401,8 @@ async fn callback(
     };
     let (Some(code), Some(state)) = (query.code, query.state) else {
         let error = query.error.unwrap_or_else(|| "no code".into());
-        tracing::info!(target: "registry_auth::audit", error = %verify_shown(&error), "sign-in refused by the provider");
+        let error: String = error.chars().take(64).collect();
+        tracing::info!(target: "registry_auth::audit", %error, "sign-in refused by the provider");
         return page.error(
             StatusCode::UNAUTHORIZED,
             "Not signed in",
@@ -401,29 +416,30 @@ async fn callback(
         .await
     {
         Ok(person) => person,
-        Err(e) => return refused(&page, &e),
+        Err(e) => return refused(page, &e),
     };
-    if let Err(e) = page.people.signed_in(&person, SystemTime::now()).await {
-        tracing::error!(error = %e, "sign-in page: state store");
+    if page.reserved.contains(person.subject()) {
+        tracing::warn!(target: "registry_auth::audit", subject = %person.subject(), "sign-in refused: the subject is a user of the configuration");
         return page.error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Unavailable",
-            "You signed in, but no registry password can be made right now; try again in a moment.",
+            StatusCode::FORBIDDEN,
+            "Not allowed",
+            "Your account's name belongs to another account of this registry. Ask its administrators.",
         );
     }
-    let (token, expires) = match make_token(&page, person.subject()).await {
-        Ok(made) => made,
-        Err(response) => return response,
-    };
-    tracing::info!(target: "registry_auth::audit", subject = %person.subject(), "signed in; access token made");
+    if let Err(e) = page.people.signed_in(&person, SystemTime::now()).await {
+        return page.unavailable("state store", &e);
+    }
+    tracing::info!(target: "registry_auth::audit", subject = %person.subject(), "signed in");
     let session = Session {
         sub: person.subject().to_owned(),
         exp: now_secs() + page.settings.session_lifetime.as_secs(),
-        sid: random_text(),
+        sid: match random_text() {
+            Some(sid) => sid,
+            None => return page.unavailable("session", &"no random numbers"),
+        },
     };
-    let mut response = page.tokens_page(&session, Some((token, expires))).await;
-    let headers = response.headers_mut();
-    headers.append(
+    let mut response = see_other(&page.settings.path);
+    response.headers_mut().append(
         header::SET_COOKIE,
         page.cookie(
             SESSION_COOKIE,
@@ -431,11 +447,31 @@ async fn callback(
             page.settings.session_lifetime,
         ),
     );
-    headers.append(
-        header::SET_COOKIE,
-        page.cookie(PENDING_COOKIE, "", Duration::ZERO),
-    );
     response
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    csrf: String,
+}
+
+/// `POST <path>/tokens`: a fresh password, shown this once.
+async fn new_token(
+    State(page): State<Arc<Page>>,
+    headers: HeaderMap,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    let session = match checked_session(&page, &headers, &form.csrf).await {
+        Ok(session) => session,
+        Err(response) => return response,
+    };
+    match make_token(&page, &session.sub).await {
+        Ok(made) => {
+            tracing::info!(target: "registry_auth::audit", subject = %session.sub, "access token made on the sign-in page");
+            page.tokens_page(&session, Some(made)).await
+        }
+        Err(response) => response,
+    }
 }
 
 /// The page for a sign-in that failed: what the person may know, the
@@ -469,31 +505,24 @@ fn refused(page: &Page, error: &OidcLoginError) -> Response {
 /// A fresh access token of `owner`'s, for everything its owner may do
 /// (the ACL decides at each use), for `token_lifetime`.
 async fn make_token(page: &Page, owner: &str) -> Result<(String, SystemTime), Response> {
-    let unavailable = |what: &str| {
-        tracing::error!(error = %what, "sign-in page: cannot make an access token");
-        page.error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Unavailable",
-            "You signed in, but no registry password can be made right now; try again in a moment.",
-        )
-    };
     let scopes = ["repository:**:*", "registry:catalog:*"]
         .iter()
         .map(|s| Scope::parse_pattern(s))
         .collect::<Result<Vec<Scope>, _>>()
-        .map_err(|e| unavailable(&e.to_string()))?;
-    let token = new_access_token().ok_or_else(|| unavailable("no random numbers"))?;
+        .map_err(|e| page.unavailable("access token scopes", &e))?;
+    let token =
+        new_access_token().ok_or_else(|| page.unavailable("access token", &"no random numbers"))?;
+    let suffix =
+        random_text().ok_or_else(|| page.unavailable("access token", &"no random numbers"))?;
     let now = SystemTime::now();
     let expires = now + page.settings.token_lifetime;
-    let name = format!(
-        "sign-in-{}-{}",
-        date(now).replace(['-', ' ', ':'], ""),
-        &random_text()[..8]
-    );
-    let name: String = name
+    // A name of its own: the date, and random hex.
+    let day: String = date(now)
         .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .filter(char::is_ascii_digit)
+        .take(8)
         .collect();
+    let name = format!("sign-in-{day}-{}", &suffix[..8]);
     let record = AccessTokenRecord::new(name, owner, scopes, now, Some(expires));
     match page
         .store
@@ -501,8 +530,8 @@ async fn make_token(page: &Page, owner: &str) -> Result<(String, SystemTime), Re
         .await
     {
         Ok(true) => Ok((token.expose().to_owned(), expires)),
-        Ok(false) => Err(unavailable("a token of that name exists")),
-        Err(e) => Err(unavailable(&e.to_string())),
+        Ok(false) => Err(page.unavailable("access token", &"a token of that name exists")),
+        Err(e) => Err(page.unavailable("state store", &e)),
     }
 }
 
@@ -540,16 +569,11 @@ async fn revoke(
     see_other(&page.settings.path)
 }
 
-#[derive(Deserialize)]
-struct SignOutForm {
-    csrf: String,
-}
-
 /// `POST <path>/sign-out`: the session cookie goes (the tokens stay).
 async fn sign_out(
     State(page): State<Arc<Page>>,
     headers: HeaderMap,
-    Form(form): Form<SignOutForm>,
+    Form(form): Form<CsrfForm>,
 ) -> Response {
     if let Err(response) = checked_session(&page, &headers, &form.csrf).await {
         return response;
@@ -570,7 +594,9 @@ async fn checked_session(
     token: &str,
 ) -> Result<Session, Response> {
     let key = page.key().await?;
-    let session = page.session(headers).await?;
+    let session = read_cookie(headers, SESSION_COOKIE)
+        .and_then(|value| open::<Session>(key, SESSION_COOKIE, &value))
+        .filter(|s| s.exp > now_secs());
     match session {
         Some(session) if same(token, &csrf(key, &session.sid)) => Ok(session),
         Some(_) => {
@@ -614,18 +640,20 @@ fn open<T: for<'de> Deserialize<'de>>(key: &hmac::Key, name: &str, sealed: &str)
     let (json, tag) = sealed.split_once('.')?;
     let json = BASE64URL_NOPAD.decode(json.as_bytes()).ok()?;
     let tag = BASE64URL_NOPAD.decode(tag.as_bytes()).ok()?;
-    let mut message = name.as_bytes().to_vec();
-    message.push(0);
-    message.extend_from_slice(&json);
-    hmac::verify(key, &message, &tag).ok()?;
+    hmac::verify(key, &message(name, &json), &tag).ok()?;
     serde_json::from_slice(&json).ok()
 }
 
 fn mac(key: &hmac::Key, name: &str, json: &[u8]) -> Vec<u8> {
+    hmac::sign(key, &message(name, json)).as_ref().to_vec()
+}
+
+/// What is signed: the purpose (the cookie's name), a zero byte, the value.
+fn message(name: &str, json: &[u8]) -> Vec<u8> {
     let mut message = name.as_bytes().to_vec();
     message.push(0);
     message.extend_from_slice(json);
-    hmac::sign(key, &message).as_ref().to_vec()
+    message
 }
 
 /// The CSRF token of a session.
@@ -650,22 +678,21 @@ fn same(a: &str, b: &str) -> bool {
         && aws_lc_rs::constant_time::verify_slices_are_equal(a.as_bytes(), b.as_bytes()).is_ok()
 }
 
-fn random_text() -> String {
+fn random_text() -> Option<String> {
     let mut bytes = [0u8; 16];
-    // A failure leaves zeros: only ever used beside a signed value.
-    let _ = SystemRandom::new().fill(&mut bytes);
-    data_encoding::HEXLOWER.encode(&bytes)
+    SystemRandom::new().fill(&mut bytes).ok()?;
+    Some(data_encoding::HEXLOWER.encode(&bytes))
+}
+
+/// `text` as one shell word: in single quotes, its own quotes escaped.
+fn shell_quoted(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "'\\''"))
 }
 
 fn now_secs() -> u64 {
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
-}
-
-/// At most 64 characters of what a client sent, for the log.
-fn verify_shown(text: &str) -> String {
-    text.chars().take(64).collect()
 }
 
 #[cfg(test)]
@@ -710,7 +737,12 @@ mod tests {
             secure_cookies: true,
         };
         (
-            router(settings, Arc::clone(&store), "registry.example.com".into()),
+            router(
+                settings,
+                Arc::clone(&store),
+                StaticUsers::new(),
+                "registry.example.com".into(),
+            ),
             store,
         )
     }
@@ -729,8 +761,18 @@ mod tests {
     }
 
     async fn revoke(router: &Router, cookie: &str, name: &str, csrf: &str) -> StatusCode {
-        let body = format!("name={name}&csrf={csrf}");
-        let request = Request::post("/login/revoke")
+        post(
+            router,
+            "/login/revoke",
+            cookie,
+            &format!("name={name}&csrf={csrf}"),
+        )
+        .await
+    }
+
+    async fn post(router: &Router, path: &str, cookie: &str, body: &str) -> StatusCode {
+        let body = body.to_owned();
+        let request = Request::post(path)
             .header(header::COOKIE, cookie)
             .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
             .body(Body::from(body))
@@ -790,6 +832,29 @@ mod tests {
             StatusCode::SEE_OTHER
         );
         assert_eq!(names(&store).await, ["bobs"]);
+
+        // A new password needs the CSRF token too.
+        assert_eq!(
+            post(&router, "/login/tokens", &cookie, "csrf=forged").await,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(names(&store).await, ["bobs"]);
+        assert_eq!(
+            post(&router, "/login/tokens", &cookie, &format!("csrf={csrf}")).await,
+            StatusCode::OK
+        );
+        let mine = store
+            .access_tokens(Some("alice"))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(mine.len(), 1);
+        assert!(mine[0].record.name.starts_with("sign-in-"));
+    }
+
+    #[test]
+    fn the_docker_login_command_quotes_what_it_shows() {
+        assert_eq!(shell_quoted("alice"), "'alice'");
+        assert_eq!(shell_quoted("o'neil"), "'o'\\''neil'");
     }
 
     /// A cookie sealed for one purpose does not open as another.

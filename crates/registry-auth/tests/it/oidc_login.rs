@@ -206,6 +206,36 @@ async fn every_bad_callback_or_id_token_is_refused_with_its_reason() {
             OidcLoginError::Refused("expired 1h ago".into()),
         ),
         (
+            "an ID token authorized for another party",
+            (
+                200,
+                json!({"id_token": issuer.sign(&with("azp", json!("another-app")))}),
+            ),
+            OidcLoginError::Refused(
+                "azp \"another-app\" is not the client id \"registry-login\"".into(),
+            ),
+        ),
+        (
+            "a subject docker cannot send as a user name",
+            (
+                200,
+                json!({"id_token": issuer.sign(&with("preferred_username", json!("sso:alice")))}),
+            ),
+            OidcLoginError::Refused(
+                "subject \"sso:alice\" holds ':' (docker cannot send it as a user name)".into(),
+            ),
+        ),
+        (
+            "a subject that would reach into other namespaces",
+            (
+                200,
+                json!({"id_token": issuer.sign(&with("preferred_username", json!("team/alice")))}),
+            ),
+            OidcLoginError::Refused(
+                "subject \"team/alice\" holds '/' (it would reach into other namespaces through ${account}/* rules)".into(),
+            ),
+        ),
+        (
             "no token in the answer",
             (200, json!({"access_token": "x"})),
             OidcLoginError::Unavailable(format!(
@@ -240,7 +270,7 @@ async fn every_bad_callback_or_id_token_is_refused_with_its_reason() {
     assert!(error.is_requirement(), "{error}");
     assert_eq!(
         error.to_string(),
-        "ID token refused: requirement email_verified = \"true\" not met: the token has \"false\""
+        "not allowed: requirement email_verified = \"true\" not met: the token has \"false\""
     );
 }
 
@@ -268,6 +298,14 @@ async fn a_provider_that_cannot_be_reached_is_unavailable_and_settings_are_check
     assert_eq!(
         settings(&|s| s.redirect_url = "/login/callback".into()),
         Err("oidc_login: redirect_url: not a URL: relative URL without a base".into())
+    );
+    assert_eq!(
+        settings(&|s| s.redirect_url = "http://auth.example.com/login/callback".into()),
+        Err("oidc_login: redirect_url: must be https:// (http:// only for tests on a loopback address)".into())
+    );
+    assert_eq!(
+        settings(&|s| s.redirect_url = "http://127.0.0.1:8080/login/callback".into()),
+        Ok(())
     );
     assert_eq!(
         settings(&|s| s.subject = "${preferred_username".into()),

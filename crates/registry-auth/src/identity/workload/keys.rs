@@ -169,6 +169,10 @@ pub(super) struct IssuerKeys {
     fetching: Mutex<Fetching>,
     /// The CA file's contents, as read (`None`: the system's roots).
     ca: Option<Vec<u8>>,
+    /// For requests that must not follow redirects (a code exchange,
+    /// which a redirect would send on with the code and its verifier).
+    #[cfg_attr(not(feature = "oidc-login"), allow(dead_code))]
+    direct: Option<reqwest::Client>,
 }
 
 /// The fetch under way, if any, and when the last one ended.
@@ -219,6 +223,7 @@ impl IssuerKeys {
             ),
             None => None,
         };
+        let source_is_discovery = matches!(source, KeySource::Discovery(_));
         let (source, current) = match source {
             KeySource::File(path) => {
                 let bytes =
@@ -254,6 +259,16 @@ impl IssuerKeys {
             max_age: settings.key_max_age,
             current: RwLock::new(current),
             fetching: Mutex::new(Fetching::default()),
+            direct: if source_is_discovery {
+                Some(client_with(
+                    settings,
+                    ca.as_deref(),
+                    plain_http,
+                    reqwest::redirect::Policy::none(),
+                )?)
+            } else {
+                None
+            },
             ca,
         })
     }
@@ -429,7 +444,8 @@ impl IssuerKeys {
     }
 
     /// Where a person signs in and where the code is exchanged (from the
-    /// discovery document), and the client to reach them with.
+    /// discovery document), and the client to exchange it with (one that
+    /// follows no redirect).
     #[cfg(feature = "oidc-login")]
     pub(super) async fn login_endpoints(
         &self,
@@ -460,7 +476,8 @@ impl IssuerKeys {
                 *plain_http,
             )?,
         };
-        Ok((client.clone(), endpoints))
+        let direct = self.direct.clone().unwrap_or_else(|| client.clone());
+        Ok((direct, endpoints))
     }
 }
 
@@ -522,12 +539,26 @@ fn http_client(
     ca: Option<&[u8]>,
     plain_http: bool,
 ) -> Result<reqwest::Client, WorkloadError> {
+    client_with(
+        settings,
+        ca,
+        plain_http,
+        reqwest::redirect::Policy::limited(3),
+    )
+}
+
+fn client_with(
+    settings: &WorkloadIssuerSettings,
+    ca: Option<&[u8]>,
+    plain_http: bool,
+    redirects: reqwest::redirect::Policy,
+) -> Result<reqwest::Client, WorkloadError> {
     let name = &settings.name;
     let mut builder = reqwest::Client::builder()
         .timeout(settings.fetch_timeout)
         .no_proxy()
         .https_only(!plain_http)
-        .redirect(reqwest::redirect::Policy::limited(3))
+        .redirect(redirects)
         .user_agent(concat!("registry-auth/", env!("CARGO_PKG_VERSION")));
     if let (Some(path), Some(pem)) = (&settings.ca_certificate, ca) {
         builder = builder.tls_certs_only(certificates(name, path, pem)?);
@@ -557,27 +588,41 @@ fn certificates(
 
 /// The body of a `200` answer, at most [`MAX_DOCUMENT_BYTES`].
 async fn get(client: &reqwest::Client, url: &reqwest::Url) -> Result<Vec<u8>, String> {
-    let failed = |e: reqwest::Error| {
-        let kind = if e.is_timeout() {
-            "timed out"
-        } else {
-            "failed"
-        };
-        // The innermost causes say what went wrong (refused, a
-        // certificate not trusted…); reqwest's own words do not.
-        let mut causes = Vec::new();
-        let mut source = std::error::Error::source(&e);
-        while let Some(cause) = source {
-            causes.push(cause.to_string());
-            source = cause.source();
-        }
-        let why = causes.last().cloned().unwrap_or_else(|| e.to_string());
-        format!("{url}: {kind}: {why}")
-    };
-    let mut response = client.get(url.clone()).send().await.map_err(failed)?;
+    let response = client
+        .get(url.clone())
+        .send()
+        .await
+        .map_err(|e| fetch_error(url, &e))?;
     if response.status() != reqwest::StatusCode::OK {
         return Err(format!("{url}: answered {}", response.status()));
     }
+    limited_body(response, url).await
+}
+
+/// What went wrong with a request to `url`: its innermost cause (refused,
+/// a certificate not trusted…), which says more than reqwest's own words.
+pub(super) fn fetch_error(url: &reqwest::Url, e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else {
+        "failed"
+    };
+    let mut causes = Vec::new();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        causes.push(cause.to_string());
+        source = cause.source();
+    }
+    let why = causes.last().cloned().unwrap_or_else(|| e.to_string());
+    format!("{url}: {kind}: {why}")
+}
+
+/// The body of `response` (from `url`), at most [`MAX_DOCUMENT_BYTES`]:
+/// a larger one is cut off, whether its length is announced or not.
+pub(super) async fn limited_body(
+    mut response: reqwest::Response,
+    url: &reqwest::Url,
+) -> Result<Vec<u8>, String> {
     if response
         .content_length()
         .is_some_and(|n| n > MAX_DOCUMENT_BYTES as u64)
@@ -585,7 +630,7 @@ async fn get(client: &reqwest::Client, url: &reqwest::Url) -> Result<Vec<u8>, St
         return Err(format!("{url}: larger than {MAX_DOCUMENT_BYTES} bytes"));
     }
     let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(failed)? {
+    while let Some(chunk) = response.chunk().await.map_err(|e| fetch_error(url, &e))? {
         if body.len() + chunk.len() > MAX_DOCUMENT_BYTES {
             return Err(format!("{url}: larger than {MAX_DOCUMENT_BYTES} bytes"));
         }

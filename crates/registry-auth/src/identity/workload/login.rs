@@ -152,10 +152,15 @@ pub enum OidcLoginError {
         /// The provider's description, if any.
         description: Option<String>,
     },
-    /// The ID token is refused (audience, signature, nonce, a
-    /// requirement…): the reason, for the log (it may quote claims).
+    /// The ID token is refused (audience, signature, nonce…), or the
+    /// subject cannot be a registry user name: the reason, for the log.
     #[error("ID token refused: {0}")]
     Refused(String),
+    /// The person signed in, and a `require` condition does not hold for
+    /// them: the reason, for the log (it quotes claims, so it is not for
+    /// the person's page).
+    #[error("not allowed: {0}")]
+    NotAllowed(String),
     /// The provider cannot be reached or answered nonsense.
     #[error("the provider cannot be reached: {0}")]
     Unavailable(String),
@@ -165,7 +170,7 @@ impl OidcLoginError {
     /// Whether it is a `require` condition that failed: the person signed
     /// in, and is not allowed here.
     pub fn is_requirement(&self) -> bool {
-        matches!(self, OidcLoginError::Refused(reason) if reason.starts_with("requirement "))
+        matches!(self, OidcLoginError::NotAllowed(_))
     }
 }
 
@@ -234,7 +239,16 @@ impl OidcLogin {
         };
         let redirect = reqwest::Url::parse(&settings.redirect_url)
             .map_err(|e| invalid("redirect_url", &format!("not a URL: {e}")))?;
-        if !matches!(redirect.scheme(), "https" | "http") {
+        let host = redirect
+            .host_str()
+            .unwrap_or_default()
+            .trim_start_matches('[')
+            .trim_end_matches(']');
+        let loopback = host == "localhost"
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        if !(redirect.scheme() == "https" || (redirect.scheme() == "http" && loopback)) {
             return Err(invalid(
                 "redirect_url",
                 "must be https:// (http:// only for tests on a loopback address)",
@@ -337,15 +351,30 @@ impl OidcLogin {
             .await
             .map_err(|failure| match failure {
                 Failure::Refused(reason) => OidcLoginError::Refused(reason),
+                Failure::Unmet(reason) => OidcLoginError::NotAllowed(reason),
                 Failure::Unavailable(reason) => OidcLoginError::Unavailable(reason),
             })?;
         match claims.get("nonce").and_then(|n| n.as_str()) {
-            Some(nonce) if same(nonce, &pending.nonce) => Ok(identity),
-            Some(_) => Err(OidcLoginError::Refused(
-                "nonce is not this sign-in's (a replayed ID token)".into(),
-            )),
-            None => Err(OidcLoginError::Refused("no nonce".into())),
+            Some(nonce) if same(nonce, &pending.nonce) => {}
+            Some(_) => {
+                return Err(OidcLoginError::Refused(
+                    "nonce is not this sign-in's (a replayed ID token)".into(),
+                ));
+            }
+            None => return Err(OidcLoginError::Refused("no nonce".into())),
         }
+        // OIDC Core §3.1.3.7: an authorized party, when named, is us.
+        if let Some(azp) = claims.get("azp").and_then(|a| a.as_str())
+            && azp != self.settings.client_id
+        {
+            return Err(OidcLoginError::Refused(format!(
+                "azp {:?} is not the client id {:?}",
+                super::verify::shown(azp),
+                self.settings.client_id
+            )));
+        }
+        registry_user_name(identity.subject())?;
+        Ok(identity)
     }
 
     /// The ID token the token endpoint gives for `code`.
@@ -380,10 +409,9 @@ impl OidcLogin {
             .await
             .map_err(|e| OidcLoginError::Unavailable(format!("{token_endpoint}: {e}")))?;
         let status = response.status();
-        let body = response
-            .bytes()
+        let body = super::keys::limited_body(response, token_endpoint)
             .await
-            .map_err(|e| OidcLoginError::Unavailable(format!("{token_endpoint}: {e}")))?;
+            .map_err(OidcLoginError::Unavailable)?;
         let answer: Answer = serde_json::from_slice(&body).map_err(|_| {
             OidcLoginError::Unavailable(format!(
                 "{token_endpoint}: answered {status} without a JSON body"
@@ -400,6 +428,27 @@ impl OidcLogin {
             ))),
         }
     }
+}
+
+/// A subject a client can send as a user name and that the ACL's
+/// `${account}/*` rules keep in its own namespace: what the configuration
+/// asks of its users (not empty, no `:`, no control character, no `/`).
+fn registry_user_name(subject: &str) -> Result<(), OidcLoginError> {
+    let why = if subject.is_empty() {
+        "is empty"
+    } else if subject.contains(':') {
+        "holds ':' (docker cannot send it as a user name)"
+    } else if subject.contains('/') {
+        "holds '/' (it would reach into other namespaces through ${account}/* rules)"
+    } else if subject.chars().any(char::is_control) {
+        "holds a control character"
+    } else {
+        return Ok(());
+    };
+    Err(OidcLoginError::Refused(format!(
+        "subject {:?} {why}",
+        super::verify::shown(subject)
+    )))
 }
 
 /// 32 random bytes, base64url: a `state`, a `nonce`, a PKCE verifier (43

@@ -216,7 +216,7 @@ impl WorkloadIdentity {
                 issuer: name,
                 identity,
             },
-            Err(Failure::Refused(reason)) => WorkloadVerdict::Refused {
+            Err(Failure::Refused(reason) | Failure::Unmet(reason)) => WorkloadVerdict::Refused {
                 issuer: name,
                 reason,
             },

@@ -20,6 +20,9 @@ pub(super) const SKEW: Duration = Duration::from_secs(60);
 pub(super) enum Failure {
     /// The token is not good: 401, the reason in the audit log.
     Refused(String),
+    /// The token is good, and a `require` condition does not hold: 401
+    /// for a workload token, "not allowed" on the sign-in page.
+    Unmet(String),
     /// The issuer's keys cannot be had: 503.
     Unavailable(String),
 }
@@ -189,7 +192,7 @@ impl Issuer {
     fn identity(&self, claims: &Map<String, Value>) -> Result<Identity, Failure> {
         for requirement in &self.checked.require {
             if let Some(why) = requirement.unmet(claims) {
-                return Err(refused(why));
+                return Err(Failure::Unmet(why));
             }
         }
         let subject = self.checked.subject.fill(claims).map_err(|claim| {
