@@ -89,6 +89,11 @@ async fn a_sign_in_sends_pkce_state_and_nonce_and_turns_the_id_token_into_the_pe
     let other = login.start().await.expect("start");
     assert_ne!(other.pending.state, start.pending.state);
     assert_ne!(other.pending.nonce, start.pending.nonce);
+    // The provider's discovery document is read once, not per page load.
+    for _ in 0..5 {
+        login.start().await.expect("start");
+    }
+    assert_eq!(issuer.discovery_fetches(), 1);
 
     issuer.set_token_answer(
         200,

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use data_encoding::BASE64URL_NOPAD;
@@ -219,7 +219,16 @@ pub struct OidcLogin {
     settings: Arc<OidcLoginSettings>,
     issuer: Issuer,
     clock: Arc<dyn Clock>,
+    /// The provider's endpoints, read from its discovery document at most
+    /// once an hour: a sign-in page anyone can load must not become a
+    /// stream of requests to the provider.
+    endpoints: Arc<tokio::sync::Mutex<Option<(Instant, Endpoints)>>>,
 }
+
+type Endpoints = (reqwest::Client, super::keys::LoginEndpoints);
+
+/// How long the provider's endpoints are kept.
+const ENDPOINTS_KEPT: Duration = Duration::from_secs(3600);
 
 impl std::fmt::Debug for OidcLogin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -283,6 +292,7 @@ impl OidcLogin {
             settings: Arc::new(settings),
             issuer,
             clock: Arc::new(SystemClock),
+            endpoints: Arc::default(),
         })
     }
 
@@ -295,11 +305,7 @@ impl OidcLogin {
     /// Begins a sign-in: fresh `state`, `nonce` and PKCE verifier, and the
     /// provider's authorization URL (from its discovery document).
     pub async fn start(&self) -> Result<LoginStart, OidcLoginError> {
-        let (_, endpoints) = self
-            .issuer
-            .login_endpoints()
-            .await
-            .map_err(OidcLoginError::Unavailable)?;
+        let (_, endpoints) = self.endpoints().await?;
         let pending = PendingLogin {
             state: random_text()?,
             nonce: random_text()?,
@@ -337,11 +343,7 @@ impl OidcLogin {
         if !same(state, &pending.state) {
             return Err(OidcLoginError::StateMismatch);
         }
-        let (client, endpoints) = self
-            .issuer
-            .login_endpoints()
-            .await
-            .map_err(OidcLoginError::Unavailable)?;
+        let (client, endpoints) = self.endpoints().await?;
         let id_token = self
             .exchange(&client, &endpoints.token, pending, code)
             .await?;
@@ -375,6 +377,24 @@ impl OidcLogin {
         }
         registry_user_name(identity.subject())?;
         Ok(identity)
+    }
+
+    /// The provider's endpoints and the client for the code exchange:
+    /// kept for an hour; a failure is not kept.
+    async fn endpoints(&self) -> Result<Endpoints, OidcLoginError> {
+        let mut kept = self.endpoints.lock().await;
+        if let Some((at, endpoints)) = kept.as_ref()
+            && at.elapsed() < ENDPOINTS_KEPT
+        {
+            return Ok(endpoints.clone());
+        }
+        let endpoints = self
+            .issuer
+            .login_endpoints()
+            .await
+            .map_err(OidcLoginError::Unavailable)?;
+        *kept = Some((Instant::now(), endpoints.clone()));
+        Ok(endpoints)
     }
 
     /// The ID token the token endpoint gives for `code`.
