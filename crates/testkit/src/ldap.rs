@@ -94,6 +94,12 @@ objectClass: groupOfNames
 cn: developers
 member: uid=bob,ou=people,dc=example,dc=com
 member: uid=we*ird),ou=people,dc=example,dc=com
+
+dn: ou=partners,ou=people,dc=example,dc=com
+objectClass: referral
+objectClass: extensibleObject
+ou: partners
+ref: ldap://partners.example.com/ou=partners,dc=example,dc=com
 ";
 
 /// An OpenLDAP directory in a temp dir, served by a `slapd` run as the
@@ -111,7 +117,10 @@ member: uid=we*ird),ou=people,dc=example,dc=com
 ///   `developers` and `platform`), `carol` (`carol-pw`, in no group) and
 ///   `we*ird)` (`weird-pw`, in `developers`);
 /// - groups (`groupOfNames`, `cn=NAME,ou=groups,dc=example,dc=com`, with
-///   `member` DNs), and each person's `memberOf` (memberof overlay).
+///   `member` DNs), and each person's `memberOf` (memberof overlay);
+/// - a referral, `ou=partners,ou=people,dc=example,dc=com`, to another
+///   server: a search of the people gets a continuation reference beside
+///   the entries, as Active Directory's searches from a domain root do.
 ///
 /// The service account and each bound user read everything but
 /// passwords, which serve only to bind; anonymous clients read nothing.

@@ -329,7 +329,20 @@ impl Connection {
         match result {
             Ok(ldap3::SearchResult(entries, result)) => match result.rc {
                 0 | REFERRAL | SIZE_LIMIT_EXCEEDED => Ok(Found {
-                    entries: entries.into_iter().map(SearchEntry::construct).collect(),
+                    // ldap3's `search` keeps continuation references out of
+                    // the entries (they go to `refs`, not followed), so each
+                    // is an entry; its parser panics on an entry it cannot
+                    // read, which only a broken or hostile directory sends:
+                    // that is the directory failing, not the server.
+                    entries: entries
+                        .into_iter()
+                        .map(|entry| {
+                            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                                SearchEntry::construct(entry)
+                            }))
+                            .map_err(|_| failed(&"an entry the directory sent cannot be read"))
+                        })
+                        .collect::<Result<_, _>>()?,
                     truncated: result.rc == SIZE_LIMIT_EXCEEDED,
                 }),
                 _ => Err(failed(&result)),
