@@ -19,6 +19,9 @@ use super::settings::{KeySource, WorkloadError, WorkloadIssuerSettings};
 /// KiB, and a larger answer is cut off rather than buffered.
 const MAX_DOCUMENT_BYTES: usize = 256 * 1024;
 
+/// How long a discovery document is kept.
+const DISCOVERY_KEPT: Duration = Duration::from_secs(3600);
+
 /// The most keys kept of one set: enough for any rotation, and a bound on
 /// the signatures tried for a token without `kid`.
 const MAX_KEYS: usize = 32;
@@ -169,6 +172,10 @@ pub(super) struct IssuerKeys {
     fetching: Mutex<Fetching>,
     /// The CA file's contents, as read (`None`: the system's roots).
     ca: Option<Vec<u8>>,
+    /// The issuer's discovery document, as last read: what it names
+    /// changes rarely, so it is read again only after
+    /// [`DISCOVERY_KEPT`] or when the JWKS it names cannot be fetched.
+    discovered: Mutex<Option<(Instant, Arc<Discovery>)>>,
     /// For requests that must not follow redirects (a code exchange,
     /// which a redirect would send on with the code and its verifier).
     #[cfg_attr(not(feature = "oidc-login"), allow(dead_code))]
@@ -259,6 +266,7 @@ impl IssuerKeys {
             max_age: settings.key_max_age,
             current: RwLock::new(current),
             fetching: Mutex::new(Fetching::default()),
+            discovered: Mutex::new(None),
             direct: if source_is_discovery {
                 Some(client_with(
                     settings,
@@ -407,8 +415,18 @@ impl IssuerKeys {
                 plain_http,
             } => {
                 let jwks_uri = self.jwks_uri(client, url, *plain_http).await?;
-                KeySet::parse(&get(client, &jwks_uri).await?)
-                    .map_err(|e| format!("{jwks_uri}: {e}"))
+                let keys = match get(client, &jwks_uri).await {
+                    Ok(body) => KeySet::parse(&body).map_err(|e| format!("{jwks_uri}: {e}")),
+                    Err(e) => Err(e),
+                };
+                if keys.is_err() {
+                    // The JWKS may have moved: read the document again.
+                    *self
+                        .discovered
+                        .lock()
+                        .unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
+                }
+                keys
             }
         }
     }
@@ -425,12 +443,22 @@ impl IssuerKeys {
     }
 
     /// The issuer's discovery document, which must be its own (its
-    /// `issuer` is ours, exactly).
+    /// `issuer` is ours, exactly): the one kept, or read now.
     async fn discovery(
         &self,
         client: &reqwest::Client,
         url: &reqwest::Url,
-    ) -> Result<Discovery, String> {
+    ) -> Result<Arc<Discovery>, String> {
+        let kept = self
+            .discovered
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone();
+        if let Some((at, document)) = kept
+            && at.elapsed() < DISCOVERY_KEPT
+        {
+            return Ok(document);
+        }
         let body = get(client, url).await?;
         let document: Discovery = serde_json::from_slice(&body)
             .map_err(|e| format!("{url}: not a discovery document: {e}"))?;
@@ -440,6 +468,12 @@ impl IssuerKeys {
                 document.issuer, self.issuer
             ));
         }
+        let document = Arc::new(document);
+        *self
+            .discovered
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) =
+            Some((Instant::now(), Arc::clone(&document)));
         Ok(document)
     }
 

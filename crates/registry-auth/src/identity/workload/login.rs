@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use data_encoding::BASE64URL_NOPAD;
@@ -219,16 +219,7 @@ pub struct OidcLogin {
     settings: Arc<OidcLoginSettings>,
     issuer: Issuer,
     clock: Arc<dyn Clock>,
-    /// The provider's endpoints, read from its discovery document at most
-    /// once an hour: a sign-in page anyone can load must not become a
-    /// stream of requests to the provider.
-    endpoints: Arc<tokio::sync::Mutex<Option<(Instant, Endpoints)>>>,
 }
-
-type Endpoints = (reqwest::Client, super::keys::LoginEndpoints);
-
-/// How long the provider's endpoints are kept.
-const ENDPOINTS_KEPT: Duration = Duration::from_secs(3600);
 
 impl std::fmt::Debug for OidcLogin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -292,7 +283,6 @@ impl OidcLogin {
             settings: Arc::new(settings),
             issuer,
             clock: Arc::new(SystemClock),
-            endpoints: Arc::default(),
         })
     }
 
@@ -379,22 +369,16 @@ impl OidcLogin {
         Ok(identity)
     }
 
-    /// The provider's endpoints and the client for the code exchange:
-    /// kept for an hour; a failure is not kept.
-    async fn endpoints(&self) -> Result<Endpoints, OidcLoginError> {
-        let mut kept = self.endpoints.lock().await;
-        if let Some((at, endpoints)) = kept.as_ref()
-            && at.elapsed() < ENDPOINTS_KEPT
-        {
-            return Ok(endpoints.clone());
-        }
-        let endpoints = self
-            .issuer
+    /// The provider's endpoints and the client for the code exchange,
+    /// from its discovery document (kept with its keys: a sign-in page
+    /// anyone can load is no stream of requests to the provider).
+    async fn endpoints(
+        &self,
+    ) -> Result<(reqwest::Client, super::keys::LoginEndpoints), OidcLoginError> {
+        self.issuer
             .login_endpoints()
             .await
-            .map_err(OidcLoginError::Unavailable)?;
-        *kept = Some((Instant::now(), endpoints.clone()));
-        Ok(endpoints)
+            .map_err(OidcLoginError::Unavailable)
     }
 
     /// The ID token the token endpoint gives for `code`.
