@@ -59,7 +59,7 @@ pub(crate) async fn run(config_path: PathBuf) -> Result<(), String> {
     );
 
     let shared = Shared {
-        current: Arc::new(ArcSwap::from_pointee(app_router(&server, &config, &state))),
+        current: Arc::new(ArcSwap::from_pointee(app_router(&server, &config, &state)?)),
         metrics: metrics.clone(),
         state: Arc::clone(&state),
         forget_after: Arc::new(AtomicU64::new(seconds(config.throttling.forget_after))),
@@ -263,6 +263,7 @@ async fn reload(
         new.workloads = Some(workloads.clone().keeping_keys_of(earlier));
     }
     let server = build(&new, &shared.state)?;
+    let router = app_router(&server, &new, &shared.state)?;
     if new.listen != old.listen || new.tls.is_some() != old.tls.is_some() {
         tracing::warn!("server.listen and turning TLS on or off take effect only after a restart");
     }
@@ -278,9 +279,7 @@ async fn reload(
     // so no refresh slips through in between. A store that cannot be
     // reached does not hold the reload back: it is retried.
     let synced = sync_credentials(&server, &new).await;
-    shared
-        .current
-        .store(Arc::new(app_router(&server, &new, &shared.state)));
+    shared.current.store(Arc::new(router));
     Ok((new, server, synced))
 }
 
@@ -307,7 +306,11 @@ async fn sync_credentials(server: &AuthServer, config: &Config) -> Result<(), St
 /// reported once the server is built.
 /// The token server's routes, and the sign-in page's when `[oidc_login]`
 /// is set.
-fn app_router(server: &AuthServer, config: &Config, state: &Arc<dyn StateStore>) -> Router {
+fn app_router(
+    server: &AuthServer,
+    config: &Config,
+    state: &Arc<dyn StateStore>,
+) -> Result<Router, String> {
     let router = server.router();
     match &config.sign_in {
         Some(settings) => {
@@ -316,14 +319,14 @@ fn app_router(server: &AuthServer, config: &Config, state: &Arc<dyn StateStore>)
                 .as_ref()
                 .and_then(|s| s.first().cloned())
                 .unwrap_or_else(|| "REGISTRY".to_owned());
-            router.merge(crate::sign_in::router(
+            Ok(router.merge(crate::sign_in::router(
                 settings.clone(),
                 Arc::clone(state),
                 config.users.clone(),
                 registry,
-            ))
+            )?))
         }
-        None => router,
+        None => Ok(router),
     }
 }
 

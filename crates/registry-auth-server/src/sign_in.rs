@@ -62,7 +62,23 @@ struct Page {
     /// The registry's name, for the `docker login` command.
     registry: String,
     key: OnceCell<hmac::Key>,
+    /// The pages' templates, parsed once (HTML auto-escaped).
+    templates: minijinja::Environment<'static>,
+    /// What a password made here may be granted at most: everything its
+    /// owner may do (the ACL decides at each use).
+    token_scopes: Vec<Scope>,
 }
+
+/// The templates, by name.
+const TEMPLATES: [(&str, &str); 4] = [
+    ("layout.html", include_str!("sign_in/layout.html")),
+    ("sign_in.html", include_str!("sign_in/sign_in.html")),
+    ("tokens.html", include_str!("sign_in/tokens.html")),
+    ("error.html", include_str!("sign_in/error.html")),
+];
+
+/// The most a password made on the page may be granted.
+const TOKEN_SCOPES: [&str; 2] = ["repository:**:*", "registry:catalog:*"];
 
 /// The sign-in page's routes, under its path.
 pub(crate) fn router(
@@ -70,8 +86,19 @@ pub(crate) fn router(
     store: Arc<dyn StateStore>,
     reserved: StaticUsers,
     registry: String,
-) -> Router {
+) -> Result<Router, String> {
     let path = settings.path.clone();
+    let mut templates = minijinja::Environment::new();
+    templates.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
+    for (name, source) in TEMPLATES {
+        templates
+            .add_template(name, source)
+            .map_err(|e| format!("sign-in page template {name}: {e}"))?;
+    }
+    let token_scopes = TOKEN_SCOPES
+        .iter()
+        .map(|s| Scope::parse_pattern(s).map_err(|e| format!("sign-in page scope {s}: {e}")))
+        .collect::<Result<Vec<Scope>, String>>()?;
     let page = Arc::new(Page {
         people: SignedInPeople::new(Arc::clone(&store)),
         reserved,
@@ -79,8 +106,10 @@ pub(crate) fn router(
         store,
         registry,
         key: OnceCell::new(),
+        templates,
+        token_scopes,
     });
-    Router::new()
+    Ok(Router::new()
         .route(&path, get(home))
         .route(&format!("{path}/start"), get(start))
         .route(&format!("{path}/callback"), get(callback))
@@ -89,7 +118,7 @@ pub(crate) fn router(
         .route(&format!("{path}/sign-out"), post(sign_out))
         .route(&format!("{path}/assets/style.css"), get(style))
         .route(&format!("{path}/assets/copy.js"), get(script))
-        .with_state(page)
+        .with_state(page))
 }
 
 /// A signed-in person's session: who, until when, and the value the
@@ -106,6 +135,23 @@ struct Session {
 struct Pending {
     login: PendingLogin,
     exp: u64,
+}
+
+/// What a sealed cookie holds: a value with an end (seconds since 1970).
+trait Expiring: for<'de> Deserialize<'de> {
+    fn exp(&self) -> u64;
+}
+
+impl Expiring for Session {
+    fn exp(&self) -> u64 {
+        self.exp
+    }
+}
+
+impl Expiring for Pending {
+    fn exp(&self) -> u64 {
+        self.exp
+    }
 }
 
 impl Page {
@@ -153,6 +199,7 @@ impl Page {
         HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static(""))
     }
 
+    /// The page `template` in the layout.
     fn render(
         &self,
         status: StatusCode,
@@ -160,9 +207,14 @@ impl Page {
         template: &str,
         context: minijinja::Value,
     ) -> Response {
+        let render = |name: &str, context| {
+            self.templates
+                .get_template(name)
+                .and_then(|template| template.render(context))
+        };
         let body = render(template, context).and_then(|body| {
             render(
-                include_str!("sign_in/layout.html"),
+                "layout.html",
                 minijinja::context! { title, path => &self.settings.path, body },
             )
         });
@@ -182,7 +234,7 @@ impl Page {
         self.render(
             status,
             title,
-            include_str!("sign_in/error.html"),
+            "error.html",
             minijinja::context! { message, path => &self.settings.path },
         )
     }
@@ -190,9 +242,7 @@ impl Page {
     /// The signed-in person, if the session cookie is good and current.
     async fn session(&self, headers: &HeaderMap) -> Result<Option<Session>, Response> {
         let key = self.key().await?;
-        Ok(read_cookie(headers, SESSION_COOKIE)
-            .and_then(|value| open::<Session>(key, SESSION_COOKIE, &value))
-            .filter(|s| s.exp > now_secs()))
+        Ok(unsealed(key, headers, SESSION_COOKIE))
     }
 
     async fn tokens_page(
@@ -235,7 +285,7 @@ impl Page {
         self.render(
             StatusCode::OK,
             "Registry passwords",
-            include_str!("sign_in/tokens.html"),
+            "tokens.html",
             minijinja::context! {
                 path => &self.settings.path,
                 registry => &self.registry,
@@ -248,12 +298,6 @@ impl Page {
             },
         )
     }
-}
-
-fn render(template: &str, context: minijinja::Value) -> Result<String, minijinja::Error> {
-    let mut env = minijinja::Environment::new();
-    env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
-    env.render_str(template, context)
 }
 
 fn page_response(status: StatusCode, html: String) -> Response {
@@ -311,7 +355,7 @@ async fn home(State(page): State<Arc<Page>>, headers: HeaderMap) -> Response {
         Ok(None) => page.render(
             StatusCode::OK,
             "Sign in to the registry",
-            include_str!("sign_in/sign_in.html"),
+            "sign_in.html",
             minijinja::context! { path => &page.settings.path, registry => &page.registry },
         ),
         Err(response) => response,
@@ -388,10 +432,7 @@ async fn signed_in(page: &Page, headers: &HeaderMap, query: Callback) -> Respons
         Ok(key) => key,
         Err(response) => return response,
     };
-    let pending = read_cookie(headers, PENDING_COOKIE)
-        .and_then(|value| open::<Pending>(key, PENDING_COOKIE, &value))
-        .filter(|p| p.exp > now_secs());
-    let Some(pending) = pending else {
+    let Some(pending) = unsealed::<Pending>(key, headers, PENDING_COOKIE) else {
         tracing::info!(target: "registry_auth::audit", "sign-in refused: no sign-in under way (expired, or a replayed callback)");
         return page.error(
             StatusCode::BAD_REQUEST,
@@ -505,11 +546,6 @@ fn refused(page: &Page, error: &OidcLoginError) -> Response {
 /// A fresh access token of `owner`'s, for everything its owner may do
 /// (the ACL decides at each use), for `token_lifetime`.
 async fn make_token(page: &Page, owner: &str) -> Result<(String, SystemTime), Response> {
-    let scopes = ["repository:**:*", "registry:catalog:*"]
-        .iter()
-        .map(|s| Scope::parse_pattern(s))
-        .collect::<Result<Vec<Scope>, _>>()
-        .map_err(|e| page.unavailable("access token scopes", &e))?;
     let token =
         new_access_token().ok_or_else(|| page.unavailable("access token", &"no random numbers"))?;
     let suffix =
@@ -523,7 +559,7 @@ async fn make_token(page: &Page, owner: &str) -> Result<(String, SystemTime), Re
         .take(8)
         .collect();
     let name = format!("sign-in-{day}-{}", &suffix[..8]);
-    let record = AccessTokenRecord::new(name, owner, scopes, now, Some(expires));
+    let record = AccessTokenRecord::new(name, owner, page.token_scopes.clone(), now, Some(expires));
     match page
         .store
         .insert_access_token(&TokenHash::of(token.expose()), &record)
@@ -594,10 +630,7 @@ async fn checked_session(
     token: &str,
 ) -> Result<Session, Response> {
     let key = page.key().await?;
-    let session = read_cookie(headers, SESSION_COOKIE)
-        .and_then(|value| open::<Session>(key, SESSION_COOKIE, &value))
-        .filter(|s| s.exp > now_secs());
-    match session {
+    match unsealed::<Session>(key, headers, SESSION_COOKIE) {
         Some(session) if same(token, &csrf(key, &session.sid)) => Ok(session),
         Some(_) => {
             tracing::info!(target: "registry_auth::audit", "sign-in page: a form without its CSRF token refused");
@@ -659,6 +692,14 @@ fn message(name: &str, json: &[u8]) -> Vec<u8> {
 /// The CSRF token of a session.
 fn csrf(key: &hmac::Key, sid: &str) -> String {
     BASE64URL_NOPAD.encode(&mac(key, "csrf", sid.as_bytes()))
+}
+
+/// The cookie `name`, if it is sealed by us for that purpose and has not
+/// ended.
+fn unsealed<T: Expiring>(key: &hmac::Key, headers: &HeaderMap, name: &str) -> Option<T> {
+    read_cookie(headers, name)
+        .and_then(|value| open::<T>(key, name, &value))
+        .filter(|value| value.exp() > now_secs())
 }
 
 fn read_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -742,7 +783,8 @@ mod tests {
                 Arc::clone(&store),
                 StaticUsers::new(),
                 "registry.example.com".into(),
-            ),
+            )
+            .unwrap_or_else(|e| panic!("{e}")),
             store,
         )
     }
