@@ -914,17 +914,6 @@ fn sign_in(
             ),
         ));
     }
-    let callback = format!("{path}/callback");
-    let redirect_path = reqwest_path(&section.redirect_url);
-    if redirect_path.as_deref() != Some(callback.as_str()) {
-        return Err(err(
-            "redirect_url",
-            format!(
-                "{:?} must end in this page's callback, {callback} (the path is {path})",
-                section.redirect_url
-            ),
-        ));
-    }
     for (key, value) in [
         ("token_lifetime", section.token_lifetime),
         ("session_lifetime", section.session_lifetime),
@@ -986,6 +975,16 @@ fn sign_in(
         }
         other => err("issuer", other.to_string()),
     })?;
+    let callback = format!("{path}/callback");
+    if login.redirect_path() != callback {
+        return Err(err(
+            "redirect_url",
+            format!(
+                "{:?} must end in this page's callback, {callback} (the path is {path})",
+                section.redirect_url
+            ),
+        ));
+    }
     if !read_files {
         return Ok((None, files));
     }
@@ -999,13 +998,6 @@ fn sign_in(
         }),
         files,
     ))
-}
-
-/// The path of a URL, if it is one.
-fn reqwest_path(url: &str) -> Option<String> {
-    url.split_once("://")
-        .map(|(_, rest)| rest.find('/').map_or("/", |i| &rest[i..]))
-        .map(|path| path.split(['?', '#']).next().unwrap_or(path).to_owned())
 }
 
 /// `[state]` checked: `memory`, a SQLite URL (a relative path is taken from

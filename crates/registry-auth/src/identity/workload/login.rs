@@ -217,6 +217,8 @@ pub struct LoginStart {
 #[derive(Clone)]
 pub struct OidcLogin {
     settings: Arc<OidcLoginSettings>,
+    /// The path of the redirect URL, where the provider sends people back.
+    redirect_path: String,
     issuer: Issuer,
     clock: Arc<dyn Clock>,
 }
@@ -280,6 +282,7 @@ impl OidcLogin {
             },
         })?;
         Ok(OidcLogin {
+            redirect_path: redirect.path().to_owned(),
             settings: Arc::new(settings),
             issuer,
             clock: Arc::new(SystemClock),
@@ -290,6 +293,12 @@ impl OidcLogin {
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self
+    }
+
+    /// The path of the redirect URL: where the application must answer
+    /// the provider's callback.
+    pub fn redirect_path(&self) -> &str {
+        &self.redirect_path
     }
 
     /// Begins a sign-in: fresh `state`, `nonce` and PKCE verifier, and the
