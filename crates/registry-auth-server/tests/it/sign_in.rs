@@ -49,19 +49,48 @@ comment = "the platform group"
 /// password, up to the page that shows it.
 fn sign_in_steps(site: &Site, user: (&str, &str), shots: &str) -> Vec<BrowserStep> {
     let dir = screenshots();
-    vec![
+    let mut steps = vec![
         BrowserStep::goto(site.url("/login")),
         BrowserStep::ExpectStatus(200),
         BrowserStep::screenshot(dir.join(format!("{shots}-1-sign-in.png"))),
-        BrowserStep::click("#sign-in"),
-        BrowserStep::fill("#login", user.0),
-        BrowserStep::fill("#password", user.1),
-        BrowserStep::click("#submit"),
+    ];
+    steps.extend(at_the_provider(user));
+    steps.extend([
         BrowserStep::text("#username"),
         BrowserStep::screenshot(dir.join(format!("{shots}-2-signed-in.png"))),
         BrowserStep::click("#new-token"),
         BrowserStep::ExpectStatus(200),
+    ]);
+    steps
+}
+
+/// From the sign-in button through the provider's form, back to the page.
+fn at_the_provider(user: (&str, &str)) -> [BrowserStep; 4] {
+    [
+        BrowserStep::click("#sign-in"),
+        BrowserStep::fill("#login", user.0),
+        BrowserStep::fill("#password", user.1),
+        BrowserStep::click("#submit"),
     ]
+}
+
+/// A sign-in by `user` that the page refuses with 403, then `more` steps.
+fn refused_sign_in(site: &Site, user: (&str, &str), more: &[BrowserStep]) -> Vec<BrowserStep> {
+    let mut steps = vec![BrowserStep::goto(site.url("/login"))];
+    steps.extend(at_the_provider(user));
+    steps.extend([BrowserStep::ExpectStatus(403), BrowserStep::text("#error")]);
+    steps.extend_from_slice(more);
+    steps
+}
+
+/// Waits until the server has reloaded its configuration `times` times.
+async fn reloaded(server: &Server, times: usize) {
+    let seen = poll(
+        || async { server.log().matches("configuration reloaded").count() },
+        |n| *n >= times,
+    )
+    .await;
+    assert_eq!(seen, times, "{}", server.log());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -203,25 +232,16 @@ async fn a_person_signs_in_pushes_with_the_password_and_revokes_it() {
         &callback,
         "require = { groups = \"admins\" }",
     ));
-    let reloaded = poll(
-        || async { server.log().matches("configuration reloaded").count() },
-        |n| *n >= 1,
-    )
-    .await;
-    assert_eq!(reloaded, 1, "{}", server.log());
-    let dir = screenshots();
+    reloaded(&server, 1).await;
     let report = browser
-        .run(&[
-            BrowserStep::goto(site.url("/login")),
-            BrowserStep::click("#sign-in"),
-            BrowserStep::fill("#login", provider.user().0),
-            BrowserStep::fill("#password", provider.user().1),
-            BrowserStep::click("#submit"),
-            BrowserStep::ExpectStatus(403),
-            BrowserStep::text("#error"),
-            BrowserStep::text("main"),
-            BrowserStep::screenshot(dir.join("refused-not-allowed.png")),
-        ])
+        .run(&refused_sign_in(
+            &site,
+            provider.user(),
+            &[
+                BrowserStep::text("main"),
+                BrowserStep::screenshot(shots.join("refused-not-allowed.png")),
+            ],
+        ))
         .await;
     if !report.ok {
         panic!("{report:?}\n--- server:\n{}", server.log());
@@ -241,22 +261,9 @@ async fn a_person_signs_in_pushes_with_the_password_and_revokes_it() {
         crate::support::hash("not-for-sso"),
         config(&provider, &callback, "")
     ));
-    let reloaded = poll(
-        || async { server.log().matches("configuration reloaded").count() },
-        |n| *n >= 2,
-    )
-    .await;
-    assert_eq!(reloaded, 2, "{}", server.log());
+    reloaded(&server, 2).await;
     let report = browser
-        .run(&[
-            BrowserStep::goto(site.url("/login")),
-            BrowserStep::click("#sign-in"),
-            BrowserStep::fill("#login", provider.user().0),
-            BrowserStep::fill("#password", provider.user().1),
-            BrowserStep::click("#submit"),
-            BrowserStep::ExpectStatus(403),
-            BrowserStep::text("#error"),
-        ])
+        .run(&refused_sign_in(&site, provider.user(), &[]))
         .await;
     if !report.ok {
         panic!("{report:?}\n--- server:\n{}", server.log());
