@@ -209,6 +209,12 @@ impl OidcProvider {
             .to_owned()
     }
 
+    /// An HTTP client that trusts only the provider's CA: for requests a
+    /// test makes to it (discovery, the JWKS, a code exchange).
+    pub fn http_client(&self) -> reqwest::Client {
+        self.http.clone()
+    }
+
     /// The authorization-code client's id.
     pub fn login_client_id(&self) -> &str {
         LOGIN_CLIENT_ID

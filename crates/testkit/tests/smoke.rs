@@ -534,12 +534,7 @@ async fn oidc_provider_issues_jwt_access_tokens_and_stops_cleanly() {
     assert!(exp > iat, "{claims}");
 
     // Discovery and the JWKS, trusting only the provider's CA.
-    let ca = std::fs::read(provider.ca_certificate()).unwrap();
-    let client = reqwest::Client::builder()
-        .tls_certs_only([reqwest::Certificate::from_pem(&ca).unwrap()])
-        .no_proxy()
-        .build()
-        .unwrap();
+    let client = provider.http_client();
     let get = |url: String| {
         let client = client.clone();
         async move {
@@ -602,12 +597,7 @@ async fn a_browser_signs_alice_in_at_the_openid_provider() {
     let provider =
         OidcProvider::start(OidcSettings::new("registry.example.com").redirect_uri(&redirect_uri))
             .await;
-    let ca = std::fs::read(provider.ca_certificate()).unwrap();
-    let http = reqwest::Client::builder()
-        .tls_certs_only([reqwest::Certificate::from_pem(&ca).unwrap()])
-        .no_proxy()
-        .build()
-        .unwrap();
+    let http = provider.http_client();
     let discovery: serde_json::Value = http
         .get(format!(
             "{}/.well-known/openid-configuration",
