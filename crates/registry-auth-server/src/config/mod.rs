@@ -867,14 +867,8 @@ fn workloads(
     for issuer in &mut settings {
         issuer.ca_certificate = issuer.ca_certificate.as_deref().map(resolve);
         files.extend(issuer.ca_certificate.clone());
-        // A file (not a URL, not empty: the library names those errors).
-        if let Some(jwks) = issuer
-            .jwks
-            .as_mut()
-            .filter(|j| !j.contains("://") && !j.trim().is_empty())
-        {
-            let path = resolve(Path::new(jwks.as_str()));
-            *jwks = path.display().to_string();
+        if let Some(path) = issuer.jwks_file().map(resolve) {
+            issuer.jwks = Some(path.display().to_string());
             files.push(path);
         }
     }

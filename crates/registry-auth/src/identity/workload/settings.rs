@@ -160,6 +160,15 @@ pub(super) struct Checked {
 }
 
 impl WorkloadIssuerSettings {
+    /// The JWKS file `jwks` names, if it names one (neither a URL nor
+    /// empty): what a configuration resolves against its own folder.
+    pub fn jwks_file(&self) -> Option<&Path> {
+        self.jwks
+            .as_deref()
+            .filter(|jwks| !jwks.contains("://") && !jwks.is_empty())
+            .map(Path::new)
+    }
+
     /// Settings for `issuer`, known as `name`, accepting tokens made for
     /// `audience`, with the subject from the `subject` template; every
     /// other setting at its default.
@@ -253,10 +262,10 @@ impl WorkloadIssuerSettings {
             Some(jwks) if jwks.contains("://") => {
                 KeySource::Url(web_url(jwks).map_err(|e| invalid("jwks", e))?)
             }
-            Some(file) if file.is_empty() => {
-                return Err(invalid("jwks", "must be a URL or a file".into()));
-            }
-            Some(file) => KeySource::File(PathBuf::from(file)),
+            Some(_) => match self.jwks_file() {
+                Some(file) => KeySource::File(file.to_owned()),
+                None => return Err(invalid("jwks", "must be a URL or a file".into())),
+            },
         };
         let plain_http = plain_http || matches!(&keys, KeySource::Url(u) if u.scheme() == "http");
         Ok(Checked {
