@@ -92,10 +92,8 @@ impl Issuer {
         token: &str,
         now: SystemTime,
     ) -> Result<(Identity, Map<String, Value>), Failure> {
-        let alg = algorithm(token)?;
-        let header = jsonwebtoken::decode_header(token)
-            .map_err(|e| refused(format!("malformed header: {e}")))?;
-        let kid = header.kid.as_deref();
+        let (alg, kid) = header(token)?;
+        let kid = kid.as_deref();
         let set = match self.keys.lookup(kid, alg).await {
             Lookup::Found(set) => set,
             Lookup::Unknown => {
@@ -216,12 +214,14 @@ impl Issuer {
 }
 
 /// The header's `alg`, when it is one of the allowlist: RS*, PS*, ES256,
-/// ES384, EdDSA. `none` and HMAC are named in the refusal: they are what
-/// forgeries use.
-fn algorithm(token: &str) -> Result<Algorithm, Failure> {
+/// ES384, EdDSA (`none` and HMAC are named in the refusal: they are what
+/// forgeries use); and its `kid`. Read once: the signature check reads
+/// the header again itself.
+fn header(token: &str) -> Result<(Algorithm, Option<String>), Failure> {
     #[derive(serde::Deserialize)]
     struct Header {
         alg: String,
+        kid: Option<String>,
     }
     let header = token
         .split('.')
@@ -229,13 +229,13 @@ fn algorithm(token: &str) -> Result<Algorithm, Failure> {
         .and_then(|h| data_encoding::BASE64URL_NOPAD.decode(h.as_bytes()).ok())
         .and_then(|bytes| serde_json::from_slice::<Header>(&bytes).ok())
         .ok_or_else(|| refused("malformed header"))?;
-    let alg = header.alg;
+    let (alg, kid) = (header.alg, header.kid);
     if alg.eq_ignore_ascii_case("none") {
         return Err(refused("alg none: an unsigned token is never accepted"));
     }
     let parsed: Result<Algorithm, _> = alg.parse();
     match parsed {
-        Ok(alg) if KeyKind::for_algorithm(alg).is_some() => Ok(alg),
+        Ok(alg) if KeyKind::for_algorithm(alg).is_some() => Ok((alg, kid)),
         Ok(_) => Err(refused(format!(
             "alg {alg}: HMAC is never accepted (the issuer's keys are public)"
         ))),
