@@ -20,11 +20,11 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use data_encoding::BASE64URL_NOPAD;
-use registry_auth::Scope;
 use registry_auth::identity::{
     OidcLogin, OidcLoginError, PendingLogin, SignedInPeople, StaticUsers,
 };
 use registry_auth::state::{AccessTokenRecord, StateStore, TokenHash, new_access_token};
+use registry_auth::{Scope, Secret};
 use serde::{Deserialize, Serialize};
 use tokio::sync::OnceCell;
 
@@ -631,7 +631,7 @@ async fn checked_session(
 ) -> Result<Session, Response> {
     let key = page.key().await?;
     match unsealed::<Session>(key, headers, SESSION_COOKIE) {
-        Some(session) if same(token, &csrf(key, &session.sid)) => Ok(session),
+        Some(session) if Secret::new(csrf(key, &session.sid)).ct_eq(token) => Ok(session),
         Some(_) => {
             tracing::info!(target: "registry_auth::audit", "sign-in page: a form without its CSRF token refused");
             Err(page.error(
@@ -712,11 +712,6 @@ fn read_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .find(|(n, _)| *n == name)
         .map(|(_, v)| v.to_owned())
         .filter(|v| !v.is_empty())
-}
-
-fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && aws_lc_rs::constant_time::verify_slices_are_equal(a.as_bytes(), b.as_bytes()).is_ok()
 }
 
 fn random_text() -> Option<String> {

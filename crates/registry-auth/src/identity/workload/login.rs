@@ -13,6 +13,7 @@ use data_encoding::BASE64URL_NOPAD;
 
 use super::settings::{WorkloadError, WorkloadIssuerSettings};
 use super::verify::{Failure, Issuer};
+use crate::protocol::credentials::Secret;
 use crate::protocol::identity::Identity;
 use crate::token::{Clock, SystemClock};
 
@@ -339,7 +340,7 @@ impl OidcLogin {
         state: &str,
         code: &str,
     ) -> Result<Identity, OidcLoginError> {
-        if !same(state, &pending.state) {
+        if !Secret::new(pending.state.as_str()).ct_eq(state) {
             return Err(OidcLoginError::StateMismatch);
         }
         let (client, endpoints) = self.endpoints().await?;
@@ -356,7 +357,7 @@ impl OidcLogin {
                 Failure::Unavailable(reason) => OidcLoginError::Unavailable(reason),
             })?;
         match claims.get("nonce").and_then(|n| n.as_str()) {
-            Some(nonce) if same(nonce, &pending.nonce) => {}
+            Some(nonce) if Secret::new(pending.nonce.as_str()).ct_eq(nonce) => {}
             Some(_) => {
                 return Err(OidcLoginError::Refused(
                     "nonce is not this sign-in's (a replayed ID token)".into(),
@@ -472,10 +473,4 @@ fn random_text() -> Result<String, OidcLoginError> {
         .fill(&mut bytes)
         .map_err(|_| OidcLoginError::Unavailable("no random numbers".into()))?;
     Ok(BASE64URL_NOPAD.encode(&bytes))
-}
-
-/// Equal, in time that does not depend on where they differ.
-fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && aws_lc_rs::constant_time::verify_slices_are_equal(a.as_bytes(), b.as_bytes()).is_ok()
 }
