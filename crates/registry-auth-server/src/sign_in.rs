@@ -419,6 +419,13 @@ async fn callback(
     Query(query): Query<Callback>,
 ) -> Response {
     let mut response = signed_in(&page, &headers, query).await;
+    let result = match response.status() {
+        StatusCode::SEE_OTHER => "signed_in",
+        StatusCode::FORBIDDEN => "not_allowed",
+        StatusCode::SERVICE_UNAVAILABLE => "unavailable",
+        _ => "refused",
+    };
+    metrics::counter!("registry_auth_sign_ins_total", "result" => result).increment(1);
     // Whatever became of it, this sign-in is over.
     response.headers_mut().append(
         header::SET_COOKIE,

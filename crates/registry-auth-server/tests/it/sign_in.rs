@@ -270,6 +270,16 @@ async fn a_person_signs_in_pushes_with_the_password_and_revokes_it() {
     }
     assert!(report.text("#error").contains("belongs to another account"));
 
+    // Each sign-in counted by its outcome.
+    let metrics = crate::support::metrics_page(&site.url("")).await;
+    for line in [
+        "registry_auth_sign_ins_total{result=\"signed_in\"} 2",
+        "registry_auth_sign_ins_total{result=\"refused\"} 2",
+        "registry_auth_sign_ins_total{result=\"not_allowed\"} 2",
+    ] {
+        assert!(metrics.contains(line), "no {line} in\n{metrics}");
+    }
+
     // No password is ever in the log.
     let log = server.log();
     assert!(!log.contains(&token) && !log.contains(&second));

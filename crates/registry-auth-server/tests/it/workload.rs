@@ -326,6 +326,21 @@ async fn ci_jobs_push_by_their_claims_and_every_bad_token_is_refused_with_its_re
         );
     }
     assert!(!log.contains(&github_job), "a job token is in the log");
+    // Counted per issuer and result (checks: the credential cache is off).
+    let metrics = crate::support::metrics_page(&base).await;
+    for line in [
+        "registry_auth_workload_token_checks_total{issuer=\"gitlab\",result=\"accepted\"} 2",
+        "registry_auth_workload_token_checks_total{issuer=\"gitlab\",result=\"refused\"} 1",
+        "registry_auth_workload_token_checks_total{issuer=\"k8s\",result=\"accepted\"} 2",
+    ] {
+        assert!(metrics.contains(line), "no {line} in\n{metrics}");
+    }
+    assert!(
+        metrics.contains(
+            "registry_auth_workload_token_checks_total{issuer=\"github\",result=\"refused\"} 10"
+        ),
+        "{metrics}"
+    );
 
     // A reload keeps the issuers' keys: with GitHub's issuer unreachable
     // after an unrelated edit, its jobs still log in.

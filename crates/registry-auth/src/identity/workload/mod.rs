@@ -228,6 +228,17 @@ impl WorkloadIdentity {
     }
 }
 
+/// Counts a workload token checked by `issuer` (a token the credential
+/// cache holds is not checked again): accepted, refused or unavailable.
+fn checked(issuer: String, result: &'static str) {
+    metrics::counter!(
+        "registry_auth_workload_token_checks_total",
+        "issuer" => issuer,
+        "result" => result
+    )
+    .increment(1);
+}
+
 /// The `iss` of what looks like a JWT (three base64url parts, the middle
 /// one a JSON object), unverified: only to choose the issuer that checks
 /// it.
@@ -271,7 +282,10 @@ impl Authenticator for WorkloadIdentity {
                 Err(AuthnError::NotMine)
             }
             WorkloadVerdict::NotMine { iss: None } => Err(AuthnError::NotMine),
-            WorkloadVerdict::Accepted { identity, .. } => Ok(identity),
+            WorkloadVerdict::Accepted { issuer, identity } => {
+                checked(issuer, "accepted");
+                Ok(identity)
+            }
             WorkloadVerdict::Refused { issuer, reason } => {
                 tracing::info!(
                     target: "registry_auth::audit",
@@ -279,11 +293,14 @@ impl Authenticator for WorkloadIdentity {
                     reason = %reason,
                     "workload token refused"
                 );
+                checked(issuer, "refused");
                 Err(AuthnError::InvalidCredentials)
             }
-            WorkloadVerdict::Unavailable { issuer, reason } => Err(AuthnError::unavailable(
-                format!("workload issuer {issuer}: {reason}"),
-            )),
+            WorkloadVerdict::Unavailable { issuer, reason } => {
+                let error = AuthnError::unavailable(format!("workload issuer {issuer}: {reason}"));
+                checked(issuer, "unavailable");
+                Err(error)
+            }
         }
     }
 
