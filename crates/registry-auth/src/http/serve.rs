@@ -207,10 +207,14 @@ pub async fn rustls_config(
     RustlsConfig::from_pem_file(certificate_pem_file, key_pem_file).await
 }
 
-/// Connection-level HTTP settings. hyper answers more than 100 headers
-/// itself, with an empty 431; letting up to 1024 through lets the
-/// router's byte limit answer with a JSON error instead, and the 64 KiB
-/// read buffer bounds what a client can make the server hold.
+/// Connection-level HTTP settings: the header read timeout and a 64 KiB
+/// read buffer, which bounds what a client can make the server hold.
+/// hyper's own limit of 100 header lines is kept: a request with more is
+/// answered by hyper with a bare 431 (no JSON body), and every request
+/// under it reaches the router, whose byte limit answers with a JSON
+/// error. Raising the line limit moves hyper's header arrays from the
+/// stack to two heap allocations per request sized by the limit (1024
+/// lines cost 1.3 µs a request, 13 % of a `/healthz` answer).
 fn configure_http(
     builder: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
     limits: &Limits,
@@ -218,7 +222,6 @@ fn configure_http(
     builder
         .http1()
         .header_read_timeout(Some(limits.header_read_timeout))
-        .max_headers(1024)
         .max_buf_size(64 * 1024);
 }
 
