@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::AuthServer;
 use super::decide::{Core, Services};
+use super::metrics::RequestMetrics;
 use crate::guard::cache::CredentialCache;
 use crate::guard::limits::Limits;
 use crate::guard::throttle::{Throttle, Throttling};
@@ -427,6 +428,7 @@ impl AuthServerBuilder {
             throttle,
             cache,
             limits: self.limits,
+            metrics: RequestMetrics::default(),
             realm: self.realm,
             trusted_proxies,
             client_address_required: self.client_address_required,

@@ -8,6 +8,7 @@ use std::time::Duration;
 use aws_lc_rs::rand::SystemRandom;
 use futures_util::FutureExt;
 
+use super::metrics::RequestMetrics;
 use super::response::TokenResponse;
 use crate::guard::cache::CredentialCache;
 use crate::guard::limits::Limits;
@@ -51,6 +52,8 @@ pub(crate) struct Core {
     /// Verified credentials, and checks of the same ones running now.
     pub(crate) cache: CredentialCache,
     pub(crate) limits: Limits,
+    /// The handles of the request metrics.
+    pub(crate) metrics: RequestMetrics,
     /// For the HTTP adapter: the realm of `WWW-Authenticate` on 401.
     pub(crate) realm: String,
     /// For the HTTP adapter: proxies whose `X-Forwarded-For` is believed.
@@ -125,10 +128,6 @@ impl Core {
             rules = %DisplayReasons(decisions),
             "token request"
         );
-        metrics::counter!("registry_auth_token_requests_total", "outcome" => outcome).increment(1);
-        if matches!(result, Err(Error::InvalidCredentials)) {
-            metrics::counter!("registry_auth_failed_logins_total").increment(1);
-        }
         // `granted` is a subsequence of the decisions (the grant of each,
         // in order, where there is one), so one walk pairs them up.
         let mut granted = granted.iter().peekable();
@@ -139,10 +138,13 @@ impl Core {
                 Some(g) if want.actions.iter().all(|a| g.allows(a)) => "granted",
                 Some(_) => "partial",
             };
-            metrics::counter!("registry_auth_scopes_total", "result" => result).increment(1);
+            self.metrics.scope(result);
         }
-        metrics::histogram!("registry_auth_request_duration_seconds")
-            .record(started.elapsed().as_secs_f64());
+        self.metrics.request(
+            outcome,
+            matches!(result, Err(Error::InvalidCredentials)),
+            started.elapsed().as_secs_f64(),
+        );
         result
     }
 

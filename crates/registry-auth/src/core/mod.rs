@@ -10,6 +10,7 @@
 mod builder;
 mod decide;
 mod identify;
+mod metrics;
 mod response;
 
 use std::collections::{HashMap, HashSet};
