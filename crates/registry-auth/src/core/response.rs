@@ -1,6 +1,6 @@
 //! A granted token, what it grants and why, and its JSON body.
 
-use serde::Serialize;
+use std::fmt::Write;
 
 use crate::protocol::authz::ScopeDecision;
 use crate::protocol::credentials::Secret;
@@ -33,48 +33,58 @@ impl TokenResponse {
     /// The JSON body of a success in `dialect`. Clients differ in which
     /// field they read, so both carry `token` and `access_token`; the OAuth
     /// form adds `scope` (what was granted); `refresh_token` is there when
-    /// one was issued or redeemed.
+    /// one was issued or redeemed. Keys in alphabetical order, as clients
+    /// have always seen them.
     pub fn body(&self, dialect: Dialect) -> String {
-        let token = &self.token;
-        let scope = (dialect == Dialect::OAuth).then(|| {
+        let token = self.token.token.as_str();
+        let mut body = String::with_capacity(2 * token.len() + 160);
+        body.push_str(r#"{"access_token":"#);
+        push_json_string(&mut body, token);
+        // Never below 60: clients treat smaller values as 60 anyway.
+        let expires_in = self.token.expires_in.as_secs().max(60);
+        let issued_at = humantime::format_rfc3339_seconds(self.token.issued_at);
+        let _ = write!(
+            body,
+            r#","expires_in":{expires_in},"issued_at":"{issued_at}""#
+        );
+        if let Some(refresh) = &self.refresh_token {
+            body.push_str(r#","refresh_token":"#);
+            push_json_string(&mut body, refresh.expose());
+        }
+        if dialect == Dialect::OAuth {
             let scopes: Vec<String> = self.granted.iter().map(ToString::to_string).collect();
-            scopes.join(" ")
-        });
-        let body = Body {
-            access_token: &token.token,
-            // Never below 60: clients treat smaller values as 60 anyway.
-            expires_in: token.expires_in.as_secs().max(60),
-            issued_at: humantime::format_rfc3339_seconds(token.issued_at),
-            refresh_token: self.refresh_token.as_ref().map(Secret::expose),
-            scope: scope.as_deref(),
-            token: &token.token,
-        };
-        // A struct of borrowed fields serialised straight into the
-        // string: no copies of the token in a `serde_json::Value` tree.
-        serde_json::to_string(&body).unwrap_or_default()
+            body.push_str(r#","scope":"#);
+            push_json_string(&mut body, &scopes.join(" "));
+        }
+        body.push_str(r#","token":"#);
+        push_json_string(&mut body, token);
+        body.push('}');
+        body
     }
 }
 
-/// The fields of a success body, in the order clients have always seen
-/// them (alphabetical, as `serde_json::Value` wrote them).
-#[derive(Serialize)]
-struct Body<'a> {
-    access_token: &'a str,
-    expires_in: u64,
-    #[serde(serialize_with = "display")]
-    issued_at: humantime::Rfc3339Timestamp,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    refresh_token: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    scope: Option<&'a str>,
-    token: &'a str,
-}
-
-fn display<S: serde::Serializer>(
-    value: &impl std::fmt::Display,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    serializer.collect_str(value)
+/// Appends `value` as a JSON string. A JWS (base64url and dots) needs no
+/// escaping and is copied as it is; anything else (a custom generator's
+/// token, a scope) goes through serde_json's escaping. A token is written
+/// twice in every body, and escaping it byte by byte was 2 % of a token's
+/// time on one core.
+fn push_json_string(out: &mut String, value: &str) {
+    // A fold without early exit, which the compiler can vectorise.
+    let plain = value.bytes().fold(true, |plain, b| {
+        plain & (b.is_ascii_alphanumeric() | (b == b'-') | (b == b'_') | (b == b'.'))
+    });
+    if plain {
+        out.push('"');
+        out.push_str(value);
+        out.push('"');
+    } else {
+        // Serialising a str cannot fail; were it to, an empty string keeps
+        // the body valid JSON rather than writing the value unescaped.
+        match serde_json::to_string(value) {
+            Ok(quoted) => out.push_str(&quoted),
+            Err(_) => out.push_str(r#""""#),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -116,8 +126,11 @@ mod tests {
     #[test]
     fn a_custom_generators_token_is_escaped() {
         let mut r = response(None);
-        r.token.token = "a\"b\\c".into();
-        let body: serde_json::Value = serde_json::from_str(&r.body(Dialect::Registry)).unwrap();
-        assert_eq!(body["token"], "a\"b\\c");
+        for token in ["a\"b\\c", "line\nbreak", "é"] {
+            r.token.token = token.into();
+            let body: serde_json::Value = serde_json::from_str(&r.body(Dialect::Registry)).unwrap();
+            assert_eq!(body["token"], token);
+            assert_eq!(body["access_token"], token);
+        }
     }
 }
