@@ -8,7 +8,7 @@ use std::time::Duration;
 use aws_lc_rs::rand::SystemRandom;
 use futures_util::FutureExt;
 
-use super::metrics::RequestMetrics;
+use super::metrics::{RequestMetrics, ScopeResult};
 use super::response::TokenResponse;
 use crate::guard::cache::CredentialCache;
 use crate::guard::limits::Limits;
@@ -17,7 +17,7 @@ use crate::protocol::authn::Authenticator;
 use crate::protocol::authz::{AccessRequest, Authorizer, DecidedBy, ScopeDecision};
 use crate::protocol::backend::BackendError;
 use crate::protocol::cidr::Cidr;
-use crate::protocol::error::Error;
+use crate::protocol::error::{Error, Outcome};
 use crate::protocol::identity::Identity;
 use crate::protocol::request::TokenRequest;
 use crate::protocol::scope::Scope;
@@ -111,7 +111,7 @@ impl Core {
         let requested = request.scopes.clone();
         let result = self.decide(request).await;
         let outcome = match &result {
-            Ok(_) => "issued",
+            Ok(_) => Outcome::Issued,
             Err(e) => e.outcome(),
         };
         let (granted, decisions) = match &result {
@@ -120,7 +120,7 @@ impl Core {
         };
         tracing::info!(
             target: "registry_auth::audit",
-            outcome,
+            outcome = outcome.label(),
             account = account.as_str(),
             client_ip = %client_ip.map(|ip| ip.to_string()).unwrap_or_default(),
             requested = %DisplayScopes(&requested),
@@ -134,9 +134,9 @@ impl Core {
         for decision in decisions {
             let want = &decision.requested;
             let result = match granted.next_if(|g| g.same_resource(want)) {
-                None => "denied",
-                Some(g) if want.actions.iter().all(|a| g.allows(a)) => "granted",
-                Some(_) => "partial",
+                None => ScopeResult::Denied,
+                Some(g) if want.actions.iter().all(|a| g.allows(a)) => ScopeResult::Granted,
+                Some(_) => ScopeResult::Partial,
             };
             self.metrics.scope(result);
         }

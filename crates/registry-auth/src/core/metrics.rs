@@ -4,19 +4,34 @@ use std::sync::OnceLock;
 
 use metrics::{Counter, Histogram};
 
-/// The outcome labels of `registry_auth_token_requests_total`: "issued"
-/// and every value of `Error::outcome`.
-const OUTCOMES: [&str; 6] = [
-    "issued",
-    "invalid_request",
-    "unauthorized",
-    "throttled",
-    "unavailable",
-    "error",
-];
+use crate::protocol::error::Outcome;
 
-/// The result labels of `registry_auth_scopes_total`.
-const SCOPE_RESULTS: [&str; 3] = ["granted", "partial", "denied"];
+/// What one requested scope got: the `result` label of
+/// `registry_auth_scopes_total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ScopeResult {
+    Granted,
+    Partial,
+    Denied,
+}
+
+impl ScopeResult {
+    /// Every result, in the order of the variants (`result as usize`
+    /// indexes it).
+    const ALL: [ScopeResult; 3] = [
+        ScopeResult::Granted,
+        ScopeResult::Partial,
+        ScopeResult::Denied,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            ScopeResult::Granted => "granted",
+            ScopeResult::Partial => "partial",
+            ScopeResult::Denied => "denied",
+        }
+    }
+}
 
 /// The request metrics, registered with the recorder once per server and
 /// then reused. `metrics::counter!` looks its handle up by name and
@@ -30,38 +45,44 @@ const SCOPE_RESULTS: [&str; 3] = ["granted", "partial", "denied"];
 pub(crate) struct RequestMetrics(OnceLock<Handles>);
 
 struct Handles {
-    requests: [Counter; OUTCOMES.len()],
+    /// By `Outcome as usize`.
+    requests: [Counter; Outcome::ALL.len()],
     failed_logins: Counter,
-    scopes: [Counter; SCOPE_RESULTS.len()],
+    /// By `ScopeResult as usize`.
+    scopes: [Counter; ScopeResult::ALL.len()],
     duration: Histogram,
+}
+
+impl Handles {
+    fn register() -> Handles {
+        let requests = Outcome::ALL.map(|outcome| {
+            let label = outcome.label();
+            metrics::counter!("registry_auth_token_requests_total", "outcome" => label)
+        });
+        let scopes = ScopeResult::ALL.map(|result| {
+            let label = result.label();
+            metrics::counter!("registry_auth_scopes_total", "result" => label)
+        });
+        Handles {
+            requests,
+            failed_logins: metrics::counter!("registry_auth_failed_logins_total"),
+            scopes,
+            duration: metrics::histogram!("registry_auth_request_duration_seconds"),
+        }
+    }
 }
 
 impl RequestMetrics {
     fn handles(&self) -> &Handles {
-        self.0.get_or_init(|| {
-            Handles {
-            requests: OUTCOMES.map(|outcome| {
-                metrics::counter!("registry_auth_token_requests_total", "outcome" => outcome)
-            }),
-            failed_logins: metrics::counter!("registry_auth_failed_logins_total"),
-            scopes: SCOPE_RESULTS
-                .map(|result| metrics::counter!("registry_auth_scopes_total", "result" => result)),
-            duration: metrics::histogram!("registry_auth_request_duration_seconds"),
-        }
-        })
+        self.0.get_or_init(Handles::register)
     }
 
-    /// One request, with its outcome label, and whether it was a failed
-    /// login, and how long it took.
-    pub(crate) fn request(&self, outcome: &'static str, failed_login: bool, seconds: f64) {
+    /// One request: its outcome, whether it was a failed login, and how
+    /// long it took.
+    pub(crate) fn request(&self, outcome: Outcome, failed_login: bool, seconds: f64) {
         let handles = self.handles();
-        match OUTCOMES.iter().position(|&o| o == outcome) {
-            Some(i) => handles.requests[i].increment(1),
-            // An outcome added to `Error::outcome` but not above.
-            None => {
-                metrics::counter!("registry_auth_token_requests_total", "outcome" => outcome)
-                    .increment(1);
-            }
+        if let Some(counter) = handles.requests.get(outcome as usize) {
+            counter.increment(1);
         }
         if failed_login {
             handles.failed_logins.increment(1);
@@ -69,13 +90,22 @@ impl RequestMetrics {
         handles.duration.record(seconds);
     }
 
-    /// One requested scope's result: "granted", "partial" or "denied".
-    pub(crate) fn scope(&self, result: &'static str) {
-        match SCOPE_RESULTS.iter().position(|&r| r == result) {
-            Some(i) => self.handles().scopes[i].increment(1),
-            None => {
-                metrics::counter!("registry_auth_scopes_total", "result" => result).increment(1)
-            }
+    /// One requested scope's result.
+    pub(crate) fn scope(&self, result: ScopeResult) {
+        if let Some(counter) = self.handles().scopes.get(result as usize) {
+            counter.increment(1);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scope_results_index_their_list() {
+        for (i, result) in ScopeResult::ALL.into_iter().enumerate() {
+            assert_eq!(result as usize, i, "{}", result.label());
         }
     }
 }

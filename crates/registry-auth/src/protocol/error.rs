@@ -250,14 +250,50 @@ impl Error {
         self.wire().retry_after.map(Duration::from_secs)
     }
 
-    /// A short outcome label for metrics and audit logs.
-    pub(crate) fn outcome(&self) -> &'static str {
+    /// The request's outcome, for metrics and audit logs.
+    pub(crate) fn outcome(&self) -> Outcome {
         match self.wire().status {
-            400 | 404 | 405 | 408 | 413 | 414 | 431 => "invalid_request",
-            401 => "unauthorized",
-            429 => "throttled",
-            503 => "unavailable",
-            _ => "error",
+            400 | 404 | 405 | 408 | 413 | 414 | 431 => Outcome::InvalidRequest,
+            401 => Outcome::Unauthorized,
+            429 => Outcome::Throttled,
+            503 => Outcome::Unavailable,
+            _ => Outcome::Error,
+        }
+    }
+}
+
+/// How a token request ended, as metrics and audit logs label it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    Issued,
+    InvalidRequest,
+    Unauthorized,
+    Throttled,
+    Unavailable,
+    Error,
+}
+
+impl Outcome {
+    /// Every outcome, in the order of the variants (`outcome as usize`
+    /// indexes it).
+    pub(crate) const ALL: [Outcome; 6] = [
+        Outcome::Issued,
+        Outcome::InvalidRequest,
+        Outcome::Unauthorized,
+        Outcome::Throttled,
+        Outcome::Unavailable,
+        Outcome::Error,
+    ];
+
+    /// The label: `outcome` in the metrics and the audit log.
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Outcome::Issued => "issued",
+            Outcome::InvalidRequest => "invalid_request",
+            Outcome::Unauthorized => "unauthorized",
+            Outcome::Throttled => "throttled",
+            Outcome::Unavailable => "unavailable",
+            Outcome::Error => "error",
         }
     }
 }
@@ -299,7 +335,14 @@ mod tests {
         ] {
             assert_eq!(e.status(Dialect::Registry), status, "{e}");
             assert_eq!(e.status(Dialect::OAuth), status, "{e}");
-            assert_eq!(e.outcome(), "invalid_request", "{e}");
+            assert_eq!(e.outcome(), Outcome::InvalidRequest, "{e}");
+        }
+    }
+
+    #[test]
+    fn outcomes_index_their_list() {
+        for (i, outcome) in Outcome::ALL.into_iter().enumerate() {
+            assert_eq!(outcome as usize, i, "{}", outcome.label());
         }
     }
 
