@@ -9,11 +9,13 @@
 mod access_tokens;
 mod commands;
 mod config;
+mod healthcheck;
 mod identity_tokens;
 mod key_report;
 mod keys;
 mod rotation;
 mod serve;
+mod service_manager;
 mod sign_in;
 
 use std::net::IpAddr;
@@ -84,6 +86,25 @@ enum Command {
         /// bcrypt cost (4 to 31).
         #[arg(long, default_value_t = 10)]
         cost: u32,
+    },
+    /// Ask a running server's /healthz (exit 0 on 200, 1 otherwise): for a
+    /// container's HEALTHCHECK or a probe, where there is no curl.
+    Healthcheck {
+        /// The server's configuration: where it listens, and whether with
+        /// TLS (an address for all interfaces is asked on loopback).
+        #[arg(
+            long,
+            short,
+            env = "REGISTRY_AUTH_CONFIG",
+            default_value = "/etc/registry-auth/config.toml"
+        )]
+        config: PathBuf,
+        /// Ask this URL instead (its TLS certificate is checked).
+        #[arg(long)]
+        url: Option<String>,
+        /// How long to wait for the answer.
+        #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
     },
     /// Show what a user would be granted, and which rule decided, as the
     /// server built from the configuration decides (without serving).
@@ -396,6 +417,11 @@ pub fn main() -> ExitCode {
             brought.files(),
         ),
         Command::HashPassword { argon2, cost } => commands::hash_password(argon2, cost),
+        Command::Healthcheck {
+            config,
+            url,
+            timeout,
+        } => healthcheck::run(&config, url.as_deref(), timeout),
         Command::Check {
             config,
             user,

@@ -21,6 +21,7 @@ use tower::ServiceExt;
 
 use crate::config::{Config, MissingKey};
 use crate::key_report;
+use crate::service_manager;
 
 /// What the request handlers share: the router of the token server of the
 /// configuration in force (built once per configuration), swapped whole on
@@ -109,10 +110,16 @@ pub(crate) async fn run(config_path: PathBuf) -> Result<(), String> {
     // every reload with the server they belong to.
     let mut serving = registry_auth::serve(listener, app)
         .limits(&config.limits)
-        .with_graceful_shutdown(shutdown_signal());
+        .with_graceful_shutdown(async {
+            shutdown_signal().await;
+            service_manager::stopping();
+        });
     if let Some(tls) = tls {
         serving = serving.tls(tls);
     }
+    // The socket is bound and everything it serves is built: requests
+    // queue in the backlog until the first poll of `serving` below.
+    service_manager::ready();
     serving
         .await
         .map_err(|e| format!("cannot serve on {listen}: {e}"))?;
@@ -215,7 +222,10 @@ async fn reload_loop(mut config: Config, shared: Shared, tls: Option<RustlsConfi
             seen = before.clone();
         }
         let why = if by_signal { "SIGHUP" } else { "file change" };
-        match reload(&config.path, &shared, tls.as_ref(), &config).await {
+        service_manager::reloading();
+        let reloaded = reload(&config.path, &shared, tls.as_ref(), &config).await;
+        service_manager::ready();
+        match reloaded {
             Ok((new, server, synced)) => {
                 if let Err(e) = synced {
                     tracing::error!(

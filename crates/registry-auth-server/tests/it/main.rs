@@ -9,6 +9,7 @@ mod support;
 
 mod cli;
 mod cluster;
+mod deploy;
 mod directory;
 mod docker_cli;
 mod e2e_server;

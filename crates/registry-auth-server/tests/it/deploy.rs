@@ -1,0 +1,185 @@
+//! Running the server as a system service: the systemd unit as systemd
+//! reads and scores it, the readiness, reload and stop notifications it
+//! relies on (`Type=notify`), and `healthcheck` for probes.
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixDatagram;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::support::{BIN, Site, run, text};
+
+fn unit_file() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../deploy/registry-auth.service")
+}
+
+/// `systemd-analyze` on a copy of the unit whose `ExecStart` names the
+/// built binary (`verify` checks that the command exists).
+fn analyze(args: &[&str]) -> (bool, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let unit = std::fs::read_to_string(unit_file())
+        .unwrap()
+        .replace("/usr/local/bin/registry-auth", BIN);
+    let path = dir.path().join("registry-auth.service");
+    std::fs::write(&path, unit).unwrap();
+    let out = Command::new("systemd-analyze")
+        .args(args)
+        .arg(&path)
+        .output()
+        .expect("systemd-analyze (Debian's systemd package; scripts/test installs it)");
+    let (stdout, stderr) = text(&out);
+    (out.status.success(), stdout, stderr)
+}
+
+#[test]
+fn the_systemd_unit_verifies_and_scores_ok() {
+    let (ok, stdout, stderr) = analyze(&["verify", "--man=no"]);
+    assert!(ok && stderr.trim().is_empty(), "{stdout}\n{stderr}");
+
+    let (ok, stdout, stderr) = analyze(&["security", "--offline=true", "--no-pager"]);
+    assert!(ok, "{stdout}\n{stderr}");
+    let exposure: f64 = stdout
+        .lines()
+        .find_map(|l| l.split_once("Overall exposure level for registry-auth.service: "))
+        .and_then(|(_, rest)| rest.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no exposure level in:\n{stdout}"));
+    assert!(exposure <= 2.0, "exposure {exposure}:\n{stdout}");
+
+    let unit = std::fs::read_to_string(unit_file()).unwrap();
+    for line in [
+        "Type=notify",
+        "ExecReload=/bin/kill -HUP $MAINPID",
+        "DynamicUser=yes",
+        "StateDirectory=registry-auth",
+        "ProtectSystem=strict",
+        "CapabilityBoundingSet=\n",
+        "SystemCallFilter=@system-service",
+    ] {
+        assert!(unit.contains(line), "the unit lacks {line:?}");
+    }
+}
+
+/// The next notification the server sent, within 20 s.
+fn next_notification(socket: &UnixDatagram) -> String {
+    let mut buf = [0u8; 4096];
+    let n = socket
+        .recv(&mut buf)
+        .expect("a notification from the server within 20 s");
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
+/// `GET /healthz` over a plain socket: the status line's code.
+fn healthz_status(port: u16) -> Option<u16> {
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .ok()?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).ok()?;
+    answer.split(' ').nth(1)?.parse().ok()
+}
+
+#[test]
+fn serve_tells_the_service_manager_ready_reloading_and_stopping() {
+    let site = Site::new();
+    let socket_path = site.path("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut child = Command::new(BIN)
+        .args(["--log-level", "warn", "serve", "--config"])
+        .arg(site.config_path())
+        .env("NOTIFY_SOCKET", &socket_path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id().to_string();
+    let signal = |name: &str| {
+        assert!(
+            Command::new("kill")
+                .args([name, &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+    };
+
+    // Ready means ready: the first request after READY=1 is answered.
+    assert_eq!(next_notification(&socket), "READY=1\n");
+    assert_eq!(healthz_status(site.port), Some(200));
+
+    // The probe's view of the same server.
+    let out = run(
+        &[
+            "healthcheck",
+            "--config",
+            site.config_path().to_str().unwrap(),
+        ],
+        None,
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert_eq!(
+        stdout.trim(),
+        format!("http://127.0.0.1:{}/healthz: 200 OK", site.port)
+    );
+
+    // A reload is bracketed: RELOADING=1 with the time, then READY=1.
+    signal("-HUP");
+    let reloading = next_notification(&socket);
+    assert!(
+        reloading.starts_with("RELOADING=1\nMONOTONIC_USEC="),
+        "{reloading:?}"
+    );
+    assert_eq!(next_notification(&socket), "READY=1\n");
+
+    signal("-TERM");
+    assert_eq!(next_notification(&socket), "STOPPING=1\n");
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+
+    // Nothing listens any more: the probe fails, and says why.
+    let out = run(
+        &[
+            "healthcheck",
+            "--config",
+            site.config_path().to_str().unwrap(),
+        ],
+        None,
+    );
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(stderr.contains("Connection refused"), "{stderr}");
+}
+
+#[test]
+fn healthcheck_says_what_is_wrong() {
+    let site = Site::new();
+    // Nothing listens on the port.
+    let out = run(
+        &[
+            "healthcheck",
+            "--url",
+            &format!("http://127.0.0.1:{}/healthz", site.port),
+            "--timeout",
+            "2s",
+        ],
+        None,
+    );
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("Connection refused"), "{stderr}");
+    // A configuration that does not load.
+    let out = run(
+        &["healthcheck", "--config", "/nonexistent/config.toml"],
+        None,
+    );
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("/nonexistent/config.toml"), "{stderr}");
+}
