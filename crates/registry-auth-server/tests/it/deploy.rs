@@ -183,3 +183,132 @@ fn healthcheck_says_what_is_wrong() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("/nonexistent/config.toml"), "{stderr}");
 }
+
+/// The statically linked binary scripts/test builds before the tests
+/// (`cargo test` holds the build directory, so a test cannot build it).
+fn static_binary() -> String {
+    std::env::var("REGISTRY_AUTH_STATIC_BINARY").unwrap_or_else(|_| {
+        panic!(
+            "REGISTRY_AUTH_STATIC_BINARY is not set: scripts/test builds the static binary \
+             (RUSTFLAGS=\"-C target-feature=+crt-static -C strip=symbols\" cargo build --release \
+             --target HOST) and names it there"
+        )
+    })
+}
+
+/// What `docker inspect --format FORMAT NAME` prints.
+async fn inspect(docker: &registry_auth_testkit::Dockerd, format: &str, name: &str) -> String {
+    let (ok, out) = docker.run(&["inspect", "--format", format, name]).await;
+    assert!(ok, "docker inspect {name}: {out}");
+    out.trim().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_image_runs_as_a_non_root_user_reports_healthy_and_serves_a_push() {
+    use registry_auth_testkit::{
+        Dockerd, require_registry_and_skopeo, skopeo_push, write_oci_layout,
+    };
+    require_registry_and_skopeo();
+    let binary = static_binary();
+    let docker = Dockerd::start().await;
+
+    // scripts/build-image, with the Debian docker CLI against this daemon.
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/build-image");
+    let out = Command::new(&script)
+        .arg("registry-auth:e2e")
+        .env("REGISTRY_AUTH_BINARY", &binary)
+        .env("DOCKER", "/usr/bin/docker")
+        .env("DOCKER_HOST", docker.host())
+        .env("DOCKER_CONFIG", docker.config_dir())
+        .env("DOCKER_BUILDKIT", "0")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}\n{}", docker.log());
+    let size: u64 = inspect(&docker, "{{.Size}}", "registry-auth:e2e")
+        .await
+        .parse()
+        .unwrap();
+    println!("image size: {size} bytes");
+    assert!(size <= 20_000_000, "the image is {size} bytes");
+    assert_eq!(
+        inspect(&docker, "{{.Config.User}}", "registry-auth:e2e").await,
+        "65532:65532"
+    );
+
+    // A site whose files the image's user can read, mounted read-only as
+    // /etc/registry-auth; host networking (the test daemon has no bridge).
+    // The state in the image's volume: the configuration's folder is
+    // mounted read-only.
+    let site = Site::new();
+    site.write_config(&format!(
+        "[state]\nurl = \"sqlite:///var/lib/registry-auth/state.db\"\n\n{}",
+        site.users_and_rules(true)
+    ));
+    for entry in std::fs::read_dir(site.dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        std::os::unix::fs::chown(&path, Some(65532), Some(65532)).unwrap();
+    }
+    std::os::unix::fs::chown(site.dir.path(), Some(65532), Some(65532)).unwrap();
+    let mount = format!("{}:/etc/registry-auth:ro", site.dir.path().display());
+    let (ok, out) = docker
+        .run(&[
+            "run",
+            "--detach",
+            "--name",
+            "registry-auth-e2e",
+            "--network",
+            "host",
+            "--health-interval",
+            "1s",
+            "--volume",
+            &mount,
+            "registry-auth:e2e",
+        ])
+        .await;
+    assert!(ok, "docker run: {out}\n{}", docker.log());
+
+    // The image's HEALTHCHECK (registry-auth healthcheck) turns healthy.
+    let mut health = String::new();
+    for _ in 0..60 {
+        health = inspect(&docker, "{{.State.Health.Status}}", "registry-auth-e2e").await;
+        if health == "healthy" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let (_, logs) = docker.run(&["logs", "registry-auth-e2e"]).await;
+    assert_eq!(health, "healthy", "{logs}");
+
+    // The real registry sends skopeo to the token server in the container.
+    let registry = site.registry(&site.url("/token")).await;
+    let layout_dir = tempfile::tempdir().unwrap();
+    write_oci_layout(layout_dir.path(), "v1", "from the image");
+    let layout = format!("oci:{}:v1", layout_dir.path().display());
+    let (ok, out) = skopeo_push(
+        &layout,
+        &format!("docker://{}/alice/app:v1", registry.addr),
+        "alice:alice-pw",
+    )
+    .await;
+    assert!(ok, "alice pushes through the image: {out}\n{logs}");
+    let (ok, out) = skopeo_push(
+        &layout,
+        &format!("docker://{}/bob/app:v1", registry.addr),
+        "alice:alice-pw",
+    )
+    .await;
+    assert!(!ok, "alice may not push bob/: {out}");
+
+    let (ok, out) = docker
+        .run(&["stop", "--time", "20", "registry-auth-e2e"])
+        .await;
+    assert!(ok, "docker stop: {out}");
+    assert_eq!(
+        inspect(&docker, "{{.State.ExitCode}}", "registry-auth-e2e").await,
+        "0",
+        "a clean exit on SIGTERM"
+    );
+    registry.stop().await;
+    docker.stop().await;
+}
