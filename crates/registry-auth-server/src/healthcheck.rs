@@ -13,8 +13,8 @@ pub(crate) fn run(config: &Path, url: Option<&str>, timeout: Duration) -> Result
     let (url, own_server) = match url {
         Some(url) => (url.to_owned(), false),
         None => {
-            let config = Config::load(config).map_err(|e| e.to_string())?;
-            (healthz_url(config.listen, config.tls.is_some()), true)
+            let (listen, tls) = Config::listen_address(config).map_err(|e| e.to_string())?;
+            (healthz_url(listen, tls), true)
         }
     };
     let runtime = tokio::runtime::Builder::new_current_thread()

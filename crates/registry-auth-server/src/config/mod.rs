@@ -154,10 +154,14 @@ struct ServerSection {
     throttle: Throttling,
 }
 
+/// Where the server listens when `[server] listen` is not given.
+const DEFAULT_LISTEN: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 5001);
+
 impl Default for ServerSection {
     fn default() -> Self {
         ServerSection {
-            listen: SocketAddr::from(([127, 0, 0, 1], 5001)),
+            listen: DEFAULT_LISTEN,
             tls_certificate: None,
             tls_key: None,
             realm: AuthServerBuilder::DEFAULT_REALM.to_owned(),
@@ -342,6 +346,38 @@ impl Config {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ConfigError(format!("{shown}: cannot read: {e}")))?;
         Config::parse(&text, path)
+    }
+
+    /// Where the server that the file at `path` configures listens, and
+    /// whether with TLS, read from `[server]` alone: a health probe must
+    /// keep saying "healthy" while the rest of the file is being edited,
+    /// since the running server keeps its configuration until a valid one
+    /// replaces it.
+    pub(crate) fn listen_address(path: &Path) -> Result<(SocketAddr, bool), ConfigError> {
+        #[derive(Deserialize)]
+        struct File {
+            #[serde(default)]
+            server: Server,
+        }
+        #[derive(Deserialize)]
+        #[serde(default)]
+        struct Server {
+            listen: SocketAddr,
+            tls_certificate: Option<toml::Value>,
+        }
+        impl Default for Server {
+            fn default() -> Self {
+                Server {
+                    listen: DEFAULT_LISTEN,
+                    tls_certificate: None,
+                }
+            }
+        }
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("{shown}: cannot read: {e}")))?;
+        let file: File = toml::from_str(&text).map_err(|e| ConfigError(format!("{shown}: {e}")))?;
+        Ok((file.server.listen, file.server.tls_certificate.is_some()))
     }
 
     /// Parses and checks text as far as that needs no other file: syntax,

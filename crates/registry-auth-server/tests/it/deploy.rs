@@ -157,6 +157,22 @@ fn serve_tells_the_service_manager_ready_reloading_and_stopping() {
     assert!(stderr.contains("Connection refused"), "{stderr}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthcheck_stays_healthy_while_the_configuration_is_broken() {
+    // The running server keeps its configuration until a valid one comes,
+    // so a probe must not fail (and get it restarted) over a bad edit.
+    let site = Site::new();
+    let server =
+        crate::support::Server::start(&site.config_path(), &[], &site.url("/healthz")).await;
+    site.write_config("[[acl]]\nmatch = { account = \"/(/\" }\nactions = [\"pull\"]\n");
+    let config = site.config_path();
+    let check = || run(&["healthcheck", "--config", config.to_str().unwrap()], None);
+    let out = check();
+    assert!(out.status.success(), "{:?}", text(&out));
+    server.terminate().await;
+    assert_eq!(check().status.code(), Some(1));
+}
+
 #[test]
 fn healthcheck_says_what_is_wrong() {
     let site = Site::new();
