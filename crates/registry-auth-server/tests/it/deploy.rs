@@ -328,3 +328,112 @@ async fn the_image_runs_as_a_non_root_user_reports_healthy_and_serves_a_push() {
     registry.stop().await;
     docker.stop().await;
 }
+
+/// Every YAML document of `deploy/kubernetes/NAME`.
+fn kubernetes(name: &str) -> Vec<yaml_rust2::Yaml> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../deploy/kubernetes")
+        .join(name);
+    let text = std::fs::read_to_string(&path).unwrap();
+    yaml_rust2::YamlLoader::load_from_str(&text)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn the_kubernetes_manifests_have_what_a_cluster_needs() {
+    let kustomization = &kubernetes("kustomization.yaml")[0];
+    let resources: Vec<&str> = kustomization["resources"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        resources,
+        [
+            "deployment.yaml",
+            "service.yaml",
+            "poddisruptionbudget.yaml"
+        ]
+    );
+    assert_eq!(
+        kustomization["configMapGenerator"][0]["files"][0].as_str(),
+        Some("config.toml")
+    );
+    assert_eq!(
+        kustomization["secretGenerator"][0]["name"].as_str(),
+        Some("registry-auth-signing-key")
+    );
+
+    let deployment = &kubernetes("deployment.yaml")[0];
+    assert_eq!(deployment["kind"].as_str(), Some("Deployment"));
+    let spec = &deployment["spec"];
+    assert_eq!(spec["replicas"].as_i64(), Some(2));
+    let labels = &spec["selector"]["matchLabels"];
+    assert_eq!(&spec["template"]["metadata"]["labels"], labels);
+    let pod = &spec["template"]["spec"];
+    assert_eq!(pod["securityContext"]["runAsNonRoot"].as_bool(), Some(true));
+    assert_eq!(pod["securityContext"]["runAsUser"].as_i64(), Some(65532));
+    assert_eq!(pod["automountServiceAccountToken"].as_bool(), Some(false));
+    let container = &pod["containers"][0];
+    for probe in ["readinessProbe", "livenessProbe"] {
+        assert_eq!(
+            container[probe]["httpGet"]["path"].as_str(),
+            Some("/healthz"),
+            "{probe}"
+        );
+    }
+    let resources = &container["resources"];
+    for (kind, what) in [
+        ("requests", "cpu"),
+        ("requests", "memory"),
+        ("limits", "memory"),
+    ] {
+        assert!(
+            resources[kind][what].as_str().is_some(),
+            "resources.{kind}.{what}"
+        );
+    }
+    let security = &container["securityContext"];
+    assert_eq!(security["readOnlyRootFilesystem"].as_bool(), Some(true));
+    assert_eq!(security["allowPrivilegeEscalation"].as_bool(), Some(false));
+    assert_eq!(security["capabilities"]["drop"][0].as_str(), Some("ALL"));
+    let volumes: Vec<&str> = pod["volumes"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            v["configMap"]["name"]
+                .as_str()
+                .or(v["secret"]["secretName"].as_str())
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(
+        volumes,
+        [
+            "registry-auth-config",
+            "registry-auth-signing-key",
+            "registry-auth-postgres"
+        ]
+    );
+
+    let service = &kubernetes("service.yaml")[0];
+    assert_eq!(&service["spec"]["selector"], labels);
+    assert_eq!(service["spec"]["ports"][0]["port"].as_i64(), Some(5001));
+
+    let budget = &kubernetes("poddisruptionbudget.yaml")[0];
+    assert_eq!(budget["kind"].as_str(), Some("PodDisruptionBudget"));
+    assert_eq!(budget["spec"]["minAvailable"].as_i64(), Some(1));
+    assert_eq!(&budget["spec"]["selector"]["matchLabels"], labels);
+
+    // The replicas' configuration is one the server takes, with the state
+    // in PostgreSQL (shared by the two) and the key where the Secret is.
+    let config = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../deploy/kubernetes/config.toml"),
+    )
+    .unwrap();
+    registry_auth_server::check_config(&config).unwrap();
+    assert!(config.contains("url = \"postgres://"), "{config}");
+    assert!(config.contains("signing_key = \"/etc/registry-auth/keys/token.key\""));
+}
