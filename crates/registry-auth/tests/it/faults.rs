@@ -632,8 +632,12 @@ async fn silent_connections_cannot_hold_the_connection_limit() {
         .with_root_certificates(roots)
         .with_no_client_auth(),
     );
+    // Every request of the fifth client is bounded: one that stalls (a
+    // cold CI run once hung here for minutes, with nothing left to wake
+    // it) counts as refused and the loop below asks again.
     let https = reqwest::Client::builder()
         .add_root_certificate(reqwest::Certificate::from_pem(certificate.pem.as_bytes()).unwrap())
+        .timeout(Duration::from_secs(5))
         .build()
         .unwrap();
 
@@ -676,7 +680,10 @@ async fn silent_connections_cannot_hold_the_connection_limit() {
         let client = if tls {
             https.clone()
         } else {
-            reqwest::Client::new()
+            reqwest::Client::builder()
+                .timeout(Duration::from_secs(5))
+                .build()
+                .unwrap()
         };
         let status = || {
             let request = client.get(&url).basic_auth("alice", Some("alice-pw"));
