@@ -60,6 +60,11 @@ fn the_systemd_unit_verifies_and_scores_ok() {
     }
 }
 
+/// `registry-auth healthcheck --config CONFIG`, run to completion.
+fn healthcheck(config: &std::path::Path) -> std::process::Output {
+    run(&["healthcheck", "--config", config.to_str().unwrap()], None)
+}
+
 /// The next notification the server sent, within 20 s.
 fn next_notification(socket: &UnixDatagram) -> String {
     let mut buf = [0u8; 4096];
@@ -114,14 +119,7 @@ fn serve_tells_the_service_manager_ready_reloading_and_stopping() {
     assert_eq!(healthz_status(site.port), Some(200));
 
     // The probe's view of the same server.
-    let out = run(
-        &[
-            "healthcheck",
-            "--config",
-            site.config_path().to_str().unwrap(),
-        ],
-        None,
-    );
+    let out = healthcheck(&site.config_path());
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stdout}\n{stderr}");
     assert_eq!(
@@ -144,14 +142,7 @@ fn serve_tells_the_service_manager_ready_reloading_and_stopping() {
     assert!(status.success(), "{status}");
 
     // Nothing listens any more: the probe fails, and says why.
-    let out = run(
-        &[
-            "healthcheck",
-            "--config",
-            site.config_path().to_str().unwrap(),
-        ],
-        None,
-    );
+    let out = healthcheck(&site.config_path());
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
     assert!(stderr.contains("Connection refused"), "{stderr}");
@@ -165,12 +156,10 @@ async fn healthcheck_stays_healthy_while_the_configuration_is_broken() {
     let server =
         crate::support::Server::start(&site.config_path(), &[], &site.url("/healthz")).await;
     site.write_config("[[acl]]\nmatch = { account = \"/(/\" }\nactions = [\"pull\"]\n");
-    let config = site.config_path();
-    let check = || run(&["healthcheck", "--config", config.to_str().unwrap()], None);
-    let out = check();
+    let out = healthcheck(&site.config_path());
     assert!(out.status.success(), "{:?}", text(&out));
     server.terminate().await;
-    assert_eq!(check().status.code(), Some(1));
+    assert_eq!(healthcheck(&site.config_path()).status.code(), Some(1));
 }
 
 #[test]
@@ -191,10 +180,7 @@ fn healthcheck_says_what_is_wrong() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("Connection refused"), "{stderr}");
     // A configuration that does not load.
-    let out = run(
-        &["healthcheck", "--config", "/nonexistent/config.toml"],
-        None,
-    );
+    let out = healthcheck(std::path::Path::new("/nonexistent/config.toml"));
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("/nonexistent/config.toml"), "{stderr}");
