@@ -13,18 +13,35 @@ use registry_auth::{
 use crate::config::{Config, MissingKey};
 use crate::keys::{self, KeyType};
 
+/// What `init` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum InitFiles {
+    /// Key, certificate, starter configuration, JWKS and registry snippet.
+    Everything,
+    /// Key, certificate and JWKS, for a configuration written elsewhere
+    /// (a compose file's, say).
+    KeyOnly,
+}
+
 /// `init`: key, certificate, starter config, registry snippets.
 /// With `brought`, the configuration names that key and certificate (a
 /// CA-issued one, say) instead of a new pair; a certificate that is not in
-/// force, or not the key's, is refused.
+/// force, or not the key's, is refused. With `keep_existing`, a `dir` that
+/// already holds every file is left as it is (a one-shot container run on
+/// every start); one that holds only some is still refused.
 pub(crate) fn init(
     dir: &Path,
     service: &str,
     listen: SocketAddr,
     key_type: KeyType,
     brought: Option<(PathBuf, PathBuf)>,
+    files: InitFiles,
+    keep_existing: bool,
 ) -> Result<(), String> {
-    let mut names = vec!["config.toml", "registry-auth.yml", "jwks.json"];
+    let mut names = vec!["jwks.json"];
+    if files == InitFiles::Everything {
+        names.extend(["config.toml", "registry-auth.yml"]);
+    }
     if brought.is_none() {
         names.extend(["token.key", "token.crt"]);
     }
@@ -34,8 +51,25 @@ pub(crate) fn init(
         .filter(|p| p.exists())
         .map(|p| p.display().to_string())
         .collect();
+    if keep_existing && existing.len() == names.len() {
+        return keep(dir, brought.is_none());
+    }
     if !existing.is_empty() {
-        return Err(format!("refusing to overwrite {}", existing.join(", ")));
+        let missing: Vec<&str> = names
+            .iter()
+            .copied()
+            .filter(|n| !dir.join(n).exists())
+            .collect();
+        return Err(if keep_existing {
+            format!(
+                "{} holds only part of a setup ({} missing): refusing to overwrite {}",
+                dir.display(),
+                missing.join(", "),
+                existing.join(", ")
+            )
+        } else {
+            format!("refusing to overwrite {}", existing.join(", "))
+        });
     }
     if service.is_empty() || service.contains(['"', '\n']) {
         return Err("--service must be a plain, non-empty name".into());
@@ -63,6 +97,20 @@ pub(crate) fn init(
         .jwks()
         .ok_or("the generator has no JWKS document")?;
 
+    write_new(&dir.join("jwks.json"), &format!("{jwks:#}\n"))?;
+    if files == InitFiles::KeyOnly {
+        println!(
+            "Signing key {key} ({alg}), certificate {cert} and jwks.json in {dir}.\n\
+             Name them in the configuration's [token] signing_key and certificate, and give \
+             the registry the certificate as its auth.token.rootcertbundle.",
+            key = key_path.display(),
+            alg = generator.signing_key().algorithm(),
+            cert = cert_path.display(),
+            dir = dir.display(),
+        );
+        return Ok(());
+    }
+
     // Paths inside `dir` are written relative to the configuration.
     let in_config = |p: &Path| {
         let shown = p.strip_prefix(dir).unwrap_or(p).display().to_string();
@@ -74,7 +122,6 @@ pub(crate) fn init(
         .replace("@KEY@", &in_config(&key_path))
         .replace("@CERTIFICATE@", &in_config(&cert_path));
     write_new(&dir.join("config.toml"), &config)?;
-    write_new(&dir.join("jwks.json"), &format!("{jwks:#}\n"))?;
     let abs = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
     // A CA-issued certificate: the registry trusts the CA, not the leaf.
     let trusted = if keys::is_ca_issued(&generator) {
@@ -103,6 +150,25 @@ pub(crate) fn init(
         dir = dir.display(),
         key = key_path.display(),
         cert = cert_path.display(),
+    );
+    Ok(())
+}
+
+/// `init --keep-existing` on a folder it already set up: checks that the
+/// key and certificate there still load, so that a damaged volume is
+/// reported by the one-shot run rather than by the server after it.
+fn keep(dir: &Path, made_key: bool) -> Result<(), String> {
+    if made_key {
+        JwtGenerator::builder()
+            .signing_key_pem_file(dir.join("token.key"))
+            .certificate_pem_file(dir.join("token.crt"))
+            .issuer("registry-auth")
+            .build()
+            .map_err(|e| format!("{} holds a key that does not load: {e}", dir.display()))?;
+    }
+    eprintln!(
+        "registry-auth: {} is already set up; kept as it is",
+        dir.display()
     );
     Ok(())
 }

@@ -63,7 +63,8 @@ enum Command {
     /// Write a signing key, its certificate, a starter configuration and the
     /// registry's auth.token block into DIR (default: the current directory).
     Init {
-        /// Where to write the files; none may exist yet.
+        /// Where to write the files; none may exist yet (but see
+        /// --keep-existing).
         dir: Option<PathBuf>,
         /// The registry's service name (its auth.token.service).
         #[arg(long, default_value = "registry.local")]
@@ -76,6 +77,15 @@ enum Command {
         key_type: keys::KeyType,
         #[command(flatten)]
         brought: BroughtKey,
+        /// Write only the key, its certificate and jwks.json, for a
+        /// configuration of your own (the compose file's, say).
+        #[arg(long, conflicts_with = "key")]
+        key_only: bool,
+        /// When DIR already holds every file, keep them and succeed: for a
+        /// one-shot service run on every start. A DIR holding only some is
+        /// still refused.
+        #[arg(long)]
+        keep_existing: bool,
     },
     /// Read a password (prompt without echo, or one line of stdin) and
     /// print its hash for the [users] table.
@@ -409,12 +419,20 @@ pub fn main() -> ExitCode {
             listen,
             key_type,
             brought,
+            key_only,
+            keep_existing,
         } => commands::init(
             &dir.unwrap_or_else(|| PathBuf::from(".")),
             &service,
             listen,
             key_type,
             brought.files(),
+            if key_only {
+                commands::InitFiles::KeyOnly
+            } else {
+                commands::InitFiles::Everything
+            },
+            keep_existing,
         ),
         Command::HashPassword { argon2, cost } => commands::hash_password(argon2, cost),
         Command::Healthcheck {

@@ -69,6 +69,97 @@ fn init_writes_a_working_setup_and_refuses_to_overwrite() {
 }
 
 #[test]
+fn init_key_only_keep_existing_is_a_one_shot_that_runs_on_every_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    let d = keys.to_str().unwrap();
+    let args = ["init", d, "--key-only", "--keep-existing"];
+    let out = run(&args, None);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stdout.starts_with(&format!(
+            "Signing key {d}/token.key (ES256), certificate {d}/token.crt"
+        )),
+        "{stdout}"
+    );
+    let mut names: Vec<String> = std::fs::read_dir(&keys)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["jwks.json", "token.crt", "token.key"]);
+    let key = std::fs::read(keys.join("token.key")).unwrap();
+
+    // Every later start: kept, byte for byte, and said so.
+    let again = run(&args, None);
+    let (stdout, stderr) = text(&again);
+    assert!(again.status.success(), "{stderr}");
+    assert_eq!(stdout, "");
+    assert_eq!(
+        stderr,
+        format!("registry-auth: {d} is already set up; kept as it is\n")
+    );
+    assert_eq!(std::fs::read(keys.join("token.key")).unwrap(), key);
+    // Without --keep-existing, init still refuses.
+    let refused = run(&["init", d, "--key-only"], None);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(text(&refused).1.contains("refusing to overwrite"));
+
+    // Part of a setup is not guessed at: nothing is written.
+    std::fs::remove_file(keys.join("jwks.json")).unwrap();
+    let partial = run(&args, None);
+    assert_eq!(partial.status.code(), Some(1));
+    assert_eq!(
+        text(&partial).1,
+        format!(
+            "registry-auth: error: {d} holds only part of a setup (jwks.json missing): \
+             refusing to overwrite {d}/token.key, {d}/token.crt\n"
+        )
+    );
+    assert!(!keys.join("jwks.json").exists());
+    assert_eq!(std::fs::read(keys.join("token.key")).unwrap(), key);
+
+    // A damaged key is reported by the one-shot run, not by the server.
+    std::fs::write(keys.join("jwks.json"), "{}").unwrap();
+    std::fs::write(keys.join("token.key"), "not a key").unwrap();
+    let damaged = run(&args, None);
+    assert_eq!(damaged.status.code(), Some(1));
+    assert!(
+        text(&damaged).1.starts_with(&format!(
+            "registry-auth: error: {d} holds a key that does not load: "
+        )),
+        "{:?}",
+        text(&damaged)
+    );
+
+    // The full setup is kept the same way; a brought key is not --key-only.
+    let full = dir.path().join("full");
+    let f = full.to_str().unwrap();
+    assert!(run(&["init", f, "--keep-existing"], None).status.success());
+    let kept = run(&["init", f, "--keep-existing"], None);
+    assert!(kept.status.success(), "{:?}", text(&kept));
+    let clash = run(
+        &[
+            "init",
+            f,
+            "--key-only",
+            "--key",
+            "k.pem",
+            "--certificate",
+            "c.pem",
+        ],
+        None,
+    );
+    assert_eq!(clash.status.code(), Some(2));
+    assert!(
+        text(&clash)
+            .1
+            .contains("'--key-only' cannot be used with '--key <KEY>'")
+    );
+}
+
+#[test]
 fn hash_password_reads_stdin_and_hashes_with_bcrypt_or_argon2() {
     let out = run(&["hash-password", "--cost", "4"], Some("s3cret\n"));
     let (hash, said) = text(&out);
