@@ -188,7 +188,7 @@ fn healthcheck_says_what_is_wrong() {
 
 /// The statically linked binary scripts/test builds before the tests
 /// (`cargo test` holds the build directory, so a test cannot build it).
-fn static_binary() -> String {
+pub(crate) fn static_binary() -> String {
     std::env::var("REGISTRY_AUTH_STATIC_BINARY").unwrap_or_else(|_| {
         panic!(
             "REGISTRY_AUTH_STATIC_BINARY is not set: scripts/test builds the static binary \
@@ -199,10 +199,32 @@ fn static_binary() -> String {
 }
 
 /// What `docker inspect --format FORMAT NAME` prints.
-async fn inspect(docker: &registry_auth_testkit::Dockerd, format: &str, name: &str) -> String {
+pub(crate) async fn inspect(
+    docker: &registry_auth_testkit::Dockerd,
+    format: &str,
+    name: &str,
+) -> String {
     let (ok, out) = docker.run(&["inspect", "--format", format, name]).await;
     assert!(ok, "docker inspect {name}: {out}");
     out.trim().to_owned()
+}
+
+/// Builds the image as `TAG` with scripts/build-image, the Debian docker
+/// CLI and `docker`'s daemon, from the static binary.
+pub(crate) async fn build_image(docker: &registry_auth_testkit::Dockerd, tag: &str) {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/build-image");
+    let out = tokio::process::Command::new(&script)
+        .arg(tag)
+        .env("REGISTRY_AUTH_BINARY", static_binary())
+        .env("DOCKER", "/usr/bin/docker")
+        .env("DOCKER_HOST", docker.host())
+        .env("DOCKER_CONFIG", docker.config_dir())
+        .env("DOCKER_BUILDKIT", "0")
+        .output()
+        .await
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}\n{}", docker.log());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -211,22 +233,10 @@ async fn the_image_runs_as_a_non_root_user_reports_healthy_and_serves_a_push() {
         Dockerd, require_registry_and_skopeo, skopeo_push, write_oci_layout,
     };
     require_registry_and_skopeo();
-    let binary = static_binary();
+    static_binary();
     let docker = Dockerd::start().await;
 
-    // scripts/build-image, with the Debian docker CLI against this daemon.
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/build-image");
-    let out = Command::new(&script)
-        .arg("registry-auth:e2e")
-        .env("REGISTRY_AUTH_BINARY", &binary)
-        .env("DOCKER", "/usr/bin/docker")
-        .env("DOCKER_HOST", docker.host())
-        .env("DOCKER_CONFIG", docker.config_dir())
-        .env("DOCKER_BUILDKIT", "0")
-        .output()
-        .unwrap();
-    let (stdout, stderr) = text(&out);
-    assert!(out.status.success(), "{stdout}\n{stderr}\n{}", docker.log());
+    build_image(&docker, "registry-auth:e2e").await;
     let size: u64 = inspect(&docker, "{{.Size}}", "registry-auth:e2e")
         .await
         .parse()

@@ -1,0 +1,543 @@
+//! `deploy/compose.yaml`: what `docker-compose config` makes of it, the
+//! configurations and HAProxy file it mounts, and the `single` setup run
+//! for real (Debian's docker-compose against the test's own dockerd): the
+//! README's walk-through from `up` to a push, and a second `up` that
+//! keeps the key.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use registry_auth_testkit::{Dockerd, free_port, require_tools, skopeo_push, write_oci_layout};
+use tokio::process::Command;
+
+use crate::deploy::{build_image, inspect, static_binary};
+use crate::support::text;
+
+fn deploy_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../deploy")
+}
+
+/// `docker-compose` (Debian's 1.29) on a copy of `deploy/` with its own
+/// project name, against `docker`'s daemon; the variables compose.yaml
+/// reads come from `vars` and the copy's `.env`, never from the caller's
+/// environment.
+struct Compose<'a> {
+    docker: &'a Dockerd,
+    dir: &'a Path,
+    project: &'a str,
+    vars: Vec<(&'static str, String)>,
+}
+
+impl Compose<'_> {
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new("docker-compose");
+        command
+            .current_dir(self.dir)
+            .arg("--project-name")
+            .arg(self.project)
+            .args(args)
+            .env("DOCKER_HOST", self.docker.host())
+            .env("DOCKER_CONFIG", self.docker.config_dir())
+            .env("DOCKER_BUILDKIT", "0")
+            .kill_on_drop(true);
+        for name in [
+            "COMPOSE_PROFILES",
+            "COMPOSE_FILE",
+            "COMPOSE_PROJECT_NAME",
+            "DOCKER_CONTEXT",
+            "REGISTRY_AUTH_IMAGE",
+            "REGISTRY_IMAGE",
+            "BIND_ADDRESS",
+            "REGISTRY_PORT",
+            "REGISTRY_AUTH_PORT",
+            "TOKEN_REALM",
+        ] {
+            command.env_remove(name);
+        }
+        command.envs(self.vars.iter().map(|(k, v)| (k, v)));
+        command
+    }
+
+    /// Runs `docker-compose ARGS` with `stdin`; returns (success, stdout,
+    /// stderr).
+    async fn run(&self, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
+        let mut command = self.command(args);
+        command.stdin(if stdin.is_some() {
+            std::process::Stdio::piped()
+        } else {
+            std::process::Stdio::null()
+        });
+        command.stdout(std::process::Stdio::piped());
+        command.stderr(std::process::Stdio::piped());
+        let mut child = command.spawn().expect("run docker-compose");
+        if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
+            tokio::io::AsyncWriteExt::write_all(&mut pipe, text.as_bytes())
+                .await
+                .unwrap();
+        }
+        let out = tokio::time::timeout(Duration::from_secs(180), child.wait_with_output())
+            .await
+            .unwrap_or_else(|_| panic!("docker-compose {args:?} did not finish in 180 s"))
+            .unwrap();
+        let (stdout, stderr) = text(&out);
+        (out.status.success(), stdout, stderr)
+    }
+
+    /// Runs `docker-compose ARGS`, failing the test (with the daemon's
+    /// log) unless it succeeds; returns its stdout.
+    async fn ok(&self, args: &[&str]) -> String {
+        let (ok, stdout, stderr) = self.run(args, None).await;
+        assert!(
+            ok,
+            "docker-compose {args:?}:\n{stdout}\n{stderr}\n{}",
+            self.docker.log()
+        );
+        stdout
+    }
+}
+
+/// A registry v3 image made the way the official `registry:3` is laid out
+/// (the binary, /etc/distribution/config.yml, storage in
+/// /var/lib/registry, port 5000): the real registry, without a pull.
+async fn build_registry_image(docker: &Dockerd, tag: &str) {
+    let context = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        registry_auth_testkit::registry_v3_binary(),
+        context.path().join("registry"),
+    )
+    .unwrap();
+    std::fs::write(
+        context.path().join("config.yml"),
+        "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: /var/lib/registry\n\
+         http:\n  addr: :5000\n",
+    )
+    .unwrap();
+    std::fs::write(
+        context.path().join("Containerfile"),
+        "FROM scratch\nCOPY registry /bin/registry\n\
+         COPY config.yml /etc/distribution/config.yml\nVOLUME [\"/var/lib/registry\"]\n\
+         EXPOSE 5000\nENTRYPOINT [\"/bin/registry\"]\n\
+         CMD [\"serve\", \"/etc/distribution/config.yml\"]\n",
+    )
+    .unwrap();
+    let file = context.path().join("Containerfile");
+    let (ok, out) = docker
+        .run(&[
+            "build",
+            "--quiet",
+            "--file",
+            file.to_str().unwrap(),
+            "--tag",
+            tag,
+            context.path().to_str().unwrap(),
+        ])
+        .await;
+    assert!(ok, "docker build {tag}: {out}\n{}", docker.log());
+}
+
+/// Copies compose.yaml, .env and compose/ (what the file mounts) into
+/// `to`, so that the walk-through's edits do not touch the repository.
+fn copy_deploy(to: &Path) {
+    let from = deploy_dir();
+    for file in ["compose.yaml", ".env"] {
+        std::fs::copy(from.join(file), to.join(file)).unwrap();
+    }
+    let mut stack = vec![PathBuf::from("compose")];
+    while let Some(relative) = stack.pop() {
+        std::fs::create_dir(to.join(&relative)).unwrap();
+        for entry in std::fs::read_dir(from.join(&relative)).unwrap() {
+            let entry = entry.unwrap();
+            let name = relative.join(entry.file_name());
+            if entry.file_type().unwrap().is_dir() {
+                stack.push(name);
+            } else {
+                std::fs::copy(entry.path(), to.join(&name)).unwrap();
+            }
+        }
+    }
+}
+
+/// What a token request for `scope` as `user:password` is answered with.
+async fn token_status(port: u16, user: &str, password: &str, scope: &str) -> Option<u16> {
+    reqwest::Client::new()
+        .get(format!(
+            "http://127.0.0.1:{port}/token?service=registry.local&scope={scope}"
+        ))
+        .basic_auth(user, Some(password))
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .ok()
+        .map(|r| r.status().as_u16())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compose_up_makes_a_key_and_serves_the_readmes_walk_through() {
+    require_tools(&["docker-compose", "skopeo"]);
+    static_binary();
+    let docker = Dockerd::start().await;
+    build_image(&docker, "registry-auth:compose").await;
+    build_registry_image(&docker, "registry:compose").await;
+
+    let dir = tempfile::tempdir().unwrap();
+    copy_deploy(dir.path());
+    let (registry_port, auth_port) = (free_port(), free_port());
+    let compose = Compose {
+        docker: &docker,
+        dir: dir.path(),
+        project: "walkthrough",
+        vars: vec![
+            ("REGISTRY_AUTH_IMAGE", "registry-auth:compose".into()),
+            ("REGISTRY_IMAGE", "registry:compose".into()),
+            ("REGISTRY_PORT", registry_port.to_string()),
+            ("REGISTRY_AUTH_PORT", auth_port.to_string()),
+            ("TOKEN_REALM", format!("http://127.0.0.1:{auth_port}/token")),
+        ],
+    };
+
+    // `docker compose up -d`: .env picks the single setup; init makes the
+    // key in the keys volume before the registry and registry-auth start.
+    compose.ok(&["up", "--detach"]).await;
+    let (ok, services) = docker
+        .run(&[
+            "ps",
+            "--all",
+            "--filter",
+            "label=com.docker.compose.project=walkthrough",
+            "--format",
+            "{{.Label \"com.docker.compose.service\"}}",
+        ])
+        .await;
+    assert!(ok, "{services}");
+    let mut services: Vec<&str> = services.lines().collect();
+    services.sort_unstable();
+    assert_eq!(services, ["init", "registry", "registry-auth"]);
+    let init_logs = compose.ok(&["logs", "--no-color", "init"]).await;
+    assert!(
+        init_logs.contains("Signing key /var/lib/registry-auth/keys/token.key (ES256)"),
+        "{init_logs}"
+    );
+
+    // No user yet: the server answers, and refuses alice.
+    let mut status = None;
+    for _ in 0..100 {
+        status = token_status(auth_port, "alice", "alice-pw", "repository:alice/app:push").await;
+        if status.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let logs = compose.ok(&["logs", "--no-color"]).await;
+    assert_eq!(status, Some(401), "{logs}");
+
+    // The README's way to add a user: hash-password in the init service's
+    // container, the line appended to users.htpasswd; the server sees the
+    // change by itself (watch).
+    let (ok, hash, said) = compose
+        .run(
+            &["run", "--rm", "-T", "--no-deps", "init", "hash-password"],
+            Some("alice-pw\n"),
+        )
+        .await;
+    assert!(ok, "{hash}\n{said}");
+    let hash = hash.trim();
+    assert!(hash.starts_with("$2b$10$"), "{hash}\n{said}");
+    let users = dir.path().join("compose/registry-auth/users.htpasswd");
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&users)
+        .unwrap();
+    std::io::Write::write_all(&mut file, format!("alice:{hash}\n").as_bytes()).unwrap();
+    drop(file);
+    for _ in 0..100 {
+        status = token_status(auth_port, "alice", "alice-pw", "repository:alice/app:push").await;
+        if status == Some(200) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let logs = compose.ok(&["logs", "--no-color", "registry-auth"]).await;
+    assert_eq!(status, Some(200), "{logs}");
+
+    // skopeo pushes through the real registry, which trusts the key init
+    // made; another user's namespace is refused.
+    let layout_dir = tempfile::tempdir().unwrap();
+    write_oci_layout(layout_dir.path(), "v1", "from compose");
+    let layout = format!("oci:{}:v1", layout_dir.path().display());
+    let (ok, out) = skopeo_push(
+        &layout,
+        &format!("docker://127.0.0.1:{registry_port}/alice/app:v1"),
+        "alice:alice-pw",
+    )
+    .await;
+    assert!(ok, "alice pushes: {out}\n{logs}");
+    let (ok, out) = skopeo_push(
+        &layout,
+        &format!("docker://127.0.0.1:{registry_port}/bob/app:v1"),
+        "alice:alice-pw",
+    )
+    .await;
+    assert!(!ok, "alice may not push bob/: {out}");
+    assert!(out.contains("denied"), "{out}");
+
+    // The image's HEALTHCHECK turns healthy under compose too.
+    let id = compose.ok(&["ps", "--quiet", "registry-auth"]).await;
+    let mut health = String::new();
+    for _ in 0..60 {
+        health = inspect(&docker, "{{.State.Health.Status}}", id.trim()).await;
+        if health == "healthy" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(health, "healthy");
+
+    // `down` and `up` again: init keeps the key (the registry's trust and
+    // the pushed image's tokens stay good), and alice still pulls.
+    compose.ok(&["down"]).await;
+    compose.ok(&["up", "--detach"]).await;
+    let init_logs = compose.ok(&["logs", "--no-color", "init"]).await;
+    assert!(
+        init_logs.contains("/var/lib/registry-auth/keys is already set up; kept as it is"),
+        "{init_logs}"
+    );
+    let mut pulled = (false, String::new());
+    for _ in 0..50 {
+        pulled = registry_auth_testkit::skopeo_inspect(
+            &format!("docker://127.0.0.1:{registry_port}/alice/app:v1"),
+            Some("alice:alice-pw"),
+        )
+        .await;
+        if pulled.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        pulled.0,
+        "alice reads her image after a restart: {}",
+        pulled.1
+    );
+
+    compose.ok(&["down", "--volumes"]).await;
+    docker.stop().await;
+}
+
+/// What `docker-compose config` makes of deploy/compose.yaml (anchors and
+/// merges resolved, defaults filled in), parsed.
+fn resolved_compose_file() -> yaml_rust2::Yaml {
+    let out = std::process::Command::new("docker-compose")
+        .current_dir(deploy_dir())
+        .args(["--file", "compose.yaml", "config"])
+        .env_remove("COMPOSE_PROFILES")
+        .env_remove("REGISTRY_AUTH_IMAGE")
+        .env_remove("BIND_ADDRESS")
+        .env_remove("TOKEN_REALM")
+        .output()
+        .expect("run docker-compose");
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "docker-compose config: {stderr}");
+    yaml_rust2::YamlLoader::load_from_str(&stdout)
+        .unwrap()
+        .remove(0)
+}
+
+/// The TOML of deploy/compose/registry-auth/NAME, parsed.
+fn compose_config(name: &str) -> (String, toml::Table) {
+    let path = deploy_dir().join("compose/registry-auth").join(name);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let table = text.parse().unwrap_or_else(|e| panic!("{name}: {e}"));
+    (text, table)
+}
+
+fn strings(yaml: &yaml_rust2::Yaml) -> Vec<&str> {
+    yaml.as_vec()
+        .map(|v| v.iter().filter_map(|s| s.as_str()).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn the_compose_file_wires_init_registry_and_both_setups_together() {
+    require_tools(&["docker-compose", "haproxy"]);
+    let file = resolved_compose_file();
+    let services = &file["services"];
+    let (single_text, single) = compose_config("config.toml");
+    let (ha_text, ha) = compose_config("config-ha.toml");
+    for text in [&single_text, &ha_text] {
+        registry_auth_server::check_config(text).unwrap();
+    }
+
+    // The setups differ only in where the state is and whom X-Forwarded-For
+    // is believed from.
+    let without = |table: &toml::Table| {
+        let mut table = table.clone();
+        table.remove("state");
+        if let Some(toml::Value::Table(server)) = table.get_mut("server") {
+            server.remove("trusted_proxies");
+        }
+        table
+    };
+    assert_eq!(without(&single), without(&ha));
+    assert_eq!(
+        single["state"]["url"].as_str(),
+        Some("sqlite:///var/lib/registry-auth/state.db")
+    );
+    assert!(
+        ha["state"]["url"]
+            .as_str()
+            .unwrap()
+            .starts_with("postgres://registry_auth@postgres:5432/")
+    );
+
+    // Who runs in which setup (.env makes `single` the default).
+    let profile = |name: &str| strings(&services[name]["profiles"]);
+    assert!(profile("init").is_empty() && profile("registry").is_empty());
+    assert_eq!(profile("registry-auth"), ["single"]);
+    for name in ["postgres", "registry-auth-1", "registry-auth-2", "balancer"] {
+        assert_eq!(profile(name), ["ha"], "{name}");
+    }
+    let env = std::fs::read_to_string(deploy_dir().join(".env")).unwrap();
+    assert!(env.lines().any(|l| l == "COMPOSE_PROFILES=single"), "{env}");
+
+    // init writes the key where the configurations read it, into the keys
+    // volume; every instance mounts that volume read-only, after init.
+    let token = &single["token"];
+    let key = Path::new(token["signing_key"].as_str().unwrap());
+    let keys_dir = key.parent().unwrap().to_str().unwrap();
+    assert_eq!(
+        strings(&services["init"]["command"]),
+        ["init", keys_dir, "--key-only", "--keep-existing"]
+    );
+    assert_eq!(
+        strings(&services["init"]["volumes"]),
+        [format!("keys:{keys_dir}:rw")]
+    );
+    assert_eq!(
+        Path::new(token["certificate"].as_str().unwrap()),
+        Path::new(keys_dir).join("token.crt")
+    );
+    for (name, config) in [
+        ("registry-auth", None),
+        ("registry-auth-1", Some("/etc/registry-auth/config-ha.toml")),
+        ("registry-auth-2", Some("/etc/registry-auth/config-ha.toml")),
+    ] {
+        let service = &services[name];
+        let volumes = strings(&service["volumes"]);
+        assert!(
+            volumes.contains(&format!("keys:{keys_dir}:ro").as_str()),
+            "{name}: {volumes:?}"
+        );
+        assert!(
+            volumes
+                .iter()
+                .any(|v| v.ends_with("/compose/registry-auth:/etc/registry-auth:ro")),
+            "{name}: {volumes:?}"
+        );
+        assert_eq!(
+            service["environment"]["REGISTRY_AUTH_CONFIG"].as_str(),
+            config,
+            "{name}"
+        );
+        assert_eq!(
+            service["depends_on"]["init"]["condition"].as_str(),
+            Some("service_completed_successfully"),
+            "{name}"
+        );
+    }
+    assert_eq!(
+        services["registry-auth-1"]["depends_on"]["postgres"]["condition"].as_str(),
+        Some("service_healthy")
+    );
+
+    // The registry trusts what init made, for the service and issuer the
+    // configurations sign for.
+    let registry = &services["registry"];
+    let registry_env = &registry["environment"];
+    assert_eq!(registry_env["REGISTRY_AUTH"].as_str(), Some("token"));
+    assert_eq!(
+        registry_env["REGISTRY_AUTH_TOKEN_SERVICE"].as_str(),
+        single["token"]["services"][0].as_str()
+    );
+    assert_eq!(
+        registry_env["REGISTRY_AUTH_TOKEN_ISSUER"].as_str(),
+        single["token"]["issuer"].as_str()
+    );
+    assert_eq!(
+        registry_env["REGISTRY_AUTH_TOKEN_REALM"].as_str(),
+        Some("http://localhost:5001/token")
+    );
+    let bundle = registry_env["REGISTRY_AUTH_TOKEN_ROOTCERTBUNDLE"]
+        .as_str()
+        .unwrap();
+    let keys_mount = strings(&registry["volumes"])
+        .into_iter()
+        .find_map(|v| v.strip_prefix("keys:"))
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        format!("keys:{}", keys_mount),
+        format!("keys:{}:ro", Path::new(bundle).parent().unwrap().display())
+    );
+    assert_eq!(
+        registry["depends_on"]["init"]["condition"].as_str(),
+        Some("service_completed_successfully")
+    );
+
+    // Hardened: no capabilities (the registry's root cannot read the key,
+    // 0600 for user 65532), no privilege gain; ports on loopback unless
+    // BIND_ADDRESS says otherwise.
+    for name in [
+        "init",
+        "registry",
+        "registry-auth",
+        "registry-auth-1",
+        "registry-auth-2",
+        "balancer",
+    ] {
+        let service = &services[name];
+        assert_eq!(strings(&service["cap_drop"]), ["ALL"], "{name}");
+        assert_eq!(
+            strings(&service["security_opt"]),
+            ["no-new-privileges:true"],
+            "{name}"
+        );
+        if name != "registry" {
+            assert_eq!(service["read_only"].as_bool(), Some(true), "{name}");
+        }
+        for port in strings(&service["ports"]) {
+            assert!(port.starts_with("127.0.0.1:"), "{name}: {port}");
+        }
+    }
+
+    // The balancer is at the address config-ha.toml trusts, and sends to
+    // the two instances by their service names (haproxy -c checks the
+    // file as HAProxy reads it).
+    let trusted = ha["server"]["trusted_proxies"][0].as_str().unwrap();
+    assert_eq!(
+        services["balancer"]["networks"]["ha"]["ipv4_address"].as_str(),
+        Some(trusted)
+    );
+    let subnet = file["networks"]["ha"]["ipam"]["config"][0]["subnet"]
+        .as_str()
+        .unwrap();
+    assert!(
+        trusted.starts_with(subnet.trim_end_matches("0/24")),
+        "{trusted} in {subnet}"
+    );
+    let haproxy = deploy_dir().join("compose/haproxy.cfg");
+    let out = std::process::Command::new("haproxy")
+        .args(["-c", "-f"])
+        .arg(&haproxy)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "haproxy -c: {stdout}\n{stderr}");
+    let cfg = std::fs::read_to_string(&haproxy).unwrap();
+    for name in ["registry-auth-1", "registry-auth-2"] {
+        assert!(
+            cfg.contains(&format!("server {name} {name}:5001")),
+            "{name}"
+        );
+    }
+    assert!(cfg.contains("option forwardfor") && cfg.contains("option httpchk GET /healthz"));
+}
