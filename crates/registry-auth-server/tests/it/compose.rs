@@ -1,8 +1,8 @@
 //! `deploy/compose.yaml`: what `docker-compose config` makes of it, the
-//! configurations and HAProxy file it mounts, and the `single` setup run
-//! for real (Debian's docker-compose against the test's own dockerd): the
-//! README's walk-through from `up` to a push, and a second `up` that
-//! keeps the key.
+//! configurations and HAProxy file it mounts, and both setups run for real
+//! (Debian's docker-compose against the test's own dockerd): the README's
+//! walk-through from `up` to a push, a second `up` that keeps the key, and
+//! the `ha` setup's two instances sharing their state behind HAProxy.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -12,6 +12,8 @@ use tokio::process::Command;
 
 use crate::deploy::{build_image, inspect, static_binary};
 use crate::support::text;
+
+mod stand_ins;
 
 fn deploy_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../deploy")
@@ -26,9 +28,34 @@ struct Compose<'a> {
     dir: &'a Path,
     project: &'a str,
     vars: Vec<(&'static str, String)>,
+    /// Whether `down` is still to be run: a failing test takes its
+    /// containers and networks down on drop, or the bridges of the
+    /// project's networks would stay on this host after the daemon stops.
+    up: std::cell::Cell<bool>,
 }
 
-impl Compose<'_> {
+impl<'a> Compose<'a> {
+    fn new(
+        docker: &'a Dockerd,
+        dir: &'a Path,
+        project: &'a str,
+        vars: Vec<(&'static str, String)>,
+    ) -> Self {
+        Compose {
+            docker,
+            dir,
+            project,
+            vars,
+            up: std::cell::Cell::new(true),
+        }
+    }
+
+    /// `docker-compose down --volumes`, which must succeed.
+    async fn down(&self) {
+        self.ok(&["down", "--volumes"]).await;
+        self.up.set(false);
+    }
+
     fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new("docker-compose");
         command
@@ -96,43 +123,20 @@ impl Compose<'_> {
     }
 }
 
-/// A registry v3 image made the way the official `registry:3` is laid out
-/// (the binary, /etc/distribution/config.yml, storage in
-/// /var/lib/registry, port 5000): the real registry, without a pull.
-async fn build_registry_image(docker: &Dockerd, tag: &str) {
-    let context = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        registry_auth_testkit::registry_v3_binary(),
-        context.path().join("registry"),
-    )
-    .unwrap();
-    std::fs::write(
-        context.path().join("config.yml"),
-        "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: /var/lib/registry\n\
-         http:\n  addr: :5000\n",
-    )
-    .unwrap();
-    std::fs::write(
-        context.path().join("Containerfile"),
-        "FROM scratch\nCOPY registry /bin/registry\n\
-         COPY config.yml /etc/distribution/config.yml\nVOLUME [\"/var/lib/registry\"]\n\
-         EXPOSE 5000\nENTRYPOINT [\"/bin/registry\"]\n\
-         CMD [\"serve\", \"/etc/distribution/config.yml\"]\n",
-    )
-    .unwrap();
-    let file = context.path().join("Containerfile");
-    let (ok, out) = docker
-        .run(&[
-            "build",
-            "--quiet",
-            "--file",
-            file.to_str().unwrap(),
-            "--tag",
-            tag,
-            context.path().to_str().unwrap(),
-        ])
-        .await;
-    assert!(ok, "docker build {tag}: {out}\n{}", docker.log());
+impl Drop for Compose<'_> {
+    fn drop(&mut self) {
+        if self.up.get() {
+            let mut command = std::process::Command::new("docker-compose");
+            command
+                .current_dir(self.dir)
+                .args(["--project-name", self.project, "down", "--volumes"])
+                .env("DOCKER_HOST", self.docker.host())
+                .envs(self.vars.iter().map(|(k, v)| (k, v)))
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null());
+            let _ = command.status();
+        }
+    }
 }
 
 /// Copies compose.yaml, .env and compose/ (what the file mounts) into
@@ -171,64 +175,98 @@ async fn token_status(port: u16, user: &str, password: &str, scope: &str) -> Opt
         .map(|r| r.status().as_u16())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn compose_up_makes_a_key_and_serves_the_readmes_walk_through() {
-    require_tools(&["docker-compose", "skopeo"]);
-    static_binary();
-    let docker = Dockerd::start().await;
-    build_image(&docker, "registry-auth:compose").await;
-    build_registry_image(&docker, "registry:compose").await;
-
-    let dir = tempfile::tempdir().unwrap();
-    copy_deploy(dir.path());
-    let (registry_port, auth_port) = (free_port(), free_port());
-    let compose = Compose {
-        docker: &docker,
-        dir: dir.path(),
-        project: "walkthrough",
-        vars: vec![
-            ("REGISTRY_AUTH_IMAGE", "registry-auth:compose".into()),
-            ("REGISTRY_IMAGE", "registry:compose".into()),
-            ("REGISTRY_PORT", registry_port.to_string()),
-            ("REGISTRY_AUTH_PORT", auth_port.to_string()),
-            ("TOKEN_REALM", format!("http://127.0.0.1:{auth_port}/token")),
-        ],
-    };
-
-    // `docker compose up -d`: .env picks the single setup; init makes the
-    // key in the keys volume before the registry and registry-auth start.
-    compose.ok(&["up", "--detach"]).await;
-    let (ok, services) = docker
+/// The services of `project` that have a container, running or not.
+async fn services(docker: &Dockerd, project: &str) -> Vec<String> {
+    let (ok, out) = docker
         .run(&[
             "ps",
             "--all",
             "--filter",
-            "label=com.docker.compose.project=walkthrough",
+            &format!("label=com.docker.compose.project={project}"),
             "--format",
             "{{.Label \"com.docker.compose.service\"}}",
         ])
         .await;
-    assert!(ok, "{services}");
-    let mut services: Vec<&str> = services.lines().collect();
+    assert!(ok, "{out}");
+    let mut services: Vec<String> = out.lines().map(str::to_owned).collect();
     services.sort_unstable();
-    assert_eq!(services, ["init", "registry", "registry-auth"]);
+    services
+}
+
+/// Asks for a token as alice until the answer is `want` (the server
+/// starting, or reloading users.htpasswd), for 20 s at most.
+async fn wait_for_token(compose: &Compose<'_>, port: u16, want: u16) {
+    let mut status = None;
+    for _ in 0..100 {
+        status = token_status(port, "alice", "alice-pw", "repository:alice/app:push").await;
+        if status == Some(want) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let logs = compose.ok(&["logs", "--no-color"]).await;
+    panic!("token request: {status:?}, not {want}\n{logs}");
+}
+
+/// skopeo pushes to alice/app:v1 through the registry on `port`, as
+/// alice, and may not push to bob/.
+async fn alice_pushes(port: u16) {
+    let layout_dir = tempfile::tempdir().unwrap();
+    write_oci_layout(layout_dir.path(), "v1", "from compose");
+    let layout = format!("oci:{}:v1", layout_dir.path().display());
+    let (ok, out) = skopeo_push(
+        &layout,
+        &format!("docker://127.0.0.1:{port}/alice/app:v1"),
+        "alice:alice-pw",
+    )
+    .await;
+    assert!(ok, "alice pushes: {out}");
+    let (ok, out) = skopeo_push(
+        &layout,
+        &format!("docker://127.0.0.1:{port}/bob/app:v1"),
+        "alice:alice-pw",
+    )
+    .await;
+    assert!(!ok, "alice may not push bob/: {out}");
+    assert!(out.contains("denied"), "{out}");
+}
+
+/// Both setups, one after the other on one daemon (the `ha` network's
+/// subnet is fixed, so two daemons at once would clash on this host).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compose_runs_the_readmes_walk_through_then_the_ha_setup() {
+    require_tools(&["docker-compose", "skopeo", "haproxy", "ldd"]);
+    static_binary();
+    let docker = Dockerd::start().await;
+    build_image(&docker, "registry-auth:compose").await;
+    stand_ins::registry(&docker, "registry:compose").await;
+
+    let dir = tempfile::tempdir().unwrap();
+    copy_deploy(dir.path());
+    let (registry_port, auth_port) = (free_port(), free_port());
+    let vars = vec![
+        ("REGISTRY_AUTH_IMAGE", "registry-auth:compose".to_owned()),
+        ("REGISTRY_IMAGE", "registry:compose".into()),
+        ("REGISTRY_PORT", registry_port.to_string()),
+        ("REGISTRY_AUTH_PORT", auth_port.to_string()),
+        ("TOKEN_REALM", format!("http://127.0.0.1:{auth_port}/token")),
+    ];
+    let compose = Compose::new(&docker, dir.path(), "walkthrough", vars.clone());
+
+    // `docker compose up -d`: .env picks the single setup; init makes the
+    // key in the keys volume before the registry and registry-auth start.
+    compose.ok(&["up", "--detach"]).await;
+    assert_eq!(
+        services(&docker, "walkthrough").await,
+        ["init", "registry", "registry-auth"]
+    );
     let init_logs = compose.ok(&["logs", "--no-color", "init"]).await;
     assert!(
         init_logs.contains("Signing key /var/lib/registry-auth/keys/token.key (ES256)"),
         "{init_logs}"
     );
-
     // No user yet: the server answers, and refuses alice.
-    let mut status = None;
-    for _ in 0..100 {
-        status = token_status(auth_port, "alice", "alice-pw", "repository:alice/app:push").await;
-        if status.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let logs = compose.ok(&["logs", "--no-color"]).await;
-    assert_eq!(status, Some(401), "{logs}");
+    wait_for_token(&compose, auth_port, 401).await;
 
     // The README's way to add a user: hash-password in the init service's
     // container, the line appended to users.htpasswd; the server sees the
@@ -249,36 +287,11 @@ async fn compose_up_makes_a_key_and_serves_the_readmes_walk_through() {
         .unwrap();
     std::io::Write::write_all(&mut file, format!("alice:{hash}\n").as_bytes()).unwrap();
     drop(file);
-    for _ in 0..100 {
-        status = token_status(auth_port, "alice", "alice-pw", "repository:alice/app:push").await;
-        if status == Some(200) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let logs = compose.ok(&["logs", "--no-color", "registry-auth"]).await;
-    assert_eq!(status, Some(200), "{logs}");
+    wait_for_token(&compose, auth_port, 200).await;
 
     // skopeo pushes through the real registry, which trusts the key init
     // made; another user's namespace is refused.
-    let layout_dir = tempfile::tempdir().unwrap();
-    write_oci_layout(layout_dir.path(), "v1", "from compose");
-    let layout = format!("oci:{}:v1", layout_dir.path().display());
-    let (ok, out) = skopeo_push(
-        &layout,
-        &format!("docker://127.0.0.1:{registry_port}/alice/app:v1"),
-        "alice:alice-pw",
-    )
-    .await;
-    assert!(ok, "alice pushes: {out}\n{logs}");
-    let (ok, out) = skopeo_push(
-        &layout,
-        &format!("docker://127.0.0.1:{registry_port}/bob/app:v1"),
-        "alice:alice-pw",
-    )
-    .await;
-    assert!(!ok, "alice may not push bob/: {out}");
-    assert!(out.contains("denied"), "{out}");
+    alice_pushes(registry_port).await;
 
     // The image's HEALTHCHECK turns healthy under compose too.
     let id = compose.ok(&["ps", "--quiet", "registry-auth"]).await;
@@ -318,8 +331,88 @@ async fn compose_up_makes_a_key_and_serves_the_readmes_walk_through() {
         "alice reads her image after a restart: {}",
         pulled.1
     );
+    compose.down().await;
+    drop(compose);
 
-    compose.ok(&["down", "--volumes"]).await;
+    // The ha setup, with alice still in users.htpasswd: two instances on
+    // PostgreSQL behind HAProxy, on the same ports.
+    stand_ins::postgres(&docker, "postgres:compose").await;
+    stand_ins::haproxy(&docker, "haproxy:compose").await;
+    let mut vars = vars;
+    vars.extend([
+        ("COMPOSE_PROFILES", "ha".to_owned()),
+        ("POSTGRES_PASSWORD", "compose-pg-password".into()),
+        ("POSTGRES_IMAGE", "postgres:compose".into()),
+        ("HAPROXY_IMAGE", "haproxy:compose".into()),
+    ]);
+    let compose = Compose::new(&docker, dir.path(), "ha", vars);
+    compose.ok(&["up", "--detach"]).await;
+    assert_eq!(
+        services(&docker, "ha").await,
+        [
+            "balancer",
+            "init",
+            "postgres",
+            "registry",
+            "registry-auth-1",
+            "registry-auth-2"
+        ]
+    );
+    wait_for_token(&compose, auth_port, 200).await;
+    alice_pushes(registry_port).await;
+
+    // An identity token made on one instance is refreshed by both: the
+    // balancer takes turns, and the store is shared.
+    let client = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{auth_port}/token");
+    let login: serde_json::Value = client
+        .post(&url)
+        .form(&[
+            ("grant_type", "password"),
+            ("username", "alice"),
+            ("password", "alice-pw"),
+            ("service", "registry.local"),
+            ("client_id", "compose-test"),
+            ("access_type", "offline"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let refresh = login["refresh_token"].as_str().unwrap().to_owned();
+    for _ in 0..4 {
+        let answer = client
+            .post(&url)
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh.as_str()),
+                ("service", "registry.local"),
+                ("client_id", "compose-test"),
+                ("scope", "repository:alice/app:pull"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200);
+    }
+    // Each instance answered, and saw the client's address from
+    // X-Forwarded-For, not the balancer's.
+    for instance in ["registry-auth-1", "registry-auth-2"] {
+        let logs = compose.ok(&["logs", "--no-color", instance]).await;
+        let addresses: Vec<&str> = logs
+            .split_whitespace()
+            .filter_map(|w| w.strip_prefix("client_ip="))
+            .collect();
+        assert!(addresses.len() >= 2, "{instance}: {logs}");
+        assert!(
+            addresses.iter().all(|a| *a != "172.29.53.10"),
+            "{instance} sees the balancer: {addresses:?}"
+        );
+    }
+    compose.down().await;
+    drop(compose);
     docker.stop().await;
 }
 
