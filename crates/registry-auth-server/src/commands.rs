@@ -134,10 +134,11 @@ pub(crate) fn init(
     };
     let snippet = format!(
         "# Registry 2.8 (Debian's docker-registry) and v3: paste under the registry's config.yml.\n\
-         auth:\n  token:\n    realm: http://{listen}/token\n    service: {service}\n    issuer: registry-auth\n    \
+         auth:\n  token:\n    realm: {realm}\n    service: {service}\n    issuer: registry-auth\n    \
          rootcertbundle: {trusted}\n    \
          # v3 only, to find the key by kid without the certificate in the token:\n    \
          # jwks: {jwks}\n",
+        realm = crate::config::realm("http", listen),
         jwks = abs(&dir.join("jwks.json")).display(),
     );
     write_new(&dir.join("registry-auth.yml"), &snippet)?;

@@ -765,17 +765,40 @@ impl Config {
             None => format!(
                 "    # registry v3 can also find the key by kid in a JWKS file:\n    \
                  # jwks: /path/to/jwks.json   (from {scheme}://{}/.well-known/jwks.json)\n",
-                self.listen
+                reachable_address(self.listen)
             ),
         };
         format!(
-            "auth:\n  token:\n    realm: {scheme}://{listen}/token\n    service: {service}\n    \
+            "auth:\n  token:\n    realm: {realm}\n    service: {service}\n    \
              issuer: {issuer}\n    rootcertbundle: {bundle}\n{note}{jwks}",
-            listen = self.listen,
+            realm = realm(scheme, self.listen),
             issuer = self.issuer,
             bundle = absolute(bundle).display(),
         )
     }
+}
+
+/// Where clients reach a server listening on `listen`: an address for
+/// all interfaces (a container's `0.0.0.0:5001`) is none a client can use,
+/// so it becomes `HOST:PORT`, for the operator to fill in.
+fn reachable_address(listen: SocketAddr) -> String {
+    if listen.ip().is_unspecified() {
+        format!("HOST:{}", listen.port())
+    } else {
+        listen.to_string()
+    }
+}
+
+/// The `realm` value of the registry's `auth.token` block for a server
+/// listening on `listen`, with a comment saying what `HOST` stands for
+/// when it has to be filled in.
+pub(crate) fn realm(scheme: &str, listen: SocketAddr) -> String {
+    let note = if listen.ip().is_unspecified() {
+        "   # HOST: the name clients reach this server by"
+    } else {
+        ""
+    };
+    format!("{scheme}://{}/token{note}", reachable_address(listen))
 }
 
 /// Runs `run` with the configuration at `path` and its state store, opened

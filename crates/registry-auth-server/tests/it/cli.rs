@@ -69,6 +69,33 @@ fn init_writes_a_working_setup_and_refuses_to_overwrite() {
 }
 
 #[test]
+fn a_server_on_all_interfaces_gets_a_realm_with_host_to_fill_in() {
+    // 0.0.0.0 (a container's listen address) is no address a client can
+    // reach: the registry's realm names HOST, and says what goes there.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let out = run(&["init", d, "--listen", "0.0.0.0:5001"], None);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let realm =
+        "    realm: http://HOST:5001/token   # HOST: the name clients reach this server by\n";
+    assert!(stdout.contains(realm), "{stdout}");
+    let config = dir.path().join("config.toml");
+    let out = run(
+        &["registry-config", "--config", config.to_str().unwrap()],
+        None,
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains(realm), "{stdout}");
+    assert!(
+        stdout.contains("(from http://HOST:5001/.well-known/jwks.json)"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("0.0.0.0"), "{stdout}");
+}
+
+#[test]
 fn init_key_only_keep_existing_is_a_one_shot_that_runs_on_every_start() {
     let dir = tempfile::tempdir().unwrap();
     let keys = dir.path().join("keys");
