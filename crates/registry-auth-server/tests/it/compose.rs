@@ -19,6 +19,24 @@ fn deploy_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../deploy")
 }
 
+/// The variables of the caller's environment that compose.yaml (or
+/// docker-compose) would read: the tests set what they need instead.
+const CALLERS_VARIABLES: [&str; 13] = [
+    "COMPOSE_PROFILES",
+    "COMPOSE_FILE",
+    "COMPOSE_PROJECT_NAME",
+    "DOCKER_CONTEXT",
+    "REGISTRY_AUTH_IMAGE",
+    "REGISTRY_IMAGE",
+    "POSTGRES_IMAGE",
+    "HAPROXY_IMAGE",
+    "POSTGRES_PASSWORD",
+    "BIND_ADDRESS",
+    "REGISTRY_PORT",
+    "REGISTRY_AUTH_PORT",
+    "TOKEN_REALM",
+];
+
 /// `docker-compose` (Debian's 1.29) on a copy of `deploy/` with its own
 /// project name, against `docker`'s daemon; the variables compose.yaml
 /// reads come from `vars` and the copy's `.env`, never from the caller's
@@ -67,18 +85,7 @@ impl<'a> Compose<'a> {
             .env("DOCKER_CONFIG", self.docker.config_dir())
             .env("DOCKER_BUILDKIT", "0")
             .kill_on_drop(true);
-        for name in [
-            "COMPOSE_PROFILES",
-            "COMPOSE_FILE",
-            "COMPOSE_PROJECT_NAME",
-            "DOCKER_CONTEXT",
-            "REGISTRY_AUTH_IMAGE",
-            "REGISTRY_IMAGE",
-            "BIND_ADDRESS",
-            "REGISTRY_PORT",
-            "REGISTRY_AUTH_PORT",
-            "TOKEN_REALM",
-        ] {
+        for name in CALLERS_VARIABLES {
             command.env_remove(name);
         }
         command.envs(self.vars.iter().map(|(k, v)| (k, v)));
@@ -419,15 +426,14 @@ async fn compose_runs_the_readmes_walk_through_then_the_ha_setup() {
 /// What `docker-compose config` makes of deploy/compose.yaml (anchors and
 /// merges resolved, defaults filled in), parsed.
 fn resolved_compose_file() -> yaml_rust2::Yaml {
-    let out = std::process::Command::new("docker-compose")
+    let mut command = std::process::Command::new("docker-compose");
+    command
         .current_dir(deploy_dir())
-        .args(["--file", "compose.yaml", "config"])
-        .env_remove("COMPOSE_PROFILES")
-        .env_remove("REGISTRY_AUTH_IMAGE")
-        .env_remove("BIND_ADDRESS")
-        .env_remove("TOKEN_REALM")
-        .output()
-        .expect("run docker-compose");
+        .args(["--file", "compose.yaml", "config"]);
+    for name in CALLERS_VARIABLES {
+        command.env_remove(name);
+    }
+    let out = command.output().expect("run docker-compose");
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "docker-compose config: {stderr}");
     yaml_rust2::YamlLoader::load_from_str(&stdout)
