@@ -7,10 +7,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use registry_auth_testkit::{Dockerd, free_port, require_tools, skopeo_push, write_oci_layout};
+use registry_auth_testkit::{Dockerd, free_port, require_tools};
 use tokio::process::Command;
 
-use crate::deploy::{build_image, inspect, static_binary};
+use crate::deploy::{alice_pushes, build_image, static_binary, wait_healthy};
 use crate::support::text;
 
 mod stand_ins;
@@ -74,8 +74,10 @@ impl<'a> Compose<'a> {
         self.up.set(false);
     }
 
-    fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new("docker-compose");
+    /// `docker-compose --project-name PROJECT ARGS` in the copy, against
+    /// the test's daemon, with `vars` and none of the caller's variables.
+    fn std_command(&self, args: &[&str]) -> std::process::Command {
+        let mut command = std::process::Command::new("docker-compose");
         command
             .current_dir(self.dir)
             .arg("--project-name")
@@ -83,12 +85,17 @@ impl<'a> Compose<'a> {
             .args(args)
             .env("DOCKER_HOST", self.docker.host())
             .env("DOCKER_CONFIG", self.docker.config_dir())
-            .env("DOCKER_BUILDKIT", "0")
-            .kill_on_drop(true);
+            .env("DOCKER_BUILDKIT", "0");
         for name in CALLERS_VARIABLES {
             command.env_remove(name);
         }
         command.envs(self.vars.iter().map(|(k, v)| (k, v)));
+        command
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::from(self.std_command(args));
+        command.kill_on_drop(true);
         command
     }
 
@@ -133,15 +140,11 @@ impl<'a> Compose<'a> {
 impl Drop for Compose<'_> {
     fn drop(&mut self) {
         if self.up.get() {
-            let mut command = std::process::Command::new("docker-compose");
-            command
-                .current_dir(self.dir)
-                .args(["--project-name", self.project, "down", "--volumes"])
-                .env("DOCKER_HOST", self.docker.host())
-                .envs(self.vars.iter().map(|(k, v)| (k, v)))
+            let _ = self
+                .std_command(&["down", "--volumes"])
                 .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null());
-            let _ = command.status();
+                .stderr(std::process::Stdio::null())
+                .status();
         }
     }
 }
@@ -215,29 +218,6 @@ async fn wait_for_token(compose: &Compose<'_>, port: u16, want: u16) {
     panic!("token request: {status:?}, not {want}\n{logs}");
 }
 
-/// skopeo pushes to alice/app:v1 through the registry on `port`, as
-/// alice, and may not push to bob/.
-async fn alice_pushes(port: u16) {
-    let layout_dir = tempfile::tempdir().unwrap();
-    write_oci_layout(layout_dir.path(), "v1", "from compose");
-    let layout = format!("oci:{}:v1", layout_dir.path().display());
-    let (ok, out) = skopeo_push(
-        &layout,
-        &format!("docker://127.0.0.1:{port}/alice/app:v1"),
-        "alice:alice-pw",
-    )
-    .await;
-    assert!(ok, "alice pushes: {out}");
-    let (ok, out) = skopeo_push(
-        &layout,
-        &format!("docker://127.0.0.1:{port}/bob/app:v1"),
-        "alice:alice-pw",
-    )
-    .await;
-    assert!(!ok, "alice may not push bob/: {out}");
-    assert!(out.contains("denied"), "{out}");
-}
-
 /// Both setups, one after the other on one daemon (the `ha` network's
 /// subnet is fixed, so two daemons at once would clash on this host).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -298,19 +278,11 @@ async fn compose_runs_the_readmes_walk_through_then_the_ha_setup() {
 
     // skopeo pushes through the real registry, which trusts the key init
     // made; another user's namespace is refused.
-    alice_pushes(registry_port).await;
+    alice_pushes(&format!("127.0.0.1:{registry_port}")).await;
 
     // The image's HEALTHCHECK turns healthy under compose too.
     let id = compose.ok(&["ps", "--quiet", "registry-auth"]).await;
-    let mut health = String::new();
-    for _ in 0..60 {
-        health = inspect(&docker, "{{.State.Health.Status}}", id.trim()).await;
-        if health == "healthy" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    assert_eq!(health, "healthy");
+    assert_eq!(wait_healthy(&docker, id.trim()).await, "healthy");
 
     // `down` and `up` again: init keeps the key (the registry's trust and
     // the pushed image's tokens stay good), and alice still pulls.
@@ -366,7 +338,7 @@ async fn compose_runs_the_readmes_walk_through_then_the_ha_setup() {
         ]
     );
     wait_for_token(&compose, auth_port, 200).await;
-    alice_pushes(registry_port).await;
+    alice_pushes(&format!("127.0.0.1:{registry_port}")).await;
 
     // An identity token made on one instance is refreshed by both: the
     // balancer takes turns, and the store is shared.
@@ -405,7 +377,9 @@ async fn compose_runs_the_readmes_walk_through_then_the_ha_setup() {
         assert_eq!(answer.status(), 200);
     }
     // Each instance answered, and saw the client's address from
-    // X-Forwarded-For, not the balancer's.
+    // X-Forwarded-For, not the balancer's (the proxy config-ha.toml trusts).
+    let (_, ha) = compose_config("config-ha.toml");
+    let balancer = ha["server"]["trusted_proxies"][0].as_str().unwrap();
     for instance in ["registry-auth-1", "registry-auth-2"] {
         let logs = compose.ok(&["logs", "--no-color", instance]).await;
         let addresses: Vec<&str> = logs
@@ -414,7 +388,7 @@ async fn compose_runs_the_readmes_walk_through_then_the_ha_setup() {
             .collect();
         assert!(addresses.len() >= 2, "{instance}: {logs}");
         assert!(
-            addresses.iter().all(|a| *a != "172.29.53.10"),
+            addresses.iter().all(|a| *a != balancer),
             "{instance} sees the balancer: {addresses:?}"
         );
     }

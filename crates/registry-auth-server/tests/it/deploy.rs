@@ -227,11 +227,50 @@ pub(crate) async fn build_image(docker: &registry_auth_testkit::Dockerd, tag: &s
     assert!(out.status.success(), "{stdout}\n{stderr}\n{}", docker.log());
 }
 
+/// The container's health (`docker inspect`'s `.State.Health.Status`)
+/// once it is `healthy`, or as it is after 30 s.
+pub(crate) async fn wait_healthy(
+    docker: &registry_auth_testkit::Dockerd,
+    container: &str,
+) -> String {
+    let mut health = String::new();
+    for _ in 0..60 {
+        health = inspect(docker, "{{.State.Health.Status}}", container).await;
+        if health == "healthy" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    health
+}
+
+/// skopeo pushes alice/app:v1 as alice through the registry at `registry`
+/// (`HOST:PORT`), and is denied bob/app:v1.
+pub(crate) async fn alice_pushes(registry: &str) {
+    use registry_auth_testkit::{skopeo_push, write_oci_layout};
+    let layout_dir = tempfile::tempdir().unwrap();
+    write_oci_layout(layout_dir.path(), "v1", "alice's app");
+    let layout = format!("oci:{}:v1", layout_dir.path().display());
+    let (ok, out) = skopeo_push(
+        &layout,
+        &format!("docker://{registry}/alice/app:v1"),
+        "alice:alice-pw",
+    )
+    .await;
+    assert!(ok, "alice pushes: {out}");
+    let (ok, out) = skopeo_push(
+        &layout,
+        &format!("docker://{registry}/bob/app:v1"),
+        "alice:alice-pw",
+    )
+    .await;
+    assert!(!ok, "alice may not push bob/: {out}");
+    assert!(out.contains("denied"), "{out}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_image_runs_as_a_non_root_user_reports_healthy_and_serves_a_push() {
-    use registry_auth_testkit::{
-        Dockerd, require_registry_and_skopeo, skopeo_push, write_oci_layout,
-    };
+    use registry_auth_testkit::{Dockerd, require_registry_and_skopeo};
     require_registry_and_skopeo();
     static_binary();
     let docker = Dockerd::start().await;
@@ -281,36 +320,13 @@ async fn the_image_runs_as_a_non_root_user_reports_healthy_and_serves_a_push() {
     assert!(ok, "docker run: {out}\n{}", docker.log());
 
     // The image's HEALTHCHECK (registry-auth healthcheck) turns healthy.
-    let mut health = String::new();
-    for _ in 0..60 {
-        health = inspect(&docker, "{{.State.Health.Status}}", "registry-auth-e2e").await;
-        if health == "healthy" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    let health = wait_healthy(&docker, "registry-auth-e2e").await;
     let (_, logs) = docker.run(&["logs", "registry-auth-e2e"]).await;
     assert_eq!(health, "healthy", "{logs}");
 
     // The real registry sends skopeo to the token server in the container.
     let registry = site.registry(&site.url("/token")).await;
-    let layout_dir = tempfile::tempdir().unwrap();
-    write_oci_layout(layout_dir.path(), "v1", "from the image");
-    let layout = format!("oci:{}:v1", layout_dir.path().display());
-    let (ok, out) = skopeo_push(
-        &layout,
-        &format!("docker://{}/alice/app:v1", registry.addr),
-        "alice:alice-pw",
-    )
-    .await;
-    assert!(ok, "alice pushes through the image: {out}\n{logs}");
-    let (ok, out) = skopeo_push(
-        &layout,
-        &format!("docker://{}/bob/app:v1", registry.addr),
-        "alice:alice-pw",
-    )
-    .await;
-    assert!(!ok, "alice may not push bob/: {out}");
+    alice_pushes(&registry.addr).await;
 
     let (ok, out) = docker
         .run(&["stop", "--time", "20", "registry-auth-e2e"])
