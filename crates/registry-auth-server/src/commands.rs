@@ -45,20 +45,15 @@ pub(crate) fn init(
     if brought.is_none() {
         names.extend(["token.key", "token.crt"]);
     }
-    let existing: Vec<String> = names
-        .iter()
-        .map(|n| dir.join(n))
-        .filter(|p| p.exists())
-        .map(|p| p.display().to_string())
-        .collect();
-    if keep_existing && existing.len() == names.len() {
+    let (existing, missing): (Vec<&str>, Vec<&str>) =
+        names.iter().partition(|n| dir.join(n).exists());
+    if keep_existing && missing.is_empty() {
         return keep(dir, brought.is_none());
     }
     if !existing.is_empty() {
-        let missing: Vec<&str> = names
+        let existing: Vec<String> = existing
             .iter()
-            .copied()
-            .filter(|n| !dir.join(n).exists())
+            .map(|n| dir.join(n).display().to_string())
             .collect();
         return Err(if keep_existing {
             format!(
@@ -87,12 +82,7 @@ pub(crate) fn init(
         }
     };
     // The generator the starter configuration makes, for its JWKS.
-    let generator = JwtGenerator::builder()
-        .signing_key_pem_file(&key_path)
-        .certificate_pem_file(&cert_path)
-        .issuer("registry-auth")
-        .build()
-        .map_err(|e| e.to_string())?;
+    let generator = starter_generator(&key_path, &cert_path).map_err(|e| e.to_string())?;
     let jwks = generator
         .jwks()
         .ok_or("the generator has no JWKS document")?;
@@ -160,11 +150,7 @@ pub(crate) fn init(
 /// reported by the one-shot run rather than by the server after it.
 fn keep(dir: &Path, made_key: bool) -> Result<(), String> {
     if made_key {
-        JwtGenerator::builder()
-            .signing_key_pem_file(dir.join("token.key"))
-            .certificate_pem_file(dir.join("token.crt"))
-            .issuer("registry-auth")
-            .build()
+        starter_generator(&dir.join("token.key"), &dir.join("token.crt"))
             .map_err(|e| format!("{} holds a key that does not load: {e}", dir.display()))?;
     }
     eprintln!(
@@ -172,6 +158,19 @@ fn keep(dir: &Path, made_key: bool) -> Result<(), String> {
         dir.display()
     );
     Ok(())
+}
+
+/// A generator of the key and certificate `init` wrote (or was brought),
+/// with the issuer its starter configuration names.
+fn starter_generator(
+    key: &Path,
+    certificate: &Path,
+) -> Result<JwtGenerator, registry_auth::BuildError> {
+    JwtGenerator::builder()
+        .signing_key_pem_file(key)
+        .certificate_pem_file(certificate)
+        .issuer("registry-auth")
+        .build()
 }
 
 fn write_new(path: &Path, text: &str) -> Result<(), String> {
